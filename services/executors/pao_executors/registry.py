@@ -1,0 +1,8 @@
+"""The executor services ``pao dev`` runs, in port order from ``PAO_EXECUTORS_BASE_PORT``.
+
+Each entry names the module whose ``__main__`` runs that executor service.
+"""
+
+from __future__ import annotations
+
+EXECUTOR_SERVICES: dict[str, str] = {}

@@ -1,0 +1,17 @@
+"""Composition root of the orchestrator."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
+from pao_common.settings import Settings, get_settings
+
+SPEC = ServiceSpec(name="orchestrator", uses_database=True)
+
+
+def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
+    """Register the orchestrator's subscribers."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or get_settings(), wire, title="PAO orchestrator")
