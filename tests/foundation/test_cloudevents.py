@@ -58,7 +58,7 @@ def test_broken_records_are_rejected_with_a_reason(
 
 
 def test_unknown_type_and_invalid_body_name_what_is_wrong() -> None:
-    with pytest.raises(InvalidMessage, match="unknown ce_type 'pao.nope'"):
+    with pytest.raises(InvalidMessage, match=r"unknown ce_type 'pao\.nope'"):
         parse_message(CloudEvent(type="pao.nope", source="t"))
     with pytest.raises(InvalidMessage, match="by: Field required"):
         parse_message(CloudEvent(type="pao.request.cancel", source="t", data={"request_id": "r"}))

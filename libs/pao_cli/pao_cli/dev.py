@@ -10,6 +10,7 @@ the services, then the broker and the embedded database, leaving nothing behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -184,14 +185,14 @@ class Platform:
         running = [s for s in self.services if s.process and s.process.returncode is None]
         for svc in running:
             assert svc.process is not None
-            with _suppress_lookup():
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(svc.process.pid, signal.SIGTERM)
         for svc in running:
             assert svc.process is not None
             try:
                 await asyncio.wait_for(svc.process.wait(), 15)
             except TimeoutError:
-                with _suppress_lookup():
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(svc.process.pid, signal.SIGKILL)
                 await svc.process.wait()
         await asyncio.gather(*self._pumps, return_exceptions=True)
@@ -203,17 +204,9 @@ class Platform:
             say("embedded PostgreSQL stopped")
 
 
-class _suppress_lookup:  # noqa: N801
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
-        return exc_type is ProcessLookupError
-
-
 async def run_platform(settings: Settings, broker_port: int) -> int:
     started = time.monotonic()
-    STATE_DIR.mkdir(exist_ok=True)
+    await asyncio.to_thread(STATE_DIR.mkdir, exist_ok=True)
     platform = Platform(settings, broker_port=broker_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -226,9 +219,8 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
         created = await ensure_topics(
             bootstrap, topics.core(), partitions=settings.topic_partitions
         )
-        say(
-            f"topics ready ({settings.topic_partitions} partitions): {', '.join(created) or 'all existed'}"
-        )
+        made = ", ".join(created) or "all existed"
+        say(f"topics ready ({settings.topic_partitions} partitions): {made}")
         database_url = await platform.prepare_database()
         redis_url = await platform.redis_url()
         platform.env = {

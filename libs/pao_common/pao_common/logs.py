@@ -17,8 +17,10 @@ from typing import Any
 
 from opentelemetry import trace
 
+_EMPTY: dict[str, str] = {}
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
-    "pao_log_context", default={}
+    "pao_log_context",
+    default=_EMPTY,  # never mutated, only replaced
 )
 
 
