@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pao_cli.dev import dev
+from pao_cli.ops_cmd import db_group, kafka_group
 
 
 @click.group(help="Platform Automation Orchestrator")
@@ -13,3 +14,9 @@ def main() -> None:
 
 
 main.add_command(dev)
+main.add_command(db_group)
+main.add_command(kafka_group)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""``pao dev`` starts everything, and SIGINT leaves no process and no listening port behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pao_common.devbroker import free_port, port_open
+from pao_common.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_pao_dev_reaches_all_ready_and_sigint_leaves_nothing_behind(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ports = {
+        "PAO_GATEWAY_PORT": free_port(),
+        "PAO_CATALOG_PORT": free_port(),
+        "PAO_ORCHESTRATOR_PORT": free_port(),
+        "PAO_EXECUTORS_BASE_PORT": free_port(),
+    }
+    broker_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAO_")}
+    env.update({k: str(v) for k, v in ports.items()})
+    env.update(
+        {
+            "PAO_DATABASE_URL": settings.database_url,
+            "PAO_REDIS_PREFIX": settings.redis_prefix,
+            "PAO_CATALOG_DIR": str(settings.catalog_dir),
+            "PAO_LOG_JSON": "true",
+        }
+    )
+    log_path = tmp_path / "dev.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pao_cli.main", "dev", "--broker-port", str(broker_port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "all ready in" not in log_path.read_text(errors="replace"):
+            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        text = log_path.read_text(errors="replace")
+        assert re.search(r"all ready in \d+\.\ds", text)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert len(family) >= 4, "broker and at least three services run as their own processes"
+        listening = [broker_port, *ports.values()][:4]
+        assert all(port_open("127.0.0.1", p) for p in listening)
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, log_path.read_text(errors="replace")[-3000:]
+
+        alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert alive == [], f"left behind: {alive}"
+        still_open = [p for p in listening if port_open("127.0.0.1", p)]
+        assert still_open == [], f"ports still listening: {still_open}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
