@@ -61,6 +61,33 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Gateway identity: bearer JWTs from a JWKS URL or a static public key (PEM file).
+    # With neither configured, the local and test profiles trust the development key
+    # under ``jwt_dev_key_dir`` (``pao token`` signs with it).
+    jwt_issuer: str = Field("pao-dev", description="Expected `iss` claim")
+    jwt_audience: str = Field("pao", description="Expected `aud` claim")
+    jwt_jwks_url: str = Field("", description="JWKS endpoint of the identity provider")
+    jwt_public_key_file: Path | None = Field(None, description="PEM public key of the issuer")
+    jwt_algorithms: str = Field("RS256", description="Accepted signing algorithms, comma-separated")
+    jwt_leeway_s: int = Field(30, description="Clock skew tolerated on exp / nbf / iat")
+    jwt_jwks_cache_s: int = Field(300, description="How long fetched JWKS keys are trusted")
+    jwt_dev_key_dir: Path = Field(Path(".pao/dev-jwt"), description="Development signing key")
+    jwt_claim_id: str = "sub"
+    jwt_claim_email: str = "email"
+    jwt_claim_name: str = "name"
+    jwt_claim_teams: str = Field("teams", description="Claim (dotted path) listing the teams")
+    jwt_claim_roles: str = Field("roles", description="Claim (dotted path) listing the roles")
+
+    # Gateway behaviour
+    gateway_redis_timeout_s: float = Field(0.25, description="Budget of one Redis call")
+    gateway_redis_cooldown_s: float = Field(5.0, description="Skip Redis this long after a failure")
+    gateway_catalog_cache_ttl_s: int = 300
+    gateway_catalog_timeout_s: float = 5.0
+    gateway_idempotency_ttl_s: int = 86_400
+    gateway_instance_id: str = Field("", description="Names this replica's consumer groups")
+    gateway_sse_poll_s: float = Field(2.0, description="SSE re-reads the store this often")
+    gateway_relay_interval_s: float = Field(2.0, description="Re-publish unsent submissions")
+
     @property
     def fetch_max_wait_ms(self) -> int:
         if self.kafka_fetch_max_wait_ms is not None:
