@@ -3,11 +3,21 @@
 PaoError
 ├── InvalidMessage        a Kafka record that cannot be parsed (goes to the DLQ)
 ├── ConfigurationError    settings or files that make a process unable to start
-└── TemplateError         a template that does not parse, render or escapes the sandbox
-    └── UnknownVariable   a template names a variable its context does not have
+│   └── ActionRegistryError   an executor's action types are declared wrongly
+│       ├── DuplicateActionType   the same action type (or its compensation) declared twice
+│       └── UnknownActionType     an action type no executor declared
+├── TemplateError         a template that does not parse, render or escapes the sandbox
+│   └── UnknownVariable   a template names a variable its context does not have
+└── ActionError           an action failed; ``retryable`` says whether trying again may help
+    ├── InvalidActionInputs   the inputs do not satisfy the action's model (never retryable)
+    ├── ActionTimeout         the handler ran past the command's ``timeout_s`` (retryable)
+    ├── SecretNotFound        ``${secret:name}`` that neither env nor PAO_SECRETS_DIR provides
+    └── CircuitOpen           the target's circuit breaker is open: failing fast (retryable)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class PaoError(Exception):
@@ -28,3 +38,61 @@ class TemplateError(PaoError):
 
 class UnknownVariable(TemplateError):
     """A template refers to a variable that its context does not define."""
+
+
+class ActionRegistryError(ConfigurationError):
+    """An executor declares its action types wrongly, or a type nobody declared is asked for."""
+
+
+class DuplicateActionType(ActionRegistryError):
+    """An action type (or its compensation) is declared twice."""
+
+
+class UnknownActionType(ActionRegistryError):
+    """An action type that the executor does not declare."""
+
+
+class ActionError(PaoError):
+    """Raised by an action handler: the action failed with ``message``.
+
+    ``retryable`` tells the orchestrator whether another attempt may succeed (a
+    timeout, a 503) or not (a conflict, a rejected input); ``outputs`` carries what
+    the action had achieved before failing, if anything.
+    """
+
+    def __init__(
+        self, message: str, retryable: bool = False, *, outputs: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.outputs = dict(outputs or {})
+
+
+class InvalidActionInputs(ActionError):
+    """The command's inputs do not satisfy the action's input model; never retryable."""
+
+    def __init__(self, message: str, field_errors: list[dict[str, str]]) -> None:
+        super().__init__(message, retryable=False)
+        self.field_errors = field_errors
+
+
+class ActionTimeout(ActionError):
+    """The handler did not finish within the command's ``timeout_s``; retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+class SecretNotFound(ActionError):
+    """A ``${secret:name}`` reference that no environment variable or secret file provides."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class CircuitOpen(ActionError):
+    """The circuit breaker of the target is open: fail fast instead of calling it; retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)

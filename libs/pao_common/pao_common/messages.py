@@ -117,6 +117,8 @@ class _ActionResult(Message):
     step_id: str
     attempt: int = 1
     executor: str | None = None
+    action_type: str | None = Field(None, description="The action type the command named")
+    compensation: bool = Field(False, description="True when answering a CompensateAction")
 
 
 class ActionStarted(_ActionResult):
@@ -139,6 +141,15 @@ class ActionFailed(_ActionResult):
     error: str
     retryable: bool = False
     outputs: dict[str, Any] = Field(default_factory=dict)
+    error_type: str | None = Field(
+        None,
+        description="ActionError, InvalidActionInputs, ActionTimeout, SecretNotFound, "
+        "CircuitOpen, UnknownActionType or the unexpected exception's class name",
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Machine-readable specifics, e.g. {"fields": [{"field", "message"}]}',
+    )
 
 
 # --- pao.requests.events (public) ------------------------------------------------------
