@@ -1,16 +1,128 @@
-"""Composition root of the gateway: the public HTTP API."""
+"""Composition root of the gateway: the public HTTP API.
+
+``wire`` registers the subscribers (catalog cache invalidation, live request
+events; each replica in consumer groups of its own, so every replica sees every
+event) and the routes; ``start`` builds the components once PostgreSQL, Redis and
+the broker are connected, and starts the submission relay.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
+import httpx
 from fastapi import FastAPI
+from pao_common.cloudevents import CloudEvent
+from pao_common.kafka import publish_event, subscribe
+from pao_common.messages import (
+    CatalogItemPublished,
+    CatalogItemRetired,
+    Message,
+    RequestEvent,
+    to_cloudevent,
+)
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.settings import Settings, get_settings
+from pao_common.topics import Topics
+
+from pao_gateway import api_catalog, api_requests
+from pao_gateway.catalog_items import PostgresItemVersions
+from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
+from pao_gateway.fastpath import FastPath
+from pao_gateway.http import Gateway, install_error_handlers
+from pao_gateway.identity import build_verifier
+from pao_gateway.live import LiveEvents
+from pao_gateway.request_reads import RequestReader
+from pao_gateway.request_service import RequestService
+from pao_gateway.submissions import SubmissionRelay, SubmissionStore
 
 SPEC = ServiceSpec(name="gateway", uses_database=True, uses_redis=True)
+SOURCE = "pao-gateway"
+
+
+class KafkaCommandSender:
+    """``CommandSender`` on the request commands topic, CloudEvents binary mode."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self._broker = runtime.broker
+        self._topic = Topics(runtime.settings.topic_suffix).request_commands
+
+    async def send(self, command: Message, *, request_id: str, message_id: str) -> None:
+        event: CloudEvent = to_cloudevent(command, source=SOURCE, subject=request_id, id=message_id)
+        await publish_event(self._broker, self._topic, event)
 
 
 def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     """Register the gateway's routes and subscribers."""
+    settings = runtime.settings
+    instance = settings.gateway_instance_id or uuid.uuid4().hex[:12]
+    verifier = build_verifier(settings)  # fails fast on a missing issuer configuration
+    fastpath = FastPath(
+        lambda: runtime.redis,
+        prefix=f"{settings.redis_prefix}gw:",
+        timeout_s=settings.gateway_redis_timeout_s,
+        cooldown_s=settings.gateway_redis_cooldown_s,
+    )
+    cache = CatalogCache(fastpath, ttl_s=settings.gateway_catalog_cache_ttl_s)
+    live = LiveEvents()
+    subscribe(
+        runtime.broker,
+        runtime.topics.catalog_events,
+        cache.on_catalog_event,
+        group_id=f"gateway-cache-{instance}",
+        accepts=(CatalogItemPublished, CatalogItemRetired),
+        dlq=runtime.dlq,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    subscribe(
+        runtime.broker,
+        runtime.topics.request_events,
+        live.on_event,
+        group_id=f"gateway-live-{instance}",
+        accepts=(RequestEvent,),
+        dlq=runtime.dlq,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        auto_offset_reset="latest",  # a stream starts from the read model, not the topic
+    )
+    clients: list[httpx.AsyncClient] = []
+
+    async def start(runtime: ServiceRuntime) -> None:
+        catalog_client = httpx.AsyncClient(
+            base_url=settings.catalog_url, timeout=settings.gateway_catalog_timeout_s
+        )
+        clients.append(catalog_client)
+        sender = KafkaCommandSender(runtime)
+        reader = RequestReader(runtime.db)
+        versions = PostgresItemVersions(runtime.db)
+        submissions = SubmissionStore(
+            runtime.db, fastpath, hint_ttl_s=settings.gateway_idempotency_ttl_s
+        )
+        app.state.gateway = Gateway(
+            settings=settings,
+            verifier=verifier,
+            catalog=CatalogProxy(catalog_client, cache),
+            versions=versions,
+            requests=RequestService(
+                versions=versions, submissions=submissions, reader=reader, sender=sender
+            ),
+            reader=reader,
+            live=live,
+        )
+        relay = SubmissionRelay(runtime.db, sender)
+        runtime.background.append(asyncio.create_task(relay.run(settings.gateway_relay_interval_s)))
+
+    async def stop(runtime: ServiceRuntime) -> None:
+        for client in clients:
+            await client.aclose()
+        clients.clear()
+        await verifier.close()
+
+    runtime.on_start.append(start)
+    runtime.on_stop.append(stop)
+    install_error_handlers(app)
+    app.include_router(api_catalog.router)
+    app.include_router(api_requests.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

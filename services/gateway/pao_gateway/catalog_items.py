@@ -1,0 +1,143 @@
+"""The catalog versions a submission is checked against, read from ``catalog_item_versions``.
+
+The catalog service is the table's only writer; the gateway reads the pinned (or
+latest: highest semver among non-retired) version, parses it with the catalog
+library and validates inputs with the catalog's own validator
+(``pao_catalog.forms.validate_inputs``), so the form a portal renders and the
+check a submission passes are one and the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+import semver
+from pao_catalog.forms import apply_defaults, validate_inputs
+from pao_catalog.model import CatalogItem, parse_item
+
+from pao_gateway.errors import AccessDenied, FieldProblem, InvalidSubmission
+from pao_gateway.identity import User
+
+
+@dataclass(frozen=True)
+class PinnedItem:
+    """One immutable catalog version, parsed."""
+
+    item_id: str
+    version: str
+    content_hash: str
+    item: CatalogItem
+
+
+class ItemVersions(Protocol):
+    """Reads catalog versions (the catalog's history table)."""
+
+    async def resolve(self, item_id: str, version: str | None) -> PinnedItem:
+        """The pinned ``version`` of ``item_id``, or its latest when ``version`` is None.
+
+        Raises ``InvalidSubmission`` naming ``item_id`` / ``item_version`` when the
+        item or version does not exist or is retired.
+        """
+        ...
+
+
+def _semver_key(version: str) -> semver.Version:
+    try:
+        return semver.Version.parse(version)
+    except ValueError:
+        return semver.Version(0)
+
+
+class PostgresItemVersions:
+    """``ItemVersions`` over ``catalog_item_versions``; parsed items are memoised
+    (a version is immutable, its content hash part of the memo key)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, memo_size: int = 256) -> None:
+        self._pool = pool
+        self._memo: OrderedDict[tuple[str, str, str], PinnedItem] = OrderedDict()
+        self._memo_size = memo_size
+
+    async def resolve(self, item_id: str, version: str | None) -> PinnedItem:
+        rows = await self._pool.fetch(
+            "SELECT version, content_hash, retired_at IS NOT NULL AS retired"
+            " FROM catalog_item_versions WHERE item_id = $1",
+            item_id,
+        )
+        if not rows:
+            raise InvalidSubmission(
+                f"unknown catalog item {item_id!r}",
+                [FieldProblem("item_id", f"no catalog item {item_id!r}", "body")],
+            )
+        if version is None:
+            live = [r for r in rows if not r["retired"]]
+            if not live:
+                raise InvalidSubmission(
+                    f"catalog item {item_id!r} is retired",
+                    [FieldProblem("item_id", f"every version of {item_id!r} is retired", "body")],
+                )
+            row = max(live, key=lambda r: _semver_key(r["version"]))
+        else:
+            found = [r for r in rows if r["version"] == version]
+            if not found:
+                known = ", ".join(sorted((r["version"] for r in rows), key=_semver_key))
+                raise InvalidSubmission(
+                    f"unknown version {version!r} of {item_id!r}",
+                    [
+                        FieldProblem(
+                            "item_version", f"no version {version!r} (known: {known})", "body"
+                        )
+                    ],
+                )
+            row = found[0]
+            if row["retired"]:
+                raise InvalidSubmission(
+                    f"version {version} of {item_id!r} is retired",
+                    [FieldProblem("item_version", f"version {version!r} is retired", "body")],
+                )
+        return await self._load(item_id, row["version"], row["content_hash"])
+
+    async def _load(self, item_id: str, version: str, content_hash: str) -> PinnedItem:
+        memo_key = (item_id, version, content_hash)
+        if (pinned := self._memo.get(memo_key)) is not None:
+            self._memo.move_to_end(memo_key)
+            return pinned
+        raw = await self._pool.fetchval(
+            "SELECT document FROM catalog_item_versions WHERE item_id = $1 AND version = $2",
+            item_id,
+            version,
+        )
+        document: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else raw
+        pinned = PinnedItem(item_id, version, content_hash, parse_item(document))
+        self._memo[memo_key] = pinned
+        while len(self._memo) > self._memo_size:
+            self._memo.popitem(last=False)
+        return pinned
+
+
+def check_access(user: User, pinned: PinnedItem) -> None:
+    """The item's ``access`` rules (platform admins pass); ``AccessDenied`` says who may."""
+    access = pinned.item.access
+    if user.is_admin or access.allows(user.teams, user.roles):
+        return
+    who = []
+    if access.teams:
+        who.append(f"teams {', '.join(access.teams)}")
+    if access.roles:
+        who.append(f"roles {', '.join(access.roles)}")
+    raise AccessDenied(f"{pinned.item_id} may only be requested by {' or '.join(who)}")
+
+
+def checked_inputs(pinned: PinnedItem, inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` with the form's defaults applied, or ``InvalidSubmission`` per field."""
+    problems = validate_inputs(pinned.item, inputs)
+    if problems:
+        raise InvalidSubmission(
+            f"{len(problems)} invalid input(s) for {pinned.item_id} {pinned.version}",
+            [FieldProblem(p.field, p.message) for p in problems],
+        )
+    completed: dict[str, Any] = apply_defaults(pinned.item, inputs)
+    return completed

@@ -1,0 +1,80 @@
+"""Exceptions of the gateway; each maps to one HTTP status (``status_code``).
+
+PaoError
+└── GatewayError
+    ├── AuthenticationFailed      401  no token, bad signature, expired, wrong issuer/audience
+    ├── IdentityProviderDown      503  the issuer's JWKS cannot be fetched
+    ├── AccessDenied              403  catalog ``access`` rules, not an approver, ...
+    ├── NotFound                  404  no such request (or not visible to the caller)
+    ├── Conflict                  409
+    │   ├── IdempotencyConflict       same Idempotency-Key, different body
+    │   └── InvalidRequestState       e.g. approving a request that does not await approval
+    ├── InvalidSubmission         422  per-field errors (``errors``)
+    └── CatalogUnavailable        502  the catalog service does not answer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pao_common.errors import PaoError
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with a submission: where (``location``/``field``) and why."""
+
+    field: str
+    message: str
+    location: str = "inputs"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "in": self.location}
+
+
+class GatewayError(PaoError):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+
+
+class IdentityProviderDown(GatewayError):
+    status_code = 503
+
+
+class AccessDenied(GatewayError):
+    status_code = 403
+
+
+class NotFound(GatewayError):
+    status_code = 404
+
+
+class Conflict(GatewayError):
+    status_code = 409
+
+
+class IdempotencyConflict(Conflict):
+    """The Idempotency-Key was used before with a different body."""
+
+
+class InvalidRequestState(Conflict):
+    """The request is not in a state that allows the command."""
+
+
+class InvalidSubmission(GatewayError):
+    status_code = 422
+
+    def __init__(self, detail: str, errors: list[FieldProblem]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class CatalogUnavailable(GatewayError):
+    status_code = 502

@@ -1,0 +1,141 @@
+"""What the request endpoints do: submit (idempotent), read with visibility, decide.
+
+Routes parse and delegate here; this module publishes commands and reads the
+stores, and raises ``pao_gateway.errors`` that the app maps to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pao_common.messages import ApproveRequest, CancelRequest, RejectRequest
+
+from pao_gateway.catalog_items import ItemVersions, check_access, checked_inputs
+from pao_gateway.errors import (
+    AccessDenied,
+    IdempotencyConflict,
+    InvalidRequestState,
+    NotFound,
+)
+from pao_gateway.identity import User
+from pao_gateway.live import TERMINAL_STATUSES
+from pao_gateway.request_reads import RequestFilter, RequestReader
+from pao_gateway.schemas import SubmitBody
+from pao_gateway.submissions import (
+    CommandSender,
+    Submission,
+    SubmissionStore,
+    body_hash,
+    publish,
+)
+from pao_gateway.visibility import can_cancel, can_see, is_approver
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    request_id: str
+    replayed: bool
+
+
+def _same_body(request_id: str, expected: str, actual: str, key: str) -> None:
+    if expected != actual:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {key!r} was already used for request {request_id}"
+            " with a different body"
+        )
+
+
+class RequestService:
+    def __init__(
+        self,
+        *,
+        versions: ItemVersions,
+        submissions: SubmissionStore,
+        reader: RequestReader,
+        sender: CommandSender,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
+        self._versions = versions
+        self._submissions = submissions
+        self._reader = reader
+        self._sender = sender
+        self._publish_timeout_s = publish_timeout_s
+
+    async def submit(self, user: User, body: SubmitBody, key: str | None) -> SubmitOutcome:
+        digest = body_hash(body.item_id, body.item_version, body.inputs)
+        if key is not None:
+            if (hint := await self._submissions.hint(user.id, key)) is not None:
+                _same_body(hint.request_id, hint.body_hash, digest, key)
+                return SubmitOutcome(hint.request_id, replayed=True)
+            if (earlier := await self._submissions.by_key(user.id, key)) is not None:
+                return await self._replay(earlier, digest, key)
+        pinned = await self._versions.resolve(body.item_id, body.item_version)
+        check_access(user, pinned)
+        inputs = checked_inputs(pinned, body.inputs)
+        fresh = Submission.new(
+            requester=user.as_requester(),
+            idempotency_key=key,
+            body_hash=digest,
+            item_id=pinned.item_id,
+            item_version=pinned.version,
+            inputs=inputs,
+        )
+        stored = await self._submissions.record(fresh)
+        if stored.request_id != fresh.request_id:  # a concurrent twin won the key
+            assert key is not None
+            return await self._replay(stored, digest, key)
+        await publish(stored, self._sender, self._submissions, timeout_s=self._publish_timeout_s)
+        return SubmitOutcome(stored.request_id, replayed=False)
+
+    async def _replay(self, earlier: Submission, digest: str, key: str) -> SubmitOutcome:
+        _same_body(earlier.request_id, earlier.body_hash, digest, key)
+        # The first attempt may have died before publishing: finish its job.
+        await publish(earlier, self._sender, self._submissions, timeout_s=self._publish_timeout_s)
+        return SubmitOutcome(earlier.request_id, replayed=True)
+
+    async def visible(self, user: User, request_id: str) -> dict[str, Any]:
+        """The request's row; ``NotFound`` also when the caller may not see it."""
+        row = await self._reader.get(request_id)
+        if row is None or not can_see(user, row):
+            raise NotFound(f"no request {request_id}")
+        return row
+
+    async def page(
+        self, user: User, filters: RequestFilter, *, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        return await self._reader.page(user, filters, limit=limit, offset=offset)
+
+    async def events(self, user: User, request_id: str) -> list[dict[str, Any]]:
+        await self.visible(user, request_id)
+        return await self._reader.events(request_id)
+
+    async def cancel(self, user: User, request_id: str, reason: str | None) -> dict[str, Any]:
+        row = await self.visible(user, request_id)
+        if not can_cancel(user, row):
+            raise AccessDenied("only the requester, their team or a platform admin may cancel")
+        if row["status"] in TERMINAL_STATUSES:
+            raise InvalidRequestState(f"request {request_id} is already {row['status']}")
+        command = CancelRequest(request_id=request_id, by=user.as_requester(), reason=reason)
+        await self._sender.send(command, request_id=request_id, message_id=str(uuid.uuid4()))
+        return row
+
+    async def decide(
+        self, user: User, request_id: str, *, approve: bool, comment: str | None
+    ) -> dict[str, Any]:
+        row = await self.visible(user, request_id)
+        if not is_approver(user, row.get("approval")):
+            raise AccessDenied(f"{user.id} is not an approver of request {request_id}")
+        if row["status"] != "awaiting_approval":
+            raise InvalidRequestState(
+                f"request {request_id} is {row['status']}, not awaiting_approval"
+            )
+        by = user.as_requester()
+        command = (
+            ApproveRequest(request_id=request_id, by=by, comment=comment)
+            if approve
+            else RejectRequest(request_id=request_id, by=by, comment=comment)
+        )
+        await self._sender.send(command, request_id=request_id, message_id=str(uuid.uuid4()))
+        return row

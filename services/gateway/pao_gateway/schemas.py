@@ -1,0 +1,168 @@
+"""Bodies of the gateway's HTTP API (what OpenAPI at ``/docs`` shows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API = "/api/v1"
+
+
+class SubmitBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_id: str = Field(min_length=1, examples=["debug-echo"])
+    item_version: str | None = Field(None, description="Pin a catalog version; latest if absent")
+    inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"message": "hello"}])
+
+
+class CommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str | None = Field(None, max_length=4000)
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=4000)
+
+
+class Links(BaseModel):
+    self: str
+    events: str
+    stream: str
+    cancel: str
+    approve: str
+    reject: str
+
+    @classmethod
+    def of(cls, request_id: str) -> Links:
+        base = f"{API}/requests/{request_id}"
+        return cls(
+            self=base,
+            events=f"{base}/events",
+            stream=f"{base}/stream",
+            cancel=f"{base}/cancel",
+            approve=f"{base}/approve",
+            reject=f"{base}/reject",
+        )
+
+
+class Accepted(BaseModel):
+    """A command was accepted; the request's state follows asynchronously."""
+
+    id: str
+    status: str
+    links: Links
+
+
+class Person(BaseModel):
+    id: str | None = None
+    email: str | None = None
+    name: str | None = None
+    teams: list[str] = Field(default_factory=list)
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    action_type: str | None = None
+    status: str
+    attempts: int = 0
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Ticket(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    key: str | None = None
+    url: str | None = None
+
+
+class ApprovalState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    required: bool = False
+    approver_teams: list[str] = Field(default_factory=list)
+    approver_users: list[str] = Field(default_factory=list)
+    decided_by: Any = None
+    comment: str | None = None
+    expires_at: datetime | None = None
+
+
+class RequestOut(BaseModel):
+    id: str
+    item_id: str | None
+    item_version: str | None
+    status: str
+    requester: Person
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    steps: list[Step] = Field(default_factory=list)
+    ticket: Ticket | None = None
+    approval: ApprovalState | None = None
+    error: str | None = None
+    version: int = Field(0, description="Version of the last event applied")
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+    links: Links
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RequestOut:
+        requester = row.get("requester") or {}
+        return cls(
+            id=row["request_id"],
+            item_id=row.get("item_id"),
+            item_version=row.get("item_version"),
+            status=row["status"],
+            requester=Person(
+                id=requester.get("id", row.get("requester_id")),
+                email=requester.get("email"),
+                name=requester.get("name"),
+                teams=list(requester.get("teams") or row.get("requester_teams") or []),
+            ),
+            inputs=row.get("inputs") or {},
+            outputs=row.get("outputs"),
+            steps=[Step.model_validate(s) for s in row.get("steps") or []],
+            ticket=Ticket.model_validate(row["ticket"]) if row.get("ticket") else None,
+            approval=ApprovalState.model_validate(row["approval"]) if row.get("approval") else None,
+            error=row.get("error"),
+            version=int(row.get("last_version") or 0),
+            submitted_at=row.get("submitted_at"),
+            updated_at=row.get("updated_at"),
+            completed_at=row.get("completed_at"),
+            links=Links.of(row["request_id"]),
+        )
+
+
+class RequestPage(BaseModel):
+    items: list[RequestOut]
+    limit: int
+    offset: int
+    next: str | None = Field(None, description="URL of the next page, absent on the last")
+
+
+class StoredEvent(BaseModel):
+    version: int
+    event_type: str
+    schema_version: int = 1
+    data: dict[str, Any] = Field(default_factory=dict)
+    recorded_at: datetime | None = None
+
+
+class EventLog(BaseModel):
+    request_id: str
+    events: list[StoredEvent]
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+    in_: str = Field(alias="in")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    errors: list[FieldErrorOut] | None = None

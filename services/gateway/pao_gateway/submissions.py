@@ -1,0 +1,269 @@
+"""Accepted submissions: durable in PostgreSQL (``gateway_submissions``), hinted in Redis.
+
+A row is written before its ``SubmitRequest`` is published, so an accepted
+request is never lost: if the publish fails (or the gateway dies right after the
+insert), ``SubmissionRelay`` publishes it later with the same message id, and the
+orchestrator, idempotent on message ids, records it once. Idempotency keys are
+scoped per requester; the Redis hint is written only once the row is published,
+so a hint always means "done, answer with this id".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+from pao_common.messages import Message, Requester, SubmitRequest
+
+from pao_gateway.fastpath import FastPath
+
+log = logging.getLogger(__name__)
+
+
+def body_hash(item_id: str, item_version: str | None, inputs: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {"item_id": item_id, "item_version": item_version, "inputs": inputs},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    request_id: str
+    message_id: str
+    requester: Requester
+    idempotency_key: str | None
+    body_hash: str
+    item_id: str
+    item_version: str
+    inputs: dict[str, Any]
+    submitted_at: datetime | None = None
+    published_at: datetime | None = None
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        requester: Requester,
+        idempotency_key: str | None,
+        body_hash: str,
+        item_id: str,
+        item_version: str,
+        inputs: dict[str, Any],
+    ) -> Submission:
+        return cls(
+            request_id=str(uuid.uuid4()),
+            message_id=str(uuid.uuid4()),
+            requester=requester,
+            idempotency_key=idempotency_key,
+            body_hash=body_hash,
+            item_id=item_id,
+            item_version=item_version,
+            inputs=inputs,
+        )
+
+    def command(self) -> SubmitRequest:
+        return SubmitRequest(
+            request_id=self.request_id,
+            item_id=self.item_id,
+            item_version=self.item_version,
+            inputs=self.inputs,
+            requester=self.requester,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+class CommandSender(Protocol):
+    """Publishes commands to ``pao.requests.commands``."""
+
+    async def send(self, command: Message, *, request_id: str, message_id: str) -> None:
+        """Publish ``command`` keyed by ``request_id`` with CloudEvents id ``message_id``."""
+        ...
+
+
+_COLUMNS = (
+    "request_id, message_id, requester, idempotency_key, body_hash, item_id, item_version,"
+    " inputs, submitted_at, published_at"
+)
+
+
+def _from_row(row: asyncpg.Record) -> Submission:
+    return Submission(
+        request_id=row["request_id"],
+        message_id=row["message_id"],
+        requester=Requester.model_validate_json(row["requester"]),
+        idempotency_key=row["idempotency_key"],
+        body_hash=row["body_hash"],
+        item_id=row["item_id"],
+        item_version=row["item_version"],
+        inputs=json.loads(row["inputs"]),
+        submitted_at=row["submitted_at"],
+        published_at=row["published_at"],
+    )
+
+
+@dataclass(frozen=True)
+class IdempotencyHint:
+    request_id: str
+    body_hash: str
+
+
+class SubmissionStore:
+    def __init__(self, pool: asyncpg.Pool, fastpath: FastPath, *, hint_ttl_s: int) -> None:
+        self._pool = pool
+        self._redis = fastpath
+        self._hint_ttl_s = hint_ttl_s
+
+    def _hint_key(self, requester_id: str, key: str) -> str:
+        digest = hashlib.sha256(f"{requester_id}\0{key}".encode()).hexdigest()[:40]
+        return self._redis.key("idem", digest)
+
+    async def hint(self, requester_id: str, key: str) -> IdempotencyHint | None:
+        """The Redis fast path: the published request this key named, if Redis knows it."""
+        raw = await self._redis.get(self._hint_key(requester_id, key))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return IdempotencyHint(data["request_id"], data["body_hash"])
+
+    async def remember(self, submission: Submission) -> None:
+        if submission.idempotency_key is None:
+            return
+        value = json.dumps({"request_id": submission.request_id, "body_hash": submission.body_hash})
+        key = self._hint_key(submission.requester.id, submission.idempotency_key)
+        await self._redis.set(key, value, self._hint_ttl_s)
+
+    async def by_key(self, requester_id: str, key: str) -> Submission | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM gateway_submissions"
+            " WHERE requester_id = $1 AND idempotency_key = $2",
+            requester_id,
+            key,
+        )
+        return _from_row(row) if row else None
+
+    async def by_id(self, request_id: str) -> Submission | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM gateway_submissions WHERE request_id = $1", request_id
+        )
+        return _from_row(row) if row else None
+
+    async def record(self, submission: Submission) -> Submission:
+        """Insert ``submission``; when its key was taken meanwhile, the earlier one."""
+        row = await self._pool.fetchrow(
+            "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
+            " requester_teams, requester, idempotency_key, body_hash, item_id, item_version,"
+            " inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+            f" DO NOTHING RETURNING {_COLUMNS}",
+            submission.request_id,
+            submission.message_id,
+            submission.requester.id,
+            list(submission.requester.teams),
+            submission.requester.model_dump_json(),
+            submission.idempotency_key,
+            submission.body_hash,
+            submission.item_id,
+            submission.item_version,
+            json.dumps(submission.inputs),
+        )
+        if row is not None:
+            return _from_row(row)
+        assert submission.idempotency_key is not None
+        earlier = await self.by_key(submission.requester.id, submission.idempotency_key)
+        assert earlier is not None, "conflicting row vanished"
+        return earlier
+
+    async def mark_published(self, request_id: str) -> None:
+        await self._pool.execute(
+            "UPDATE gateway_submissions SET published_at = now()"
+            " WHERE request_id = $1 AND published_at IS NULL",
+            request_id,
+        )
+
+
+async def publish(
+    submission: Submission,
+    sender: CommandSender,
+    store: SubmissionStore,
+    *,
+    timeout_s: float = 5.0,
+) -> bool:
+    """Publish the submission's command once; False (left for the relay) if Kafka fails."""
+    if submission.published_at is not None:
+        return True
+    try:
+        async with asyncio.timeout(timeout_s):
+            await sender.send(
+                submission.command(),
+                request_id=submission.request_id,
+                message_id=submission.message_id,
+            )
+    except Exception as exc:  # the row is durable: the relay publishes it later
+        log.warning("publishing %s failed, left to the relay: %r", submission.request_id, exc)
+        return False
+    await store.mark_published(submission.request_id)
+    await store.remember(submission)
+    return True
+
+
+class SubmissionRelay:
+    """Publishes submissions whose ``SubmitRequest`` never left (crash, broker outage)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sender: CommandSender,
+        *,
+        grace_s: float = 5.0,
+        batch: int = 100,
+    ) -> None:
+        self._pool = pool
+        self._sender = sender
+        self._grace_s = grace_s
+        self._batch = batch
+
+    async def run_once(self) -> int:
+        """Publish one batch of overdue rows (claimed with SKIP LOCKED); how many were sent."""
+        sent = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM gateway_submissions"
+                " WHERE published_at IS NULL AND submitted_at < now() - make_interval(secs => $1)"
+                " ORDER BY submitted_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                self._grace_s,
+                self._batch,
+            )
+            for row in rows:
+                submission = _from_row(row)
+                await self._sender.send(
+                    submission.command(),
+                    request_id=submission.request_id,
+                    message_id=submission.message_id,
+                )
+                await conn.execute(
+                    "UPDATE gateway_submissions SET published_at = now() WHERE request_id = $1",
+                    submission.request_id,
+                )
+                sent += 1
+        if sent:
+            log.info("relay published %d overdue submission(s)", sent)
+        return sent
+
+    async def run(self, interval_s: float) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # keep relaying whatever happens
+                log.warning("submission relay: %r", exc)
+            await asyncio.sleep(interval_s)
