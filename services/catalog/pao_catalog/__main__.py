@@ -5,4 +5,7 @@ from pao_common.service import run_service
 from pao_catalog.app import create_app
 
 if __name__ == "__main__":
-    run_service(create_app, lambda settings: settings.catalog_port)
+    run_service(
+        lambda settings: create_app(settings, freeze_gc=True),
+        lambda settings: settings.catalog_port,
+    )

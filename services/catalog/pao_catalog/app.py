@@ -1,17 +1,81 @@
-"""Composition root of the catalog service."""
+"""Composition root of the catalog service.
+
+On start: read the version history, load ``PAO_CATALOG_DIR``, record and announce
+what is new, then watch the directory. The browse API answers from the in-memory
+index that every (re)load swaps in.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import gc
+
 from fastapi import FastAPI
+from pao_common.errors import ConfigurationError
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.settings import Settings, get_settings
+
+from pao_catalog.api import build_router
+from pao_catalog.events import KafkaCatalogEvents
+from pao_catalog.index import CatalogIndex
+from pao_catalog.ingest import CatalogIngestion, IngestError, RefusedDocument
+from pao_catalog.store import PostgresVersionStore
+from pao_catalog.watch import watch_catalog
 
 SPEC = ServiceSpec(name="catalog", uses_database=True)
 
 
-def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
-    """Register the catalog's routes and subscribers."""
+class CatalogService:
+    """The running catalog: what the API reads, filled in when the service starts."""
+
+    def __init__(self, *, freeze_gc: bool = False) -> None:
+        self.freeze_gc = freeze_gc
+        self.ingestion: CatalogIngestion | None = None
+        self.events: KafkaCatalogEvents | None = None
+        self._empty = CatalogIndex()
+
+    @property
+    def index(self) -> CatalogIndex:
+        return self.ingestion.index if self.ingestion is not None else self._empty
+
+    def refused(self) -> list[RefusedDocument]:
+        return self.ingestion.refused() if self.ingestion is not None else []
+
+    def errors(self) -> list[IngestError]:
+        return self.ingestion.errors() if self.ingestion is not None else []
+
+    async def start(self, runtime: ServiceRuntime) -> None:
+        root = runtime.settings.catalog_dir
+        if not root.is_dir():
+            raise ConfigurationError(f"PAO_CATALOG_DIR {root} is not a directory")
+        self.events = KafkaCatalogEvents(runtime.broker, runtime.topics.catalog_events)
+        runtime.background.append(asyncio.create_task(self.events.run(), name="catalog-events"))
+        self.ingestion = CatalogIngestion(root, PostgresVersionStore(runtime.db), self.events)
+        await self.ingestion.start()
+        if self.freeze_gc:
+            # The index is long-lived: keep the collector from walking it again and again.
+            gc.collect()
+            gc.freeze()
+        runtime.background.append(
+            asyncio.create_task(watch_catalog(self.ingestion), name="catalog-watch")
+        )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or get_settings(), wire, title="PAO catalog")
+def wire(app: FastAPI, runtime: ServiceRuntime, *, freeze_gc: bool = False) -> None:
+    """Register the catalog's routes and start-up work."""
+    catalog = CatalogService(freeze_gc=freeze_gc)
+    app.state.catalog = catalog
+    app.include_router(build_router(catalog))
+    runtime.on_start.append(catalog.start)
+
+
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> FastAPI:
+    """The catalog app; ``freeze_gc`` (for a process of its own) exempts the loaded
+    catalog from garbage-collection passes, which keeps pauses out of read latency."""
+    return create_service_app(
+        SPEC,
+        settings or get_settings(),
+        functools.partial(wire, freeze_gc=freeze_gc),
+        title="PAO catalog",
+    )

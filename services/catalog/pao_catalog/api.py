@@ -1,0 +1,173 @@
+"""The browse API: ``/api/v1/catalog``. The gateway re-exposes the same paths.
+
+Routes read the current ``CatalogIndex`` snapshot and answer with the JSON bytes it
+has ready; nothing here touches the database. Only ``validate`` computes per request.
+
+- ``GET  /items``                      filter (category, tag, owner, q) and page (limit with
+  offset or cursor); retired items only with ``include_retired=true``
+- ``GET  /items/{id}``                 the latest version, or ``?version=``
+- ``GET  /items/{id}/versions``        every recorded version, newest first
+- ``GET  /items/{id}/form``            ``{schema, uiSchema, version}``, ``?version=`` too
+- ``POST /items/{id}/validate``        ``{"inputs": {...}}`` -> ``{valid, errors: [...]}``,
+  each error ``{field, message}``
+- ``GET  /errors``                     documents refused at the last (re)load, and why
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Body, HTTPException, Query, Response
+
+from pao_catalog.forms import apply_defaults, validate_inputs
+from pao_catalog.index import CatalogIndex, ItemEntry, VersionEntry, dumps
+from pao_catalog.ingest import RefusedDocument
+
+PREFIX = "/api/v1/catalog"
+JSON = "application/json"
+MAX_LIMIT = 500
+
+
+class CatalogView(Protocol):
+    """What the API reads: the current index and the current load errors."""
+
+    @property
+    def index(self) -> CatalogIndex:
+        """The snapshot to answer from (swapped whole after every reload)."""
+        ...
+
+    def refused(self) -> list[RefusedDocument]:
+        """Documents not served as they are on disk, each with its errors."""
+        ...
+
+
+def _json(body: bytes, status_code: int = 200) -> Response:
+    return Response(content=body, status_code=status_code, media_type=JSON)
+
+
+def encode_cursor(item_id: str) -> str:
+    return base64.urlsafe_b64encode(item_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise HTTPException(400, detail=f"cursor {cursor!r} is not one this API gave out") from None
+
+
+def _item(view: CatalogView, item_id: str) -> ItemEntry:
+    entry = view.index.get(item_id)
+    if entry is None:
+        raise HTTPException(404, detail=f"catalog item {item_id!r} not found")
+    return entry
+
+
+def _version(entry: ItemEntry, version: str | None) -> VersionEntry:
+    if version is None:
+        return entry.current
+    found = entry.versions.get(version)
+    if found is None:
+        known = ", ".join(e.version for e in entry.ordered)
+        raise HTTPException(
+            404,
+            detail=f"catalog item {entry.item_id!r} has no version {version!r} (known: {known})",
+        )
+    return found
+
+
+VersionParam = Annotated[
+    str | None, Query(description="An exact recorded version; the latest when absent")
+]
+
+
+def build_router(view: CatalogView) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["catalog"])
+
+    @router.get("/items", summary="List catalog items")
+    async def list_items(
+        category: str | None = None,
+        tag: Annotated[list[str] | None, Query(description="Repeat for all of several")] = None,
+        owner: str | None = None,
+        q: Annotated[str | None, Query(description="Words to find in id, name, ...")] = None,
+        include_retired: bool = False,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
+    ) -> Response:
+        index = view.index
+        found = index.search(
+            category=category, tags=tag or (), owner=owner, q=q, include_retired=include_retired
+        )
+        after = decode_cursor(cursor) if cursor is not None else None
+        page = index.page(found, limit=limit, offset=offset, cursor=after)
+        next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
+        body = b"".join(
+            (
+                b'{"items":[',
+                b",".join(e.summary_json for e in page.entries),
+                b'],"total":',
+                str(page.total).encode(),
+                b',"limit":',
+                str(limit).encode(),
+                b',"offset":',
+                str(page.offset).encode(),
+                b',"next_cursor":',
+                dumps(next_cursor),
+                b"}",
+            )
+        )
+        return _json(body)
+
+    @router.get("/items/{item_id}", summary="One catalog item")
+    async def get_item(item_id: str, version: VersionParam = None) -> Response:
+        return _json(_version(_item(view, item_id), version).detail_json)
+
+    @router.get("/items/{item_id}/versions", summary="Every recorded version of an item")
+    async def get_versions(item_id: str) -> Response:
+        return _json(_item(view, item_id).versions_json)
+
+    @router.get("/items/{item_id}/form", summary="The request form: {schema, uiSchema, version}")
+    async def get_form(item_id: str, version: VersionParam = None) -> Response:
+        return _json(_version(_item(view, item_id), version).parsed.form_json)
+
+    @router.post("/items/{item_id}/validate", summary="Check inputs against the item's form")
+    async def validate(
+        item_id: str,
+        inputs: Annotated[dict[str, Any], Body(embed=True)],
+        version: VersionParam = None,
+    ) -> Response:
+        entry = _version(_item(view, item_id), version)
+        item = entry.parsed.item
+        problems = validate_inputs(item, inputs)
+        body: dict[str, Any] = {
+            "valid": not problems,
+            "errors": [{"field": p.field, "message": p.message} for p in problems],
+            "item_id": item_id,
+            "version": entry.version,
+        }
+        if not problems:
+            body["inputs"] = apply_defaults(item, inputs)
+        return _json(dumps(body))
+
+    @router.get("/errors", summary="Documents refused at the last (re)load, and why")
+    async def get_errors() -> Response:
+        refused = view.refused()
+        body = {
+            "count": sum(len(r.errors) for r in refused),
+            "errors": [e.as_dict() for r in refused for e in r.errors],
+            "documents": [
+                {
+                    "file": r.file,
+                    "item_id": r.item_id,
+                    "serving_version": r.serving_version,
+                    "errors": [e.as_dict() for e in r.errors],
+                }
+                for r in refused
+            ],
+        }
+        return _json(dumps(body))
+
+    return router
