@@ -5,4 +5,6 @@ Each entry names the module whose ``__main__`` runs that executor service.
 
 from __future__ import annotations
 
-EXECUTOR_SERVICES: dict[str, str] = {}
+EXECUTOR_SERVICES: dict[str, str] = {
+    "debug": "pao_executors.debug",
+}
