@@ -6,6 +6,8 @@ import click
 
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
+from pao_cli.request_cmd import request as request_group
+from pao_cli.token_cmd import token
 
 
 @click.group(help="Platform Automation Orchestrator")
@@ -16,6 +18,8 @@ def main() -> None:
 main.add_command(dev)
 main.add_command(db_group)
 main.add_command(kafka_group)
+main.add_command(token)
+main.add_command(request_group)
 
 
 if __name__ == "__main__":
