@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pao_cli.catalog_cmd import catalog
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
 from pao_cli.request_cmd import request as request_group
@@ -20,6 +21,7 @@ main.add_command(db_group)
 main.add_command(kafka_group)
 main.add_command(token)
 main.add_command(request_group)
+main.add_command(catalog)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+"""Exceptions of the catalog.
+
+PaoError (pao_common.errors)
+└── CatalogException          anything the catalog refuses
+    ├── InvalidCatalogDocument  a document that fails the schema or its meaning checks
+    │                           (``.problems``: one line per error)
+    ├── ItemNotFound            no item (or no such version / example) under that name
+    └── UnknownActionType       an action type no registry declares
+
+A single problem found while loading a file is not an exception but a record:
+``pao_catalog.loader.CatalogError`` (file, line, path, message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pao_common.errors import PaoError
+
+
+class CatalogException(PaoError):
+    """Base of the catalog's exceptions."""
+
+
+class InvalidCatalogDocument(CatalogException):
+    """A catalog document that is not valid; ``problems`` has one line per error."""
+
+    def __init__(self, problems: Iterable[object]) -> None:
+        self.problems = [str(p) for p in problems]
+        super().__init__("; ".join(self.problems) or "invalid catalog document")
+
+
+class ItemNotFound(CatalogException):
+    """No catalog item, version or example under that name."""
+
+
+class UnknownActionType(CatalogException):
+    """An action type that no registry declares."""

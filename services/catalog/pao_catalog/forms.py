@@ -1,0 +1,509 @@
+"""The request form of an item: JSON Schema 2020-12 + a react-jsonschema-form uiSchema.
+
+``build_form`` is the single source: the portal renders its ``schema`` and ``uiSchema``
+with a stock form library, and ``validate_inputs`` checks a submission against that same
+``schema`` (``Draft202012Validator``, format checking on), so the two never disagree.
+
+Mapping of the catalog's field types::
+
+    string, text*, secret*   {"type": "string"}        (* widget textarea / password)
+    integer, number          {"type": "integer" | "number"}
+    boolean                  {"type": "boolean"}
+    email, url               string + format email / uri
+    date, datetime           string + format date / date-time
+    select                   oneOf [{const, title}]  (options_from: string + ui:options)
+    multiselect              array of oneOf, uniqueItems
+    list                     array of objects (the field's own ``fields``)
+    keyvalue                 object of string values (``pattern`` checks the keys)
+
+Conditional fields: a field with ``visible_if`` lives only in the ``then`` branch of an
+``if`` in ``allOf``, so it shows (and is accepted) only when its condition holds; the
+document closes with ``unevaluatedProperties: false``. ``required_if`` adds ``required``
+in such a branch. Custom messages (``validation.messages``) are in each property's
+``errorMessage`` (the ajv-errors convention) and in the errors ``validate_inputs`` returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from pao_catalog.model import CatalogItem, Condition, FormField
+
+_RULE_KEYWORDS = {
+    "min_length": "minLength",
+    "max_length": "maxLength",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "multiple_of": "multipleOf",
+    "pattern": "pattern",
+    "min_items": "minItems",
+    "max_items": "maxItems",
+    "format": "format",
+    "type": "type",
+    "options": "oneOf",
+    "required": "required",
+}
+_KEYWORD_RULES = {keyword: rule for rule, keyword in _RULE_KEYWORDS.items()} | {
+    "minProperties": "min_items",
+    "maxProperties": "max_items",
+    "propertyNames": "pattern",
+    "enum": "options",
+    "const": "options",
+}
+_FORMATS = {"email": "email", "url": "uri", "date": "date", "datetime": "date-time"}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one submitted value; ``field`` is a path like ``members[0].email``."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+# --- building -----------------------------------------------------------------------------
+
+
+def build_form(item: CatalogItem) -> dict[str, Any]:
+    """``{"schema", "uiSchema", "version"}`` for the item's request form."""
+    return {
+        "schema": build_schema(item),
+        "uiSchema": build_ui_schema(item),
+        "version": item.metadata.version,
+    }
+
+
+def build_schema(item: CatalogItem) -> dict[str, Any]:
+    fields = item.presentation.all_fields()
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": item.metadata.name,
+        "type": "object",
+    }
+    if item.metadata.description:
+        schema["description"] = item.metadata.description
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    conditionals: list[dict[str, Any]] = []
+    required_messages: dict[str, str] = {}
+    for f in fields:
+        prop = field_schema(f)
+        if "required" in f.validation.messages:
+            required_messages[f.id] = f.validation.messages["required"]
+        if f.visible_if is None:
+            properties[f.id] = prop
+            if f.required:
+                required.append(f.id)
+        else:
+            then: dict[str, Any] = {"properties": {f.id: prop}}
+            if f.required:
+                then["required"] = [f.id]
+            conditionals.append({"if": condition_schema(f.visible_if), "then": then})
+        if f.required_if is not None:
+            conditions = [c for c in (f.visible_if, f.required_if) if c is not None]
+            condition = (
+                condition_schema(conditions[0])
+                if len(conditions) == 1
+                else {"allOf": [condition_schema(c) for c in conditions]}
+            )
+            conditionals.append({"if": condition, "then": {"required": [f.id]}})
+    schema["properties"] = properties
+    if required:
+        schema["required"] = required
+    if conditionals:
+        schema["allOf"] = conditionals
+    if required_messages:
+        schema["errorMessage"] = {"required": required_messages}
+    schema["unevaluatedProperties"] = False
+    return schema
+
+
+def _value_type(values: Iterable[Any]) -> str | None:
+    kinds = {type(v) for v in values}
+    if kinds == {str}:
+        return "string"
+    if kinds == {bool}:
+        return "boolean"
+    if kinds == {int}:
+        return "integer"
+    if kinds and kinds <= {int, float}:
+        return "number"
+    return None
+
+
+def _options_schema(f: FormField) -> dict[str, Any]:
+    if f.options_from is not None or not f.options:
+        return {"type": "string"}
+    schema: dict[str, Any] = {
+        "oneOf": [
+            {"const": o.value, "title": o.label if o.label is not None else str(o.value)}
+            for o in f.options
+        ]
+    }
+    if kind := _value_type(o.value for o in f.options):
+        schema = {"type": kind, **schema}
+    return schema
+
+
+def field_schema(f: FormField) -> dict[str, Any]:
+    """The JSON Schema of one field's value."""
+    rules = f.validation
+    schema: dict[str, Any]
+    match f.type:
+        case "string" | "text":
+            schema = {"type": "string"}
+        case "secret":
+            schema = {"type": "string", "writeOnly": True}
+        case "email" | "url" | "date" | "datetime":
+            schema = {"type": "string", "format": _FORMATS[f.type]}
+        case "integer" | "number" | "boolean":
+            schema = {"type": f.type}
+        case "select":
+            schema = _options_schema(f)
+        case "multiselect":
+            schema = {"type": "array", "items": _options_schema(f), "uniqueItems": True}
+        case "list":
+            columns = {c.id: field_schema(c) for c in f.fields}
+            item_schema: dict[str, Any] = {
+                "type": "object",
+                "properties": columns,
+                "additionalProperties": False,
+            }
+            if needed := [c.id for c in f.fields if c.required]:
+                item_schema["required"] = needed
+            schema = {"type": "array", "items": item_schema}
+        case "keyvalue":
+            schema = {"type": "object", "additionalProperties": {"type": "string"}}
+    schema["title"] = f.label
+    if f.help:
+        schema["description"] = f.help
+    if f.has_default:
+        schema["default"] = f.default
+    if f.read_only:
+        schema["readOnly"] = True
+    keyvalue = f.type == "keyvalue"
+    for rule, keyword in (
+        ("min_length", "minLength"),
+        ("max_length", "maxLength"),
+        ("minimum", "minimum"),
+        ("maximum", "maximum"),
+        ("multiple_of", "multipleOf"),
+        ("min_items", "minProperties" if keyvalue else "minItems"),
+        ("max_items", "maxProperties" if keyvalue else "maxItems"),
+    ):
+        value = getattr(rules, rule)
+        if value is not None:
+            schema[keyword] = int(value) if float(value).is_integer() else value
+    if rules.pattern is not None:
+        if keyvalue:
+            schema["propertyNames"] = {"pattern": rules.pattern}
+        else:
+            schema["pattern"] = rules.pattern
+    messages = {_RULE_KEYWORDS[k]: v for k, v in rules.messages.items() if k != "required"}
+    if messages:
+        schema["errorMessage"] = messages
+    return schema
+
+
+def condition_schema(condition: Condition) -> dict[str, Any]:
+    """A condition as the JSON Schema an ``if`` tests the whole form against."""
+    if condition.all is not None:
+        return {"allOf": [condition_schema(c) for c in condition.all]}
+    if condition.any is not None:
+        return {"anyOf": [condition_schema(c) for c in condition.any]}
+    name = condition.field
+    assert name is not None
+    match condition.operator():
+        case "equals":
+            return {"properties": {name: {"const": condition.equals}}, "required": [name]}
+        case "not_equals":
+            return {
+                "not": {"properties": {name: {"const": condition.not_equals}}, "required": [name]}
+            }
+        case "in":
+            return {"properties": {name: {"enum": list(condition.in_ or ())}}, "required": [name]}
+        case "not_in":
+            return {
+                "not": {
+                    "properties": {name: {"enum": list(condition.not_in or ())}},
+                    "required": [name],
+                }
+            }
+        case _:
+            return {
+                "properties": {name: {"type": "array", "contains": {"const": condition.contains}}},
+                "required": [name],
+            }
+
+
+_WIDGETS = {
+    "text": "textarea",
+    "secret": "password",
+    "boolean": "checkbox",
+    "multiselect": "checkboxes",
+    "select": "select",
+}
+
+
+def field_ui(f: FormField) -> dict[str, Any]:
+    ui: dict[str, Any] = {}
+    widget = _WIDGETS.get(f.type)
+    if widget and not (f.type == "select" and f.options_from is not None):
+        ui["ui:widget"] = widget
+    if f.placeholder:
+        ui["ui:placeholder"] = f.placeholder
+    if f.help:
+        ui["ui:help"] = f.help
+    if f.read_only:
+        ui["ui:readonly"] = True
+    if f.type == "text":
+        ui["ui:options"] = {"rows": 5}
+    if f.options_from is not None:
+        ui["ui:options"] = {
+            "optionsUrl": f.options_from.url,
+            "valueKey": f.options_from.value_key,
+            "labelKey": f.options_from.label_key,
+        }
+    if f.type == "list":
+        ui["items"] = {c.id: field_ui(c) for c in f.fields}
+        ui["items"]["ui:order"] = [c.id for c in f.fields]
+        ui["ui:options"] = {"orderable": False}
+    if f.type == "keyvalue":
+        ui["ui:options"] = {"addable": True}
+    return ui
+
+
+def build_ui_schema(item: CatalogItem) -> dict[str, Any]:
+    """The uiSchema: widgets, placeholders, help, order, and the sections / pages layout."""
+    presentation = item.presentation
+    fields = presentation.all_fields()
+    ui: dict[str, Any] = {f.id: field_ui(f) for f in fields}
+    order: list[str] = []
+    for f in fields:
+        if f.visible_if is None:
+            order.append(f.id)
+        elif "*" not in order:
+            order.append("*")  # conditional fields exist only while shown
+    if "*" not in order:
+        order.append("*")
+    ui["ui:order"] = order
+    if presentation.sections:
+        ui["ui:layout"] = {
+            "type": "pages" if presentation.layout == "pages" else "sections",
+            "sections": [
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    **({"description": s.description} if s.description else {}),
+                    "fields": [f.id for f in s.fields],
+                }
+                for s in presentation.sections
+            ],
+        }
+    ui["ui:submitButtonOptions"] = {"submitText": "Request"}
+    return ui
+
+
+# --- validating ---------------------------------------------------------------------------
+
+FORMAT_CHECKER = FormatChecker(("email", "date"))
+
+
+@FORMAT_CHECKER.checks("uri", raises=ValueError)
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.netloc) and " " not in value
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", value):
+        return False
+    datetime.fromisoformat(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+        return False
+    date.fromisoformat(value)
+    return True
+
+
+def form_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+def validate_inputs(item: CatalogItem, inputs: Mapping[str, Any]) -> list[FieldError]:
+    """Per-field errors of a submission (after defaults are applied); empty when valid."""
+    schema = build_schema(item)
+    return errors_for(item, schema, apply_defaults(item, inputs, schema=schema))
+
+
+def errors_for(
+    item: CatalogItem, schema: Mapping[str, Any], values: Mapping[str, Any]
+) -> list[FieldError]:
+    if not isinstance(values, Mapping):
+        return [FieldError("", "inputs must be an object")]
+    fields = {f.id: f for f in item.presentation.all_fields()}
+    found: list[FieldError] = []
+    for error in form_validator(schema).iter_errors(values):
+        found.extend(_explain(error, fields, values))
+    unique = {(e.field, e.message): e for e in found}
+    return sorted(unique.values(), key=lambda e: (_order(e.field, fields), e.field))
+
+
+def _order(path: str, fields: Mapping[str, FormField]) -> int:
+    head = re.split(r"[.\[]", path, maxsplit=1)[0]
+    return list(fields).index(head) if head in fields else len(fields)
+
+
+def _field_at(path: Iterable[str | int], fields: Mapping[str, FormField]) -> FormField | None:
+    current: FormField | None = None
+    scope = fields
+    for part in path:
+        if isinstance(part, int):
+            continue
+        current = scope.get(part)
+        if current is None:
+            return None
+        scope = {c.id: c for c in current.fields}
+    return current
+
+
+def _path_text(path: Iterable[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _explain(
+    error: ValidationError, fields: Mapping[str, FormField], values: Mapping[str, Any]
+) -> list[FieldError]:
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        wanted: list[str] = list(error.validator_value)  # type: ignore[arg-type]
+        missing = [n for n in wanted if n not in instance]
+        out = []
+        for name in missing:
+            target = [*path, name]
+            f = _field_at(target, fields)
+            message = (f.validation.messages.get("required") if f else None) or (
+                f"{f.label if f else name} is required"
+            )
+            out.append(FieldError(_path_text(target), message))
+        return out
+    if error.validator in ("unevaluatedProperties", "additionalProperties"):
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        names = [n for n in re.findall(r"'([^']*)'", error.message) if n in instance]
+        out = []
+        for name in names or ["?"]:
+            target = [*path, name]
+            known = _field_at(target, fields) is not None
+            message = (
+                "not expected: the field is hidden by its condition" if known else "unknown field"
+            )
+            out.append(FieldError(_path_text(target), message))
+        return out
+    f = _field_at(path, fields)
+    rule = _KEYWORD_RULES.get(str(error.validator))
+    if f is not None and rule and rule in f.validation.messages:
+        return [FieldError(_path_text(path), f.validation.messages[rule])]
+    return [FieldError(_path_text(path), _default_message(error, f))]
+
+
+def _default_message(error: ValidationError, f: FormField | None) -> str:
+    value = error.validator_value
+    match error.validator:
+        case "type":
+            return f"must be {_article(str(value))}"
+        case "minLength":
+            return f"must be at least {value} characters long"
+        case "maxLength":
+            return f"must be at most {value} characters long"
+        case "minimum":
+            return f"must be at least {value}"
+        case "maximum":
+            return f"must be at most {value}"
+        case "multipleOf":
+            return f"must be a multiple of {value}"
+        case "pattern":
+            return f"must match the pattern {value}"
+        case "propertyNames":
+            return "keys must match the pattern " + str(f.validation.pattern if f else value)
+        case "minItems" | "minProperties":
+            return f"choose at least {value}"
+        case "maxItems" | "maxProperties":
+            return f"choose at most {value}"
+        case "uniqueItems":
+            return "each value may be chosen once"
+        case "format":
+            return f"must be a valid {_FORMAT_NAMES.get(str(value), str(value))}"
+        case "oneOf" | "enum" | "const":
+            choices = [str(o.value) for o in f.options] if f and f.options else []
+            return "must be one of: " + ", ".join(choices) if choices else "not an allowed value"
+    return error.message
+
+
+_FORMAT_NAMES = {
+    "uri": "URL",
+    "email": "e-mail address",
+    "date": "date (YYYY-MM-DD)",
+    "date-time": "date and time (ISO 8601)",
+}
+
+
+def _article(kind: str) -> str:
+    return {
+        "integer": "a whole number",
+        "number": "a number",
+        "string": "text",
+        "boolean": "true or false",
+        "array": "a list",
+        "object": "an object",
+    }.get(kind, kind)
+
+
+# --- defaults -----------------------------------------------------------------------------
+
+
+def apply_defaults(
+    item: CatalogItem, inputs: Mapping[str, Any], *, schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``inputs`` plus the default of every missing field that is visible.
+
+    Visibility is decided with the form's own condition schemas, after earlier defaults
+    are in (a default can make a later field visible).
+    """
+    values = dict(inputs) if isinstance(inputs, Mapping) else {}
+    for f in item.presentation.all_fields():
+        if f.id in values or not f.has_default:
+            continue
+        if f.visible_if is None or condition_holds(f.visible_if, values):
+            values[f.id] = f.default
+    return values
+
+
+def condition_holds(condition: Condition, values: Mapping[str, Any]) -> bool:
+    """Whether ``values`` satisfy a field condition (the same test the form's ``if`` does)."""
+    return bool(form_validator(condition_schema(condition)).is_valid(values))

@@ -1,0 +1,348 @@
+"""A catalog item (schema v2.0) as typed, frozen pydantic models.
+
+The JSON Schema in ``schema/catalog-v2.0.schema.json`` is the published contract and is
+checked first (it gives file:line errors); these models are what code reads afterwards.
+``parse_item`` turns an already loaded document into a ``CatalogItem``; to read a file
+with full validation use ``pao_catalog.loader.load_file``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pao_catalog.errors import InvalidCatalogDocument
+
+SCHEMA_VERSION = "2.0"
+
+FieldType = Literal[
+    "string",
+    "text",
+    "integer",
+    "number",
+    "boolean",
+    "select",
+    "multiselect",
+    "email",
+    "url",
+    "date",
+    "datetime",
+    "secret",
+    "list",
+    "keyvalue",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- metadata and access -------------------------------------------------------------------
+
+
+class DocLink(_Model):
+    title: str
+    url: str
+
+
+class Metadata(_Model):
+    id: str
+    name: str
+    version: str
+    owner: str
+    category: str
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    docs: tuple[DocLink, ...] = ()
+    lifecycle: Literal["active", "deprecated", "retired"] = "active"
+    replaced_by: str | None = None
+
+
+class Access(_Model):
+    """Who may request the item; both empty means everyone."""
+
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+    def allows(
+        self, teams: tuple[str, ...] | list[str], roles: tuple[str, ...] | list[str]
+    ) -> bool:
+        if not self.teams and not self.roles:
+            return True
+        return bool(set(teams) & set(self.teams) or set(roles) & set(self.roles))
+
+
+# --- presentation ---------------------------------------------------------------------------
+
+
+class Option(_Model):
+    value: str | int | float | bool
+    label: str | None = None
+
+
+class OptionsSource(_Model):
+    """Options a portal loads from a URL (the server cannot enumerate them)."""
+
+    url: str
+    value_key: str = "value"
+    label_key: str = "label"
+
+
+class Rules(_Model):
+    min_length: int | None = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    multiple_of: float | None = None
+    pattern: str | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    messages: dict[str, str] = Field(default_factory=dict)
+
+
+class Condition(_Model):
+    """``{field, equals | not_equals | in | not_in | contains}`` or ``all`` / ``any`` of them."""
+
+    field: str | None = None
+    equals: Any = None
+    not_equals: Any = None
+    in_: tuple[Any, ...] | None = Field(None, alias="in")
+    not_in: tuple[Any, ...] | None = None
+    contains: Any = None
+    all: tuple[Condition, ...] | None = None
+    any: tuple[Condition, ...] | None = None
+
+    def operator(self) -> str:
+        """The comparison this condition makes (for a leaf condition)."""
+        for name in ("equals", "not_equals", "in", "not_in", "contains"):
+            if name in self.model_fields_set or (name == "in" and "in_" in self.model_fields_set):
+                return name
+        return "all" if self.all is not None else "any"
+
+    def fields(self) -> Iterator[str]:
+        """Every field id this condition reads."""
+        if self.field is not None:
+            yield self.field
+        for child in (*(self.all or ()), *(self.any or ())):
+            yield from child.fields()
+
+
+class FormField(_Model):
+    id: str
+    type: FieldType
+    label: str
+    help: str | None = None
+    placeholder: str | None = None
+    default: Any = None
+    required: bool = False
+    options: tuple[Option, ...] = ()
+    options_from: OptionsSource | None = None
+    validation: Rules = Field(default_factory=Rules)
+    visible_if: Condition | None = None
+    required_if: Condition | None = None
+    fields: tuple[FormField, ...] = ()  # the columns of a ``list`` field
+    read_only: bool = False
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _scalar_options(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [v if isinstance(v, dict) else {"value": v} for v in value]
+        return value
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.model_fields_set
+
+
+class Section(_Model):
+    id: str
+    title: str
+    description: str | None = None
+    fields: tuple[FormField, ...]
+
+
+class Presentation(_Model):
+    """Fields, either flat (``fields``) or grouped (``sections``, shown as ``layout``)."""
+
+    layout: Literal["single", "sections", "pages"] = "single"
+    fields: tuple[FormField, ...] = ()
+    sections: tuple[Section, ...] = ()
+
+    def all_fields(self) -> tuple[FormField, ...]:
+        return self.fields + tuple(f for section in self.sections for f in section.fields)
+
+    def field(self, field_id: str) -> FormField | None:
+        return next((f for f in self.all_fields() if f.id == field_id), None)
+
+
+# --- approval -------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """``"72h"`` -> 259200."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration like 30m, 72h or 7d: {text!r}")
+    return int(match["n"]) * _SECONDS[match["unit"]]
+
+
+class Approvers(_Model):
+    teams: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    requester_manager: bool = False
+
+
+class Approval(_Model):
+    required: bool = False
+    when: str | None = None
+    approvers: Approvers = Field(default_factory=Approvers)
+    expires_after: str = "72h"
+    reason: str | None = None
+
+    @property
+    def expires_after_s(self) -> int:
+        return duration_seconds(self.expires_after)
+
+
+# --- fulfillment ----------------------------------------------------------------------------
+
+
+class JiraTicket(_Model):
+    """A JIRA ticket; every string is a template."""
+
+    project: str
+    issue_type: str = "Task"
+    summary: str
+    description: str = ""
+    labels: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    priority: str | None = None
+    assignee: str | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Manual(_Model):
+    jira: JiraTicket
+
+
+class RetryPolicy(_Model):
+    attempts: int = 1
+    backoff_s: float = 2.0
+    max_backoff_s: float = 60.0
+    jitter: bool = True
+
+
+class Rollback(_Model):
+    """The compensation of a step; ``action`` defaults to the step's own."""
+
+    action: str = ""
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    timeout_s: float | None = None
+
+
+class Step(_Model):
+    id: str
+    name: str | None = None
+    action: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    when: str | None = None
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout_s: float = 300.0
+    rollback: Rollback | None = None
+
+    @model_validator(mode="after")
+    def _rollback_action(self) -> Step:
+        if self.rollback is not None and not self.rollback.action:
+            object.__setattr__(
+                self, "rollback", self.rollback.model_copy(update={"action": self.action})
+            )
+        return self
+
+
+class Automated(_Model):
+    steps: tuple[Step, ...]
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    fallback_to_manual: bool = False
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+
+class Fulfillment(_Model):
+    mode: Literal["manual", "automated"]
+    manual: Manual | None = None
+    automated: Automated | None = None
+
+
+# --- examples and the item ------------------------------------------------------------------
+
+
+class ExampleUser(_Model):
+    id: str
+    email: str | None = None
+    name: str | None = None
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    manager: str | None = None
+
+
+class Example(_Model):
+    name: str
+    description: str | None = None
+    user: ExampleUser
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class CatalogItem(_Model):
+    schema_version: Literal["2.0"] = Field(alias="schemaVersion")
+    metadata: Metadata
+    access: Access = Field(default_factory=Access)
+    presentation: Presentation = Field(default_factory=Presentation)
+    approval: Approval = Field(default_factory=Approval)
+    fulfillment: Fulfillment
+    examples: tuple[Example, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.metadata.id
+
+    @property
+    def version(self) -> str:
+        return self.metadata.version
+
+    def example(self, name: str) -> Example | None:
+        return next((e for e in self.examples if e.name == name), None)
+
+    def to_document(self) -> dict[str, Any]:
+        """The item as a JSON-ready document (aliases, no unset defaults)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def parse_item(document: dict[str, Any]) -> CatalogItem:
+    """A ``CatalogItem`` from a document; ``InvalidCatalogDocument`` lists what is wrong.
+
+    This checks the model's shape only; ``pao_catalog.validation.validate_document`` checks
+    the JSON Schema and the meaning (variables, action types, examples).
+    """
+    try:
+        return CatalogItem.model_validate(document)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in error['loc']) or '<document>'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise InvalidCatalogDocument(problems) from None

@@ -1,0 +1,489 @@
+"""Validation of a catalog document: its structure (the JSON Schema), then its meaning.
+
+``validate_document`` returns the parsed item (when valid) and every problem as
+``(path, message)``; the loader turns paths into ``file:line path`` with the YAML node
+tree. The meaning checks, one function each:
+
+- ids are unique: fields (across sections), list columns, sections, steps, examples;
+- fields: rules fit the type, regexes compile, min <= max, options are unique, a
+  message exists only for a rule the field has, conditions name other existing fields,
+  a default satisfies the field's own rules;
+- steps: the action type is known and gets its required inputs; ``rollback:`` uses an
+  action that can compensate; retry backoff is sane;
+- templates and ``when:`` parse, and every variable exists: ``inputs.x`` is a field,
+  ``steps.y.outputs`` an earlier step (a rollback may read its own step), ``user.*``,
+  ``item.*``, ``request.*``, ``system.*`` are known keys; manual tickets and approval
+  conditions cannot read step outputs;
+- fulfillment: ``fallback_to_manual`` needs ``manual.jira``; a manual ticket in an
+  automated item is only used as that fallback;
+- approval: required approval names at least one approver;
+- examples: there is at least one, its user may request the item, its inputs pass the
+  item's own form, and every template renders with them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from jsonschema.exceptions import ValidationError, best_match
+from pao_common.errors import TemplateError
+from pao_common.templating import (
+    CONTEXT_ROOTS,
+    format_path,
+    parse_expression,
+    referenced_variables,
+    template_strings,
+)
+
+from pao_catalog.actions import ActionRegistry, default_registry
+from pao_catalog.errors import InvalidCatalogDocument
+from pao_catalog.forms import (
+    apply_defaults,
+    build_schema,
+    errors_for,
+    field_schema,
+    form_validator,
+)
+from pao_catalog.model import CatalogItem, Condition, FormField, Step, parse_item
+from pao_catalog.schema import document_validator
+
+Path_ = tuple[str | int, ...]
+Problem = tuple[Path_, str]
+
+_STRING_RULES = {"min_length", "max_length", "pattern"}
+_NUMBER_RULES = {"minimum", "maximum", "multiple_of"}
+_ITEM_RULES = {"min_items", "max_items"}
+_RULES_BY_TYPE: Mapping[str, set[str]] = {
+    "string": _STRING_RULES,
+    "text": _STRING_RULES,
+    "secret": _STRING_RULES,
+    "email": _STRING_RULES,
+    "url": _STRING_RULES,
+    "date": set(),
+    "datetime": set(),
+    "integer": _NUMBER_RULES,
+    "number": _NUMBER_RULES,
+    "boolean": set(),
+    "select": set(),
+    "multiselect": _ITEM_RULES,
+    "list": _ITEM_RULES,
+    "keyvalue": _ITEM_RULES | {"pattern"},
+}
+_ALWAYS_MESSAGES = {"required", "type", "format", "options"}
+
+
+def validate_document(
+    document: Mapping[str, Any], *, registry: ActionRegistry | None = None
+) -> tuple[CatalogItem | None, list[Problem]]:
+    """The item and no problems, or ``None`` and every problem found."""
+    structural = list(structure_problems(document))
+    if structural:
+        return None, structural
+    try:
+        item = parse_item(dict(document))
+    except InvalidCatalogDocument as exc:
+        return None, [((), problem) for problem in exc.problems]
+    problems = list(meaning_problems(item, registry or default_registry()))
+    return (None, problems) if problems else (item, [])
+
+
+# --- structure ----------------------------------------------------------------------------
+
+
+def structure_problems(document: Mapping[str, Any]) -> Iterator[Problem]:
+    errors = sorted(
+        document_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path))
+    )
+    for error in errors:
+        yield tuple(error.absolute_path), _schema_message(error)
+
+
+def _schema_message(error: ValidationError) -> str:
+    if error.context:
+        deepest = best_match(error.context)
+        if deepest is not None and list(deepest.absolute_path) != list(error.absolute_path):
+            where = format_path(tuple(deepest.relative_path)[len(error.relative_path) :])
+            return f"{where}: {_short(deepest)}" if where else _short(deepest)
+        if deepest is not None:
+            return _short(deepest)
+    return _short(error)
+
+
+def _short(error: ValidationError) -> str:
+    value = error.validator_value
+    match error.validator:
+        case "const" if error.absolute_path and error.absolute_path[-1] == "schemaVersion":
+            return f"must be {value!r}"
+        case "pattern":
+            return f"{_repr(error.instance)} does not match {value}"
+        case "enum":
+            choices = ", ".join(str(v) for v in value)  # type: ignore[union-attr]
+            return f"{_repr(error.instance)} is not one of {choices}"
+        case "type":
+            return f"expected {value}, got {type(error.instance).__name__} {_repr(error.instance)}"
+        case "additionalProperties" | "unevaluatedProperties":
+            return error.message.replace("Additional properties", "Unknown keys")
+        case "not":
+            return "these keys cannot be used together: " + ", ".join(
+                _required_in(value) or ["(see the schema)"]
+            )
+    message = error.message
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def _required_in(schema: Any) -> list[str]:
+    if isinstance(schema, Mapping):
+        if isinstance(schema.get("required"), list):
+            return [str(x) for x in schema["required"]]
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                return [n for sub in schema[key] for n in _required_in(sub)]
+    return []
+
+
+def _repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- meaning ------------------------------------------------------------------------------
+
+
+def meaning_problems(item: CatalogItem, registry: ActionRegistry) -> Iterator[Problem]:
+    fields = list(field_paths(item))
+    yield from _unique_ids(item, fields)
+    field_ids = {f.id for _, f in fields}
+    for path, f in fields:
+        yield from _field_problems(path, f, field_ids)
+    yield from _approval_problems(item)
+    yield from _fulfillment_problems(item, registry, field_ids)
+    yield from _example_problems(item)
+
+
+def field_paths(item: CatalogItem) -> Iterator[tuple[Path_, FormField]]:
+    for index, f in enumerate(item.presentation.fields):
+        yield ("presentation", "fields", index), f
+    for s_index, section in enumerate(item.presentation.sections):
+        for index, f in enumerate(section.fields):
+            yield ("presentation", "sections", s_index, "fields", index), f
+
+
+def _duplicates(entries: Iterable[tuple[Path_, str]], what: str) -> Iterator[Problem]:
+    seen: dict[str, Path_] = {}
+    for path, name in entries:
+        if name in seen:
+            yield path, f"duplicate {what} {name!r} (first at {format_path(seen[name])})"
+        else:
+            seen[name] = path
+
+
+def _unique_ids(item: CatalogItem, fields: list[tuple[Path_, FormField]]) -> Iterator[Problem]:
+    yield from _duplicates([((*p, "id"), f.id) for p, f in fields], "field id")
+    sections = item.presentation.sections
+    yield from _duplicates(
+        [(("presentation", "sections", i, "id"), s.id) for i, s in enumerate(sections)],
+        "section id",
+    )
+    for path, f in fields:
+        columns = [((*path, "fields", i, "id"), c.id) for i, c in enumerate(f.fields)]
+        yield from _duplicates(columns, "column id")
+    if item.fulfillment.automated:
+        steps = item.fulfillment.automated.steps
+        yield from _duplicates(
+            [(("fulfillment", "automated", "steps", i, "id"), s.id) for i, s in enumerate(steps)],
+            "step id",
+        )
+    yield from _duplicates(
+        [(("examples", i, "name"), e.name) for i, e in enumerate(item.examples)], "example name"
+    )
+
+
+def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[Problem]:
+    rules = f.validation
+    allowed = _RULES_BY_TYPE[f.type]
+    set_rules = {
+        name
+        for name in (
+            "min_length",
+            "max_length",
+            "minimum",
+            "maximum",
+            "multiple_of",
+            "pattern",
+            "min_items",
+            "max_items",
+        )
+        if getattr(rules, name) is not None
+    }
+    for rule in sorted(set_rules - allowed):
+        yield (*path, "validation", rule), f"rule {rule} does not apply to a {f.type} field"
+    if rules.pattern is not None:
+        try:
+            re.compile(rules.pattern)
+        except re.error as exc:
+            yield (*path, "validation", "pattern"), f"invalid regular expression: {exc}"
+    for low, high in (
+        ("min_length", "max_length"),
+        ("minimum", "maximum"),
+        ("min_items", "max_items"),
+    ):
+        lo, hi = getattr(rules, low), getattr(rules, high)
+        if lo is not None and hi is not None and lo > hi:
+            yield (*path, "validation", low), f"{low} {lo} is greater than {high} {hi}"
+    for rule in sorted(set(rules.messages) - set_rules - _ALWAYS_MESSAGES):
+        yield (
+            (*path, "validation", "messages", rule),
+            f"message for rule {rule}, which the field does not set",
+        )
+    if "options" in rules.messages and f.type not in ("select", "multiselect"):
+        yield (
+            (*path, "validation", "messages", "options"),
+            "message for options on a field without options",
+        )
+    options = [((*path, "options", i), repr(o.value)) for i, o in enumerate(f.options)]
+    yield from _duplicates(options, "option")
+    for key in ("visible_if", "required_if"):
+        condition: Condition | None = getattr(f, key)
+        if condition is None:
+            continue
+        for name in condition.fields():
+            if name == f.id:
+                yield (
+                    (*path, key),
+                    f"a field's condition cannot depend on the field itself ({name})",
+                )
+            elif name not in field_ids:
+                yield (*path, key), f"condition on unknown field {name!r}"
+    if f.required and f.required_if is not None:
+        yield (*path, "required_if"), "required_if on a field that is always required"
+    for index, column in enumerate(f.fields):
+        yield from _field_problems((*path, "fields", index), column, {c.id for c in f.fields})
+    if f.has_default:
+        validator = form_validator(field_schema(f))
+        for error in validator.iter_errors(f.default):
+            where = format_path(tuple(error.absolute_path))
+            yield (
+                (*path, "default"),
+                (
+                    f"default {_repr(f.default)} breaks the field's own rules: "
+                    f"{(where + ': ') if where else ''}{_short(error)}"
+                ),
+            )
+    if f.type == "select" and f.options_from and f.options:
+        yield (*path, "options_from"), "use options or options_from, not both"
+
+
+def _approval_problems(item: CatalogItem) -> Iterator[Problem]:
+    approval = item.approval
+    approvers = approval.approvers
+    if approval.required and not (
+        approvers.teams or approvers.users or approvers.requester_manager
+    ):
+        yield ("approval", "approvers"), "approval is required but no approver is named"
+    if approval.when is not None:
+        if not approval.required:
+            yield ("approval", "when"), "when: has no effect unless required: true"
+        yield from _expression_problems(
+            approval.when, ("approval", "when"), _scope(item, allow_steps=False)
+        )
+
+
+class _Scope:
+    """What a template at one place may read."""
+
+    def __init__(self, fields: set[str], steps: list[str], before: set[str] | None) -> None:
+        self.fields = fields
+        self.steps = steps
+        self.before = before  # None: no step outputs may be read here
+
+
+def _scope(item: CatalogItem, *, allow_steps: bool, before: set[str] | None = None) -> _Scope:
+    automated = item.fulfillment.automated
+    steps = [s.id for s in automated.steps] if automated else []
+    if allow_steps and before is None:
+        before = set(steps)
+    return _Scope(
+        {f.id for f in item.presentation.all_fields()}, steps, before if allow_steps else None
+    )
+
+
+def _variable_problems(refs: Iterable[Path_], scope: _Scope) -> Iterator[str]:
+    for ref in sorted(refs, key=str):
+        root = ref[0]
+        dotted = format_path(ref[:2])
+        if root not in CONTEXT_ROOTS:
+            yield f"unknown variable {root}"
+        elif root == "inputs":
+            if len(ref) > 1 and ref[1] not in scope.fields:
+                yield f"unknown variable {dotted}: no field {ref[1]!r}"
+        elif root == "steps":
+            if scope.before is None:
+                yield f"step outputs are not available here ({format_path(ref)})"
+            elif len(ref) > 1:
+                if ref[1] not in scope.steps:
+                    yield f"unknown variable {dotted}: no step {ref[1]!r}"
+                elif ref[1] not in scope.before:
+                    yield f"{dotted} is not an earlier step, its outputs do not exist yet"
+                elif len(ref) > 2 and ref[2] != "outputs":
+                    yield f"unknown variable {format_path(ref[:3])}: a step offers only .outputs"
+        else:
+            known = CONTEXT_ROOTS[str(root)]
+            if len(ref) > 1 and known is not None and ref[1] not in known:
+                yield f"unknown variable {dotted} (known: {', '.join(sorted(known))})"
+
+
+def _template_problems(value: Any, path: Path_, scope: _Scope) -> Iterator[Problem]:
+    for sub_path, text in template_strings(value):
+        where = (*path, *sub_path)
+        try:
+            refs = referenced_variables(text)
+        except TemplateError as exc:
+            yield where, str(exc)
+            continue
+        for message in _variable_problems(refs, scope):
+            yield where, message
+
+
+def _expression_problems(expr: str, path: Path_, scope: _Scope) -> Iterator[Problem]:
+    try:
+        parse_expression(expr)
+        refs = referenced_variables(expr, expression=True)
+    except TemplateError as exc:
+        yield path, str(exc)
+        return
+    for message in _variable_problems(refs, scope):
+        yield path, message
+
+
+def _fulfillment_problems(
+    item: CatalogItem, registry: ActionRegistry, field_ids: set[str]
+) -> Iterator[Problem]:
+    fulfillment = item.fulfillment
+    automated = fulfillment.automated
+    if fulfillment.manual is not None:
+        path: Path_ = ("fulfillment", "manual", "jira")
+        ticket = fulfillment.manual.jira.model_dump(exclude_none=True)
+        scope = _scope(item, allow_steps=False)
+        yield from _template_problems(ticket, path, scope)
+        if fulfillment.mode == "automated" and automated and not automated.fallback_to_manual:
+            yield (
+                ("fulfillment", "manual"),
+                ("a manual ticket in an automated item is used only with fallback_to_manual: true"),
+            )
+    if fulfillment.mode == "manual" and automated is not None:
+        yield (
+            ("fulfillment", "automated"),
+            "mode is manual: remove automated or set mode: automated",
+        )
+    if automated is None:
+        return
+    if automated.fallback_to_manual and fulfillment.manual is None:
+        yield (
+            ("fulfillment", "automated", "fallback_to_manual"),
+            ("fallback_to_manual needs fulfillment.manual.jira, the ticket to fall back to"),
+        )
+    earlier: set[str] = set()
+    for index, step in enumerate(automated.steps):
+        yield from _step_problems(
+            item, step, ("fulfillment", "automated", "steps", index), registry, earlier
+        )
+        earlier.add(step.id)
+    yield from _template_problems(
+        automated.outputs,
+        ("fulfillment", "automated", "outputs"),
+        _scope(item, allow_steps=True, before=earlier),
+    )
+
+
+def _step_problems(
+    item: CatalogItem, step: Step, path: Path_, registry: ActionRegistry, earlier: set[str]
+) -> Iterator[Problem]:
+    scope = _scope(item, allow_steps=True, before=set(earlier))
+    if step.action not in registry:
+        yield (
+            (*path, "action"),
+            (
+                f"unknown action type {step.action!r} (known: {', '.join(registry.names())}; "
+                "declare your own with PAO_EXTRA_ACTION_TYPES or PAO_ACTION_TYPES_FILE)"
+            ),
+        )
+    else:
+        action = registry.get(step.action)
+        for name in action.required_inputs:
+            if name not in step.with_:
+                yield (*path, "with"), f"action {step.action} needs input {name!r}"
+    yield from _template_problems(step.with_, (*path, "with"), scope)
+    if step.when is not None:
+        yield from _expression_problems(step.when, (*path, "when"), scope)
+    retry = step.retry
+    if retry.backoff_s > retry.max_backoff_s:
+        yield (
+            (*path, "retry", "backoff_s"),
+            (f"backoff_s {retry.backoff_s} is greater than max_backoff_s {retry.max_backoff_s}"),
+        )
+    if step.rollback is not None:
+        rollback = step.rollback
+        rpath = (*path, "rollback")
+        if rollback.action not in registry:
+            yield (
+                (*rpath, "action") if rollback.action != step.action else (*path, "action"),
+                (f"unknown action type {rollback.action!r} for rollback"),
+            )
+        else:
+            action = registry.get(rollback.action)
+            if not action.supports_rollback:
+                yield (
+                    rpath,
+                    f"action {rollback.action} cannot compensate, so it cannot be a rollback",
+                )
+            for name in action.required_inputs:
+                if name not in rollback.with_:
+                    yield (
+                        (*rpath, "with"),
+                        f"rollback action {rollback.action} needs input {name!r}",
+                    )
+        own = _scope(item, allow_steps=True, before={*earlier, step.id})
+        yield from _template_problems(rollback.with_, (*rpath, "with"), own)
+
+
+def _example_problems(item: CatalogItem) -> Iterator[Problem]:
+    if not item.examples:
+        yield (), "at least one example (examples: [{name, user, inputs}]) is required"
+        return
+    schema = build_schema(item)
+    for index, example in enumerate(item.examples):
+        path: Path_ = ("examples", index)
+        user = example.user
+        if not item.access.allows(user.teams, user.roles):
+            yield (
+                (*path, "user"),
+                (
+                    f"user {user.id!r} may not request this item (access: teams "
+                    f"{list(item.access.teams)}, roles {list(item.access.roles)})"
+                ),
+            )
+        errors = errors_for(item, schema, apply_defaults(item, example.inputs, schema=schema))
+        for error in errors:
+            yield (*path, "inputs", *_split(error.field)), error.message
+        if not errors:
+            yield from _render_problems(item, index)
+
+
+def _split(field: str) -> Path_:
+    parts: list[str | int] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", field):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return tuple(parts)
+
+
+def _render_problems(item: CatalogItem, index: int) -> Iterator[Problem]:
+    """Render every template with an example, so runtime errors surface at load time."""
+    from pao_catalog.preview import RenderError, render_plan
+
+    example = item.examples[index]
+    try:
+        render_plan(item, example.inputs, example.user)
+    except RenderError as exc:
+        yield exc.path, f"does not render with example {example.name!r}: {exc.reason}"
