@@ -1,16 +1,141 @@
-"""Composition root of the orchestrator."""
+"""Composition root of the orchestrator: adapters, handler, relay, timers, subscribers."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
 from fastapi import FastAPI
+from pao_common.cloudevents import CloudEvent
+from pao_common.kafka import ensure_topics, publish_event, subscribe
+from pao_common.messages import (
+    ActionFailed,
+    ActionProgress,
+    ActionStarted,
+    ActionSucceeded,
+    ApproveRequest,
+    CancelRequest,
+    Message,
+    RejectRequest,
+    SubmitRequest,
+    TicketResolved,
+)
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.settings import Settings, get_settings
+from pao_common.topics import Topics
+
+from pao_orchestrator.adapters.catalog import PostgresItemCatalog
+from pao_orchestrator.adapters.postgres import (
+    PostgresEventStore,
+    PostgresOutbox,
+    PostgresTimerStore,
+)
+from pao_orchestrator.domain.decision import Inbound
+from pao_orchestrator.handler import RequestHandler
+from pao_orchestrator.ports import Commit, OutboxMessage
+from pao_orchestrator.reconcile import redispatch_unanswered
+from pao_orchestrator.relay import OutboxRelay, SendOne
+from pao_orchestrator.timers import TimerPoller
+
+log = logging.getLogger(__name__)
 
 SPEC = ServiceSpec(name="orchestrator", uses_database=True)
+GROUP_ID = "pao-orchestrator"
+COMMANDS = (SubmitRequest, CancelRequest, ApproveRequest, RejectRequest, TicketResolved)
+RESULTS = (ActionStarted, ActionProgress, ActionSucceeded, ActionFailed)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Orchestrator:
+    handler: RequestHandler
+    relay: OutboxRelay
+    timers: TimerPoller
+    store: PostgresEventStore
+    topics: Topics
+
+
+def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestrator:
+    """Wire the orchestrator over a database pool and a ``send(OutboxMessage)`` function."""
+    topics = Topics(settings.topic_suffix)
+    store = PostgresEventStore(pool)
+    clock = SystemClock()
+    relay = OutboxRelay(PostgresOutbox(pool), send, listen_url=settings.database_url)
+    handler = RequestHandler(
+        store=store,
+        catalog=PostgresItemCatalog(pool),
+        clock=clock,
+        topics=topics,
+        system={"environment": settings.environment, "portal_url": settings.portal_url},
+    )
+    timers = TimerPoller(PostgresTimerStore(pool), handler, clock)
+
+    def after_commit(commit: Commit) -> None:
+        if commit.outbox:
+            relay.wake()
+        if commit.timers:
+            timers.wake()
+
+    handler.after_commit = after_commit
+    return Orchestrator(handler=handler, relay=relay, timers=timers, store=store, topics=topics)
 
 
 def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
-    """Register the orchestrator's subscribers."""
+    """Register the orchestrator's subscribers and its background loops."""
+    settings = runtime.settings
+    holder: dict[str, Orchestrator] = {}
+    # Subscribers start with the broker, before ``start`` has the database: they wait.
+    ready = asyncio.Event()
+    ensured: set[str] = set(runtime.all_topics())
+
+    async def send(message: OutboxMessage) -> None:
+        if message.topic not in ensured:
+            await ensure_topics(
+                settings.kafka_bootstrap, [message.topic], partitions=settings.topic_partitions
+            )
+            ensured.add(message.topic)
+        await publish_event(runtime.broker, message.topic, message.cloudevent())
+
+    async def on_message(message: Message, event: CloudEvent) -> None:
+        inbound: Inbound = message  # type: ignore[assignment]  # accepts= narrows the types
+        await ready.wait()
+        await holder["orchestrator"].handler.handle(inbound, event.id)
+
+    for topic, accepts in (
+        (runtime.topics.request_commands, COMMANDS),
+        (runtime.topics.action_results, RESULTS),
+    ):
+        subscribe(
+            runtime.broker,
+            topic,
+            on_message,
+            group_id=GROUP_ID,
+            accepts=accepts,
+            dlq=runtime.dlq,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        )
+
+    async def start(rt: ServiceRuntime) -> None:
+        orchestrator = bootstrap(settings, rt.db, send)
+        holder["orchestrator"] = orchestrator
+        ready.set()
+        await redispatch_unanswered(orchestrator.store, orchestrator.topics)
+        rt.background.append(asyncio.create_task(orchestrator.relay.run(), name="outbox-relay"))
+        rt.background.append(asyncio.create_task(orchestrator.timers.run(), name="timers"))
+
+    async def stop(rt: ServiceRuntime) -> None:
+        if "orchestrator" in holder:
+            await holder["orchestrator"].relay.close()
+
+    runtime.on_start.append(start)
+    runtime.on_stop.append(stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

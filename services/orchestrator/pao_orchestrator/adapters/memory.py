@@ -1,0 +1,183 @@
+"""In-memory adapters of the ports, for unit tests: same contract, one process only."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pao_orchestrator.domain.codec import decode, encode
+from pao_orchestrator.domain.events import DomainEvent
+from pao_orchestrator.domain.state import TERMINAL
+from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound
+from pao_orchestrator.ports import Commit, OutboxMessage, Publish, Timer
+
+
+@dataclass
+class MemoryDatabase:
+    """The tables, shared by the in-memory adapters (like one PostgreSQL database)."""
+
+    events: dict[str, list[tuple[str, int, dict[str, Any], str | None]]] = field(
+        default_factory=dict
+    )
+    processed: set[str] = field(default_factory=set)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    timers: dict[str, Timer] = field(default_factory=dict)
+    leases: dict[str, datetime] = field(default_factory=dict)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class InMemoryEventStore:
+    def __init__(self, db: MemoryDatabase | None = None) -> None:
+        self.db = db or MemoryDatabase()
+
+    async def load(self, stream_id: str, after_version: int = 0) -> list[DomainEvent]:
+        stored = self.db.events.get(stream_id, [])
+        # Stored encoded, like the database: decoding here exercises the codec.
+        return [decode(t, v, copy.deepcopy(d)) for t, v, d, _ in stored[after_version:]]
+
+    async def is_processed(self, message_id: str) -> bool:
+        return message_id in self.db.processed
+
+    async def commit(self, commit: Commit) -> None:
+        async with self.db.lock:
+            if commit.message_id is not None and commit.message_id in self.db.processed:
+                raise DuplicateMessage(commit.message_id)
+            stream = self.db.events.get(commit.stream_id, [])
+            if commit.events and len(stream) != commit.expected_version:
+                raise ConcurrencyError(
+                    f"stream {commit.stream_id} moved past version {commit.expected_version}"
+                )
+            if commit.message_id is not None:
+                self.db.processed.add(commit.message_id)
+            if commit.events:
+                self.db.events[commit.stream_id] = stream + [
+                    (*encode(e), commit.message_id) for e in commit.events
+                ]
+            known = {m.message_id for m in self.db.outbox}
+            self.db.outbox.extend(m for m in commit.outbox if m.message_id not in known)
+            for timer_id in commit.cancel_timers:
+                self.db.timers.pop(timer_id, None)
+                self.db.leases.pop(timer_id, None)
+            for timer in commit.timers:
+                self.db.timers[timer.timer_id] = timer
+                self.db.leases.pop(timer.timer_id, None)
+            if commit.view is not None:
+                self._upsert(commit.view)
+
+    def _upsert(self, row: dict[str, Any]) -> None:
+        current = self.db.views.get(row["request_id"])
+        if current is None or current["last_version"] <= row["last_version"]:
+            self.db.views[row["request_id"]] = copy.deepcopy(row)
+
+    async def streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        for stream_id in sorted(self.db.events):
+            yield stream_id, await self.load(stream_id)
+
+    async def replace_views(self, rows: list[dict[str, Any]], *, truncate: bool) -> None:
+        async with self.db.lock:
+            if truncate:
+                self.db.views.clear()
+            for row in rows:
+                self._upsert(row)
+
+    async def views(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self.db.views)
+
+    async def open_streams(self) -> list[str]:
+        return [rid for rid, row in self.db.views.items() if row["status"] not in TERMINAL]
+
+
+class InMemoryOutbox:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self.db = db
+        self._claimed: set[str] = set()
+
+    async def relay(self, publish: Publish, limit: int = 200) -> int:
+        batch = [m for m in self.db.outbox if m.message_id not in self._claimed][:limit]
+        if not batch:
+            return 0
+        ids = {m.message_id for m in batch}
+        self._claimed |= ids
+        try:
+            await publish(batch)
+            self.db.outbox = [m for m in self.db.outbox if m.message_id not in ids]
+        finally:
+            self._claimed -= ids
+        return len(batch)
+
+    async def pending(self) -> int:
+        return len(self.db.outbox)
+
+
+class InMemoryTimerStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self.db = db
+
+    async def claim_due(
+        self, now: datetime, limit: int = 100, lease_s: float = 30.0
+    ) -> list[Timer]:
+        async with self.db.lock:
+            due = sorted(
+                (
+                    t
+                    for t in self.db.timers.values()
+                    if t.due_at <= now
+                    and (t.timer_id not in self.db.leases or self.db.leases[t.timer_id] < now)
+                ),
+                key=lambda t: t.due_at,
+            )[:limit]
+            for t in due:
+                self.db.leases[t.timer_id] = now + timedelta(seconds=lease_s)
+            return due
+
+    async def next_due(self) -> datetime | None:
+        moments = [
+            max(t.due_at, self.db.leases.get(t.timer_id, t.due_at)) for t in self.db.timers.values()
+        ]
+        return min(moments, default=None)
+
+
+class FixedClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.current = now or datetime(2025, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> datetime:
+        self.current += timedelta(seconds=seconds)
+        return self.current
+
+
+class InMemoryItemCatalog:
+    """Catalog items held in a dict: ``{(item_id, version): CatalogItem}``."""
+
+    def __init__(self, items: list[Any] | None = None) -> None:
+        self.items: dict[tuple[str, str], Any] = {}
+        self.retired: set[tuple[str, str]] = set()
+        for item in items or []:
+            self.add(item)
+
+    def add(self, item: Any) -> None:
+        self.items[(item.metadata.id, item.metadata.version)] = item
+
+    async def get(self, item_id: str, version: str | None = None) -> Any:
+        from pao_orchestrator.adapters.catalog import latest_version
+
+        if version is not None:
+            item = self.items.get((item_id, version))
+            if item is None:
+                raise ItemNotFound(f"catalog item {item_id!r} has no version {version!r}")
+            return item
+        live = [v for (i, v) in self.items if i == item_id and (i, v) not in self.retired]
+        chosen = latest_version(live)
+        if chosen is None:
+            raise ItemNotFound(f"unknown catalog item {item_id!r}")
+        return self.items[(item_id, chosen)]

@@ -1,0 +1,273 @@
+"""PostgreSQL adapters of the ports (asyncpg), tables from migration 0003_orchestrator.sql."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from pao_orchestrator.domain.codec import decode, encode
+from pao_orchestrator.domain.events import DomainEvent
+from pao_orchestrator.domain.state import TERMINAL
+from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage
+from pao_orchestrator.ports import Commit, OutboxMessage, Publish, Timer
+
+OUTBOX_CHANNEL = "pao_outbox"
+
+VIEW_COLUMNS = (
+    "request_id",
+    "item_id",
+    "item_version",
+    "status",
+    "requester_id",
+    "requester_teams",
+    "requester",
+    "inputs",
+    "outputs",
+    "steps",
+    "ticket",
+    "approval",
+    "error",
+    "idempotency_key",
+    "last_version",
+    "submitted_at",
+    "updated_at",
+    "completed_at",
+)
+_JSON_COLUMNS = {"requester", "inputs", "outputs", "steps", "ticket", "approval"}
+
+_UPSERT_VIEW = (
+    f"INSERT INTO request_view ({', '.join(VIEW_COLUMNS)}) VALUES "
+    f"({', '.join(f'${i + 1}' for i in range(len(VIEW_COLUMNS)))}) "
+    "ON CONFLICT (request_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in VIEW_COLUMNS[1:])
+    + " WHERE request_view.last_version <= EXCLUDED.last_version"
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _view_args(row: dict[str, Any]) -> list[Any]:
+    return [
+        _dumps(row[c]) if c in _JSON_COLUMNS and row[c] is not None else row[c]
+        for c in VIEW_COLUMNS
+    ]
+
+
+def _view_from_record(record: asyncpg.Record) -> dict[str, Any]:
+    row = dict(record)
+    for c in _JSON_COLUMNS:
+        if isinstance(row.get(c), str):
+            row[c] = json.loads(row[c])
+    row["requester_teams"] = list(row["requester_teams"] or [])
+    return row
+
+
+class PostgresEventStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def load(self, stream_id: str, after_version: int = 0) -> list[DomainEvent]:
+        rows = await self._pool.fetch(
+            "SELECT event_type, schema_version, data::text AS data FROM request_events"
+            " WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            stream_id,
+            after_version,
+        )
+        return [decode(r["event_type"], r["schema_version"], json.loads(r["data"])) for r in rows]
+
+    async def is_processed(self, message_id: str) -> bool:
+        found = await self._pool.fetchval(
+            "SELECT 1 FROM processed_messages WHERE message_id = $1", message_id
+        )
+        return found is not None
+
+    async def commit(self, commit: Commit) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if commit.message_id is not None:
+                inserted = await conn.fetchval(
+                    "INSERT INTO processed_messages (message_id, stream_id) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
+                    commit.message_id,
+                    commit.stream_id,
+                )
+                if inserted is None:
+                    raise DuplicateMessage(commit.message_id)
+            if commit.events:
+                rows = []
+                for offset, event in enumerate(commit.events, start=1):
+                    event_type, schema_version, data = encode(event)
+                    rows.append(
+                        (
+                            commit.stream_id,
+                            commit.expected_version + offset,
+                            event_type,
+                            schema_version,
+                            _dumps(data),
+                            commit.message_id,
+                        )
+                    )
+                try:
+                    await conn.executemany(
+                        "INSERT INTO request_events"
+                        " (stream_id, version, event_type, schema_version, data, message_id)"
+                        " VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+                        rows,
+                    )
+                except asyncpg.UniqueViolationError as exc:
+                    raise ConcurrencyError(
+                        f"stream {commit.stream_id} moved past version {commit.expected_version}"
+                    ) from exc
+            if commit.outbox:
+                await conn.executemany(
+                    "INSERT INTO outbox (message_id, topic, key, ce_type, body)"
+                    " VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (message_id) DO NOTHING",
+                    [
+                        (m.message_id, m.topic, m.key, m.ce_type, _dumps(m.body))
+                        for m in commit.outbox
+                    ],
+                )
+                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            if commit.cancel_timers:
+                await conn.execute(
+                    "DELETE FROM timers WHERE timer_id = ANY($1::text[])", commit.cancel_timers
+                )
+            if commit.timers:
+                await conn.executemany(
+                    "INSERT INTO timers (timer_id, stream_id, kind, due_at, payload)"
+                    " VALUES ($1, $2, $3, $4, $5::jsonb)"
+                    " ON CONFLICT (timer_id) DO UPDATE SET due_at = EXCLUDED.due_at,"
+                    " payload = EXCLUDED.payload, lease_until = NULL",
+                    [
+                        (t.timer_id, t.stream_id, t.kind, t.due_at, _dumps(t.payload))
+                        for t in commit.timers
+                    ],
+                )
+            if commit.view is not None:
+                await conn.execute(_UPSERT_VIEW, *_view_args(commit.view))
+
+    async def streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        last = ""
+        while True:
+            ids = [
+                r["stream_id"]
+                for r in await self._pool.fetch(
+                    "SELECT DISTINCT stream_id FROM request_events WHERE stream_id > $1"
+                    " ORDER BY stream_id LIMIT $2",
+                    last,
+                    batch,
+                )
+            ]
+            if not ids:
+                return
+            rows = await self._pool.fetch(
+                "SELECT stream_id, event_type, schema_version, data::text AS data"
+                " FROM request_events WHERE stream_id = ANY($1::text[])"
+                " ORDER BY stream_id, version",
+                ids,
+            )
+            grouped: dict[str, list[DomainEvent]] = {i: [] for i in ids}
+            for r in rows:
+                grouped[r["stream_id"]].append(
+                    decode(r["event_type"], r["schema_version"], json.loads(r["data"]))
+                )
+            for stream_id in ids:
+                yield stream_id, grouped[stream_id]
+            last = ids[-1]
+
+    async def replace_views(self, rows: list[dict[str, Any]], *, truncate: bool) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if truncate:
+                await conn.execute("TRUNCATE request_view")
+            if rows:
+                await conn.executemany(_UPSERT_VIEW, [_view_args(r) for r in rows])
+
+    async def views(self) -> dict[str, dict[str, Any]]:
+        rows = await self._pool.fetch(f"SELECT {', '.join(VIEW_COLUMNS)} FROM request_view")
+        return {r["request_id"]: _view_from_record(r) for r in rows}
+
+    async def open_streams(self) -> list[str]:
+        rows = await self._pool.fetch(
+            "SELECT request_id FROM request_view WHERE NOT (status = ANY($1::text[]))",
+            sorted(TERMINAL),
+        )
+        return [r["request_id"] for r in rows]
+
+
+class PostgresOutbox:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def relay(self, publish: Publish, limit: int = 200) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, message_id, topic, key, ce_type, body::text AS body, created_at"
+                " FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                limit,
+            )
+            if not rows:
+                return 0
+            await publish(
+                [
+                    OutboxMessage(
+                        message_id=r["message_id"],
+                        topic=r["topic"],
+                        key=r["key"],
+                        ce_type=r["ce_type"],
+                        body=json.loads(r["body"]),
+                        created_at=r["created_at"],
+                    )
+                    for r in rows
+                ]
+            )
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+            return len(rows)
+
+    async def pending(self) -> int:
+        count: int = await self._pool.fetchval("SELECT count(*) FROM outbox")
+        return count
+
+
+class PostgresTimerStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def claim_due(
+        self, now: datetime, limit: int = 100, lease_s: float = 30.0
+    ) -> list[Timer]:
+        rows = await self._pool.fetch(
+            "UPDATE timers SET lease_until = $1::timestamptz + make_interval(secs => $3)"
+            " WHERE timer_id IN (SELECT timer_id FROM timers WHERE due_at <= $1"
+            "   AND (lease_until IS NULL OR lease_until < $1)"
+            "   ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING timer_id, stream_id, kind, due_at, payload::text AS payload",
+            now,
+            limit,
+            lease_s,
+        )
+        return sorted(
+            (
+                Timer(
+                    timer_id=r["timer_id"],
+                    stream_id=r["stream_id"],
+                    kind=r["kind"],
+                    due_at=r["due_at"],
+                    payload=json.loads(r["payload"]),
+                )
+                for r in rows
+            ),
+            key=lambda t: t.due_at,
+        )
+
+    async def next_due(self) -> datetime | None:
+        due: datetime | None = await self._pool.fetchval(
+            "SELECT min(GREATEST(due_at, COALESCE(lease_until, due_at))) FROM timers"
+        )
+        return due

@@ -1,0 +1,94 @@
+"""What goes into ``decide`` besides the state, and what comes out of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pao_common.messages import (
+    ActionFailed,
+    ActionProgress,
+    ActionStarted,
+    ActionSucceeded,
+    ApproveRequest,
+    CancelRequest,
+    CompensateAction,
+    ExecuteAction,
+    RejectRequest,
+    SubmitRequest,
+    TicketResolved,
+)
+from pydantic import BaseModel, ConfigDict
+
+from pao_orchestrator.domain.events import DomainEvent
+
+TimerKind = Literal["retry", "step_timeout", "approval_expiry"]
+
+
+class TimerFired(BaseModel):
+    """A durable timer came due; handled like any other message (id ``timer:<timer_id>``)."""
+
+    model_config = ConfigDict(frozen=True)
+    timer_id: str
+    request_id: str
+    kind: TimerKind
+    step_id: str | None = None
+    phase: Literal["execute", "compensate"] = "execute"
+    attempt: int = 0
+    command_id: str | None = None
+
+
+Inbound = (
+    SubmitRequest
+    | CancelRequest
+    | ApproveRequest
+    | RejectRequest
+    | TicketResolved
+    | ActionStarted
+    | ActionProgress
+    | ActionSucceeded
+    | ActionFailed
+    | TimerFired
+)
+Command = ExecuteAction | CompensateAction
+
+
+@dataclass(frozen=True)
+class TimerRequest:
+    """Fire ``fired`` at ``due_at`` (durably; any replica may fire it)."""
+
+    due_at: datetime
+    fired: TimerFired
+
+    @property
+    def timer_id(self) -> str:
+        return self.fired.timer_id
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """Everything ``decide`` may know about the world, passed in as data.
+
+    ``item`` is the pinned catalog item (a ``pao_catalog.model.CatalogItem``), or None
+    with ``item_problem`` saying why it could not be had. ``system`` holds the template
+    context's ``environment`` and ``portal_url``; ``now`` is the deciding message's time.
+    """
+
+    now: datetime
+    item: Any = None
+    item_problem: str | None = None
+    system: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    events: list[DomainEvent] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    timers: list[TimerRequest] = field(default_factory=list)
+    cancel_timers: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.events or self.commands or self.timers or self.cancel_timers)

@@ -1,0 +1,278 @@
+"""The events of a request's stream: past tense, versioned, never changed once recorded.
+
+Every event class has an ``event_type`` (its stored name) and a ``schema_version``.
+A change to an event's fields bumps its schema version and adds an upcaster in
+``upcasters.py`` that reads the old shape; the golden replays in
+``tests/orchestrator/golden`` fail when that is forgotten.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pao_common.messages import Requester
+from pydantic import BaseModel, ConfigDict, Field
+
+Phase = Literal["execute", "compensate"]
+
+
+class DomainEvent(BaseModel):
+    """Base of every stored event; ``occurred_at`` is the time the deciding message brought."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    occurred_at: datetime
+
+
+class FieldProblem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    field: str
+    message: str
+
+
+class PlannedStep(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    action_type: str
+
+
+# --- submission and approval -------------------------------------------------------------
+
+
+class RequestSubmitted(DomainEvent):
+    """A request was accepted for processing; ``item_version`` pins the catalog version."""
+
+    event_type: ClassVar[str] = "RequestSubmitted"
+    schema_version: ClassVar[int] = 2
+    request_id: str
+    item_id: str
+    item_version: str | None
+    mode: Literal["manual", "automated"] | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    requester: Requester
+    idempotency_key: str | None = None
+    steps: tuple[PlannedStep, ...] = ()
+
+
+class RequestRejectedInvalid(DomainEvent):
+    """The submission named an unknown item or failed the item's form validation."""
+
+    event_type: ClassVar[str] = "RequestRejectedInvalid"
+    errors: tuple[FieldProblem, ...]
+
+
+class ApprovalRequested(DomainEvent):
+    event_type: ClassVar[str] = "ApprovalRequested"
+    approver_teams: tuple[str, ...] = ()
+    approver_users: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+
+
+class ApprovalRefused(DomainEvent):
+    """Someone who is not an approver tried to approve or reject: recorded, not obeyed."""
+
+    event_type: ClassVar[str] = "ApprovalRefused"
+    by: Requester
+    decision: Literal["approve", "reject"]
+    reason: str
+
+
+class RequestApproved(DomainEvent):
+    event_type: ClassVar[str] = "RequestApproved"
+    by: Requester
+    comment: str | None = None
+
+
+class RequestRejected(DomainEvent):
+    event_type: ClassVar[str] = "RequestRejected"
+    by: Requester
+    comment: str | None = None
+
+
+class ApprovalExpired(DomainEvent):
+    event_type: ClassVar[str] = "ApprovalExpired"
+
+
+# --- fulfilment --------------------------------------------------------------------------
+
+
+class FulfilmentStarted(DomainEvent):
+    event_type: ClassVar[str] = "FulfilmentStarted"
+    mode: Literal["manual", "automated"]
+
+
+class StepSkipped(DomainEvent):
+    event_type: ClassVar[str] = "StepSkipped"
+    step_id: str
+    reason: str
+
+
+class StepAdded(DomainEvent):
+    """A step joined the plan after submission (the manual ticket of a fallback)."""
+
+    event_type: ClassVar[str] = "StepAdded"
+    step_id: str
+    action_type: str
+
+
+class StepDispatched(DomainEvent):
+    """An attempt of a step (or of its rollback, ``phase`` compensate) was sent out."""
+
+    event_type: ClassVar[str] = "StepDispatched"
+    step_id: str
+    action_type: str
+    phase: Phase = "execute"
+    attempt: int
+    command_id: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float
+
+
+class StepSucceeded(DomainEvent):
+    event_type: ClassVar[str] = "StepSucceeded"
+    step_id: str
+    attempt: int
+    command_id: str
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepFailed(DomainEvent):
+    """The step failed for good (not retryable, or out of attempts)."""
+
+    event_type: ClassVar[str] = "StepFailed"
+    step_id: str
+    attempt: int
+    command_id: str | None = None
+    error: str
+    retryable: bool = False
+
+
+class StepTimedOut(DomainEvent):
+    event_type: ClassVar[str] = "StepTimedOut"
+    step_id: str
+    phase: Phase = "execute"
+    attempt: int
+    command_id: str
+    final: bool
+
+
+class StepRetryScheduled(DomainEvent):
+    event_type: ClassVar[str] = "StepRetryScheduled"
+    step_id: str
+    phase: Phase = "execute"
+    attempt: int
+    error: str
+    delay_s: float
+    due_at: datetime
+
+
+class StepCancelled(DomainEvent):
+    event_type: ClassVar[str] = "StepCancelled"
+    step_id: str
+
+
+class TicketCreated(DomainEvent):
+    event_type: ClassVar[str] = "TicketCreated"
+    step_id: str
+    key: str
+    url: str | None = None
+
+
+class TicketResolvedRecorded(DomainEvent):
+    event_type: ClassVar[str] = "TicketResolved"
+    key: str
+    outcome: Literal["done", "wont_do"]
+    resolution: str | None = None
+
+
+# --- rollback, cancellation and the end --------------------------------------------------
+
+
+class RollbackStarted(DomainEvent):
+    event_type: ClassVar[str] = "RollbackStarted"
+    reason: str
+
+
+class StepCompensated(DomainEvent):
+    event_type: ClassVar[str] = "StepCompensated"
+    step_id: str
+    attempt: int
+    command_id: str
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class CompensationFailed(DomainEvent):
+    event_type: ClassVar[str] = "CompensationFailed"
+    step_id: str
+    attempt: int
+    command_id: str | None = None
+    error: str
+
+
+class RequestRolledBack(DomainEvent):
+    event_type: ClassVar[str] = "RequestRolledBack"
+
+
+class FallbackToManual(DomainEvent):
+    event_type: ClassVar[str] = "FallbackToManual"
+    reason: str
+
+
+class CancellationRequested(DomainEvent):
+    """Cancel asked while a step is in flight: its answer is awaited, then rollback runs."""
+
+    event_type: ClassVar[str] = "CancellationRequested"
+    by: Requester
+    reason: str | None = None
+
+
+class RequestCancelled(DomainEvent):
+    event_type: ClassVar[str] = "RequestCancelled"
+    by: Requester | None = None
+    reason: str | None = None
+
+
+class RequestCompleted(DomainEvent):
+    event_type: ClassVar[str] = "RequestCompleted"
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class RequestFailed(DomainEvent):
+    event_type: ClassVar[str] = "RequestFailed"
+    error: str
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.event_type: cls
+    for cls in (
+        RequestSubmitted,
+        RequestRejectedInvalid,
+        ApprovalRequested,
+        ApprovalRefused,
+        RequestApproved,
+        RequestRejected,
+        ApprovalExpired,
+        FulfilmentStarted,
+        StepSkipped,
+        StepAdded,
+        StepDispatched,
+        StepSucceeded,
+        StepFailed,
+        StepTimedOut,
+        StepRetryScheduled,
+        StepCancelled,
+        TicketCreated,
+        TicketResolvedRecorded,
+        RollbackStarted,
+        StepCompensated,
+        CompensationFailed,
+        RequestRolledBack,
+        FallbackToManual,
+        CancellationRequested,
+        RequestCancelled,
+        RequestCompleted,
+        RequestFailed,
+    )
+}

@@ -1,0 +1,119 @@
+"""The state of one request: a frozen value, the fold of its events (see ``evolve``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pao_common.messages import Requester
+from pydantic import BaseModel, ConfigDict, Field
+
+RequestStatus = Literal[
+    "new",
+    "submitted",
+    "awaiting_approval",
+    "approved",
+    "rejected",
+    "expired",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "rolling_back",
+    "rolled_back",
+    "fallback_to_manual",
+]
+StepStatus = Literal[
+    "pending",
+    "skipped",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "compensating",
+    "compensated",
+]
+
+TERMINAL: frozenset[str] = frozenset(
+    {"rejected", "expired", "completed", "failed", "cancelled", "rolled_back"}
+)
+
+# The manual fulfilment (and the fallback to it) runs as one step of this id.
+TICKET_STEP = "manual-ticket"
+TICKET_ACTION = "jira"
+
+
+class StepState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    action_type: str
+    status: StepStatus = "pending"
+    attempts: int = 0
+    phase: Literal["execute", "compensate"] = "execute"
+    # The attempt in flight (None while waiting for a retry timer or when settled).
+    command_id: str | None = None
+    compensation_attempts: int = 0
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ApprovalState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    required: bool = True
+    approver_teams: tuple[str, ...] = ()
+    approver_users: tuple[str, ...] = ()
+    decided_by: str | None = None
+    decision: Literal["approved", "rejected", "expired"] | None = None
+    comment: str | None = None
+    expires_at: datetime | None = None
+    refused: tuple[str, ...] = ()
+
+
+class Ticket(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    key: str
+    url: str | None = None
+
+
+class RequestState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    request_id: str = ""
+    version: int = 0
+    status: RequestStatus = "new"
+    item_id: str | None = None
+    item_version: str | None = None
+    mode: Literal["manual", "automated"] | None = None
+    requester: Requester | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    approval: ApprovalState | None = None
+    steps: tuple[StepState, ...] = ()
+    ticket: Ticket | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    # Cancel was asked while a step was in flight; rollback ends in ``cancelled``.
+    cancelling: bool = False
+    cancelled_by: Requester | None = None
+    cancel_reason: str | None = None
+    rollback_failed: bool = False
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def step(self, step_id: str) -> StepState | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    def replace_step(self, step: StepState) -> tuple[StepState, ...]:
+        return tuple(step if s.id == step.id else s for s in self.steps)
+
+    def in_flight(self) -> StepState | None:
+        """The step with an attempt out at an executor (or waiting for its retry)."""
+        return next((s for s in self.steps if s.status in ("running", "compensating")), None)

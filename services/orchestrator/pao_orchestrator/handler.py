@@ -1,0 +1,148 @@
+"""The service layer: load the stream, decide, commit. Nothing clever.
+
+``RequestHandler.handle`` is what every subscriber and the timer poller call. One
+message = one ``Commit`` (events, processed message id, outbox rows, timers and the
+projection row in one transaction); a concurrent writer means reload and decide
+again; a message seen before is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pao_common.messages import RequestEvent, SubmitRequest
+from pao_common.topics import Topics
+from prometheus_client import Counter
+
+from pao_orchestrator.domain.decide import decide
+from pao_orchestrator.domain.decision import DecisionContext, Inbound, TimerFired
+from pao_orchestrator.domain.evolve import evolve, reduce
+from pao_orchestrator.domain.state import RequestState
+from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound
+from pao_orchestrator.ports import Clock, Commit, EventStore, ItemCatalog, OutboxMessage, Timer
+from pao_orchestrator.projection import view_row
+
+log = logging.getLogger(__name__)
+
+MESSAGES = Counter(
+    "pao_orchestrator_messages_total", "Messages handled by the orchestrator", ["type", "outcome"]
+)
+
+Outcome = Literal["committed", "no-op", "duplicate"]
+MAX_CONFLICTS = 20
+
+
+@dataclass
+class RequestHandler:
+    store: EventStore
+    catalog: ItemCatalog
+    clock: Clock
+    topics: Topics
+    system: Mapping[str, Any]
+    # Told after each commit (wakes the outbox relay and the timer poller in-process).
+    after_commit: Callable[[Commit], None] | None = None
+
+    async def handle(self, message: Inbound, message_id: str) -> Outcome:
+        outcome = await self._handle(message, message_id)
+        MESSAGES.labels(type(message).__name__, outcome).inc()
+        return outcome
+
+    async def _handle(self, message: Inbound, message_id: str) -> Outcome:
+        stream_id = message.request_id
+        for _ in range(MAX_CONFLICTS):
+            if await self.store.is_processed(message_id):
+                return "duplicate"
+            state = reduce(await self.store.load(stream_id))
+            ctx = await self._context(state, message)
+            decision = decide(state, message, ctx)
+            cancel = list(decision.cancel_timers)
+            if isinstance(message, TimerFired):
+                cancel.append(message.timer_id)  # a fired timer is done, whatever it decided
+            elif decision.empty:
+                return "no-op"
+            commit = Commit(
+                stream_id=stream_id,
+                expected_version=state.version,
+                events=decision.events,
+                message_id=message_id,
+                outbox=self._outbox(state, decision.events, decision.commands),
+                timers=[
+                    Timer(
+                        timer_id=t.timer_id,
+                        stream_id=stream_id,
+                        kind=t.fired.kind,
+                        due_at=t.due_at,
+                        payload=t.fired.model_dump(mode="json"),
+                    )
+                    for t in decision.timers
+                ],
+                cancel_timers=cancel,
+                view=view_row(reduce(decision.events, state)) if decision.events else None,
+            )
+            try:
+                await self.store.commit(commit)
+            except ConcurrencyError:
+                log.info("stream %s changed under us; deciding again", stream_id)
+                continue
+            except DuplicateMessage:
+                return "duplicate"
+            if self.after_commit is not None:
+                self.after_commit(commit)
+            return "committed"
+        raise ConcurrencyError(f"stream {stream_id}: gave up after {MAX_CONFLICTS} conflicts")
+
+    async def _context(self, state: RequestState, message: Inbound) -> DecisionContext:
+        now = self.clock.now()
+        item_id = state.item_id
+        version = state.item_version
+        if isinstance(message, SubmitRequest) and state.status == "new":
+            item_id, version = message.item_id, message.item_version
+        if item_id is None:
+            return DecisionContext(now=now, system=self.system)
+        if state.status != "new" and version is None:
+            return DecisionContext(now=now, system=self.system, item_problem="no item version")
+        try:
+            item = await self.catalog.get(item_id, version)
+        except ItemNotFound as exc:
+            return DecisionContext(now=now, system=self.system, item_problem=str(exc))
+        return DecisionContext(now=now, item=item, system=self.system)
+
+    def _outbox(
+        self, state: RequestState, events: list[Any], commands: list[Any]
+    ) -> list[OutboxMessage]:
+        out: list[OutboxMessage] = []
+        rid = state.request_id or (events[0].request_id if events else "")
+        for command in commands:
+            out.append(
+                OutboxMessage(
+                    message_id=command.command_id,
+                    topic=self.topics.actions(command.action_type),
+                    key=command.request_id,
+                    ce_type=command.ce_type,
+                    body=command.model_dump(mode="json"),
+                )
+            )
+        current = state
+        for event in events:
+            current = evolve(current, event)
+            public = RequestEvent(
+                request_id=current.request_id or rid,
+                event_type=event.event_type,
+                version=current.version,
+                status=current.status,
+                occurred_at=event.occurred_at,
+                data=event.model_dump(mode="json", exclude={"occurred_at"}),
+            )
+            out.append(
+                OutboxMessage(
+                    message_id=f"{public.request_id}:{public.version}",
+                    topic=self.topics.request_events,
+                    key=public.request_id,
+                    ce_type=public.ce_type,
+                    body=public.model_dump(mode="json"),
+                )
+            )
+        return out
