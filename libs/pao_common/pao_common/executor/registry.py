@@ -118,8 +118,8 @@ class Executor:
     # --- declaring ------------------------------------------------------------------------
 
     def _check_type(self, action_type: str) -> None:
-        family, _, name = action_type.partition(".")
-        parts_ok = all(ACTION_NAME.fullmatch(p) for p in name.split(".")) if name else True
+        family, dot, name = action_type.partition(".")
+        parts_ok = all(ACTION_NAME.fullmatch(p) for p in name.split(".")) if dot else True
         if family != self.family or not parts_ok:
             raise ActionRegistryError(
                 f"action type {action_type!r} does not belong to executor {self.family!r}: "

@@ -176,18 +176,20 @@ class RedactingFilter(logging.Filter):
         except Exception:  # a broken format string: leave it to the handler to report
             return True
         redacted = self.redactor.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        changed = redacted != message
         if record.exc_info and record.exc_info[1] is not None:
             text = "".join(traceback.format_exception(*record.exc_info))
             if self.redactor.contains_secret(text):
-                # The formatter would render the exception again from the live object.
-                record.msg = f"{record.msg}\n{self.redactor.redact(text).rstrip()}"
-                record.args = None
+                # A formatter would render the live exception again: fold the masked
+                # traceback into the message instead.
+                redacted = f"{redacted}\n{self.redactor.redact(text).rstrip()}"
                 record.exc_info = None
                 record.exc_text = None
+                changed = True
         elif record.exc_text:
             record.exc_text = self.redactor.redact(record.exc_text)
+        if changed:
+            record.msg, record.args = redacted, None
         if record.stack_info:
             record.stack_info = self.redactor.redact(record.stack_info)
         return True
