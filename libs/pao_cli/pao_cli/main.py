@@ -7,6 +7,7 @@ import click
 from pao_cli.catalog_cmd import catalog
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
+from pao_cli.orchestrator_cmd import orchestrator
 from pao_cli.request_cmd import request as request_group
 from pao_cli.token_cmd import token
 
@@ -22,6 +23,7 @@ main.add_command(kafka_group)
 main.add_command(token)
 main.add_command(request_group)
 main.add_command(catalog)
+main.add_command(orchestrator)
 
 
 if __name__ == "__main__":
