@@ -80,7 +80,7 @@ def validate(paths: tuple[Path, ...], actions: Path | None, fmt: str) -> None:
             click.echo(str(error))
         valid = sum(1 for r in results if not r.errors)
         summary = f"{len(results)} document(s): {valid} valid, {len(errors)} error(s)"
-        click.echo(summary, err=bool(errors))
+        click.echo(summary)
     if errors or not results:
         if not results:
             click.echo("no catalog documents found", err=True)
@@ -215,8 +215,27 @@ def _inputs_and_user(
     return dict(example.inputs), example.user.model_dump(mode="json", exclude_none=True)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (ticket descriptions) print as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def _block(title: str, value: Any) -> str:
-    body = yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    body = yaml.dump(
+        value,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
     indented = "\n".join("  " + line for line in body.rstrip().splitlines())
     return f"== {title}\n{indented}\n"
 

@@ -133,8 +133,19 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "secret": _secret,
     "slugify": slugify,
 }
-#: Names that are functions, not context variables (Jinja's own globals included).
-FUNCTION_NAMES = frozenset(FUNCTIONS) | {"range", "dict", "lipsum", "cycler", "joiner", "namespace"}
+#: Names that are functions or Jinja's own variables, not context variables.
+FUNCTION_NAMES = frozenset(FUNCTIONS) | {
+    "range",
+    "dict",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "namespace",
+    "loop",  # Jinja's loop variable inside a for
+    "caller",
+    "varargs",
+    "kwargs",
+}
 
 
 class _Environment(ImmutableSandboxedEnvironment):

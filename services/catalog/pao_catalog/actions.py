@@ -10,7 +10,10 @@ its type so documents using it validate:
         - type: acme.certificate
           description: Issue a TLS certificate from the ACME CA
           supports_rollback: true
-          required_inputs: [common_name]
+          required_inputs: [common_name]      # must be in every step's with:
+          optional_inputs: [alt_names, ttl_days]
+          closed: true                        # nothing else is accepted
+          rollback_inputs: [common_name]      # must be in a rollback's with:
 
 Declaring a built-in name again is an error: a type means one thing everywhere.
 """
@@ -32,13 +35,25 @@ ACTION_TYPE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$")
 
 @dataclass(frozen=True)
 class ActionType:
-    """One action type: its name, whether it can undo (``rollback:``), its required inputs."""
+    """One action type: its name, whether it can undo (``rollback:``), the inputs it takes.
+
+    ``closed`` types accept only ``required_inputs`` + ``optional_inputs``; the others
+    may take more than listed. ``rollback_inputs`` are required in a ``rollback: with:``.
+    """
 
     name: str
     description: str = ""
     supports_rollback: bool = False
     required_inputs: tuple[str, ...] = ()
     optional_inputs: tuple[str, ...] = field(default=(), compare=False)
+    rollback_inputs: tuple[str, ...] = ()
+    closed: bool = False
+
+    def unknown_inputs(self, names: Iterable[str]) -> list[str]:
+        if not self.closed:
+            return []
+        known = {*self.required_inputs, *self.optional_inputs}
+        return sorted(n for n in names if n not in known)
 
 
 BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
@@ -64,6 +79,7 @@ BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
         "Call an HTTP API (rollback: another call, e.g. DELETE)",
         supports_rollback=True,
         required_inputs=("method", "url"),
+        rollback_inputs=("method", "url"),
         optional_inputs=("headers", "json", "body", "query", "expected_status", "outputs"),
     ),
     ActionType(
@@ -71,6 +87,7 @@ BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
         "Run a Terraform plan and apply in a workspace (rollback: destroy)",
         supports_rollback=True,
         required_inputs=("workspace",),
+        rollback_inputs=("workspace",),
         optional_inputs=("variables", "destroy", "message", "module"),
     ),
     ActionType(
@@ -78,24 +95,39 @@ BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
         "Dispatch a GitHub Actions workflow and wait for its run",
         supports_rollback=True,
         required_inputs=("owner", "repo", "workflow"),
+        rollback_inputs=("owner", "repo", "workflow"),
         optional_inputs=("ref", "inputs"),
     ),
     ActionType(
         "debug.log",
-        "Log a message and return it as output (rollback: log again)",
+        "Log a message and return it as output {message, logged_at}",
         supports_rollback=True,
         required_inputs=("message",),
-        optional_inputs=("outputs",),
+        optional_inputs=("level", "outputs"),
+        closed=True,
     ),
     ActionType(
         "debug.wait",
-        "Wait a number of seconds",
+        "Sleep a number of seconds, reporting progress",
+        supports_rollback=True,
         required_inputs=("seconds",),
+        optional_inputs=("progress_every_s",),
+        closed=True,
     ),
     ActionType(
         "debug.fail",
-        "Fail, to exercise retries, rollback and fallback",
-        optional_inputs=("message", "retryable", "times"),
+        "Fail (or succeed) per attempt, to exercise retries, rollback and fallback",
+        supports_rollback=True,
+        optional_inputs=(
+            "pattern",
+            "fail_attempts",
+            "times",
+            "retryable",
+            "error",
+            "message",
+            "outputs",
+        ),
+        closed=True,
     ),
 )
 
@@ -158,17 +190,21 @@ def read_registry_file(path: Path) -> list[ActionType]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
             raise InvalidCatalogDocument([f"{path}: actions[{index}]: needs a 'type' string"])
-        required = entry.get("required_inputs") or []
-        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-            raise InvalidCatalogDocument(
-                [f"{path}: actions[{index}].required_inputs: expected a list of names"]
-            )
+        lists = {}
+        for key in ("required_inputs", "optional_inputs", "rollback_inputs"):
+            names = entry.get(key) or []
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise InvalidCatalogDocument(
+                    [f"{path}: actions[{index}].{key}: expected a list of names"]
+                )
+            lists[key] = tuple(names)
         types.append(
             ActionType(
                 entry["type"],
                 str(entry.get("description") or ""),
                 supports_rollback=bool(entry.get("supports_rollback", False)),
-                required_inputs=tuple(required),
+                closed=bool(entry.get("closed", False)),
+                **lists,
             )
         )
     return types

@@ -497,11 +497,23 @@ def apply_defaults(
     """
     values = dict(inputs) if isinstance(inputs, Mapping) else {}
     for f in item.presentation.all_fields():
-        if f.id in values or not f.has_default:
+        if f.id in values:
+            if f.type == "list" and isinstance(values[f.id], list):
+                values[f.id] = [_row_defaults(f, row) for row in values[f.id]]
             continue
-        if f.visible_if is None or condition_holds(f.visible_if, values):
+        if f.has_default and (f.visible_if is None or condition_holds(f.visible_if, values)):
             values[f.id] = f.default
     return values
+
+
+def _row_defaults(f: FormField, row: Any) -> Any:
+    if not isinstance(row, Mapping):
+        return row
+    filled = dict(row)
+    for column in f.fields:
+        if column.id not in filled and column.has_default:
+            filled[column.id] = column.default
+    return filled
 
 
 def condition_holds(condition: Condition, values: Mapping[str, Any]) -> bool:

@@ -102,7 +102,9 @@ def structure_problems(document: Mapping[str, Any]) -> Iterator[Problem]:
 
 def _schema_message(error: ValidationError) -> str:
     if error.context:
-        deepest = best_match(error.context)
+        # A branch that wants another type is rarely the one the author meant.
+        fitting = [e for e in error.context if not (e.validator == "type" and not e.relative_path)]
+        deepest = best_match(fitting or error.context)
         if deepest is not None and list(deepest.absolute_path) != list(error.absolute_path):
             where = format_path(tuple(deepest.relative_path)[len(error.relative_path) :])
             return f"{where}: {_short(deepest)}" if where else _short(deepest)
@@ -414,6 +416,8 @@ def _step_problems(
         for name in action.required_inputs:
             if name not in step.with_:
                 yield (*path, "with"), f"action {step.action} needs input {name!r}"
+        for name in action.unknown_inputs(step.with_):
+            yield (*path, "with", name), f"action {step.action} has no input {name!r}"
     yield from _template_problems(step.with_, (*path, "with"), scope)
     if step.when is not None:
         yield from _expression_problems(step.when, (*path, "when"), scope)
@@ -438,7 +442,7 @@ def _step_problems(
                     rpath,
                     f"action {rollback.action} cannot compensate, so it cannot be a rollback",
                 )
-            for name in action.required_inputs:
+            for name in action.rollback_inputs:
                 if name not in rollback.with_:
                     yield (
                         (*rpath, "with"),
