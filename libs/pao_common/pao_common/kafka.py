@@ -104,8 +104,14 @@ def subscribe(
     fetch_max_wait_ms: int,
     auto_offset_reset: str = "earliest",
     transient_retry_s: float = 1.0,
+    max_workers: int = 1,
 ) -> None:
-    """Consume ``topic`` in ``group_id``: parse, call ``handler``, dead-letter what fails."""
+    """Consume ``topic`` in ``group_id``: parse, call ``handler``, dead-letter what fails.
+
+    ``max_workers > 1`` runs that many consumers of the group in this process: partitions
+    are handled concurrently, each partition still in order (one request's messages share
+    a key, hence a partition, so they are never reordered).
+    """
 
     async def consume(body: bytes, msg: KafkaMessage) -> None:
         record = msg.raw_message
@@ -146,6 +152,8 @@ def subscribe(
         "ack_policy": AckPolicy.ACK,
         "decoder": _raw_decoder,
     }
+    if max_workers > 1:
+        kwargs["max_workers"] = max_workers
     broker.subscriber(topic, **kwargs)(consume)
 
 
