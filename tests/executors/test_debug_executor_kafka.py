@@ -1,0 +1,239 @@
+"""The debug executor on the real broker and PostgreSQL: commands published with bare aiokafka."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from pao_common.executor import ActionRunner
+from pao_common.settings import Settings
+from pao_common.topics import Topics
+from pao_executors.debug import create_app
+from prometheus_client import REGISTRY
+
+from tests.executors.kafka_io import Producer, Reader, ce_headers, execute_body, serving
+from tests.support.services import ServiceProcess, service_env
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def executor_app(settings: Settings) -> AsyncIterator[ActionRunner]:
+    app = create_app(settings)
+    async with serving(app):
+        runner: ActionRunner = app.state.action_runner
+        yield runner
+
+
+async def side_effects(pool: asyncpg.Pool, command_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM debug_side_effects WHERE command_id = $1 ORDER BY id", command_id
+    )
+
+
+def duplicates(state: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "pao_executor_duplicate_commands_total", {"executor": "debug", "state": state}
+        )
+        or 0.0
+    )
+
+
+async def test_execute_and_compensate_through_kafka(
+    settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
+) -> None:
+    topics = Topics(settings.topic_suffix)
+    body = execute_body("debug.log", {"message": "hello kafka"}, step_id="greet")
+    undo = execute_body(
+        "debug.log",
+        {"message": "hello kafka"},
+        request_id=body["request_id"],
+        outputs={"message": "hello kafka"},
+    )
+    async with (
+        Reader(settings.kafka_bootstrap, topics.action_results) as reader,
+        Producer(settings.kafka_bootstrap) as producer,
+    ):
+        await producer.command(topics.actions("debug"), body)
+        await reader.wait(lambda: len(reader.for_command(body["command_id"])) >= 2)
+        await producer.command(topics.actions("debug"), undo, ce_type="pao.action.compensate")
+        await reader.wait(lambda: len(reader.for_command(undo["command_id"])) >= 2)
+
+    started, succeeded = reader.for_command(body["command_id"])
+    assert (started.type, succeeded.type) == ("pao.action.started", "pao.action.succeeded")
+    assert succeeded.key == body["request_id"].encode()
+    assert succeeded.headers["ce_subject"] == body["request_id"]
+    assert succeeded.headers["ce_source"] == "executor-debug"
+    assert succeeded.body["outputs"]["message"] == "hello kafka"
+    assert succeeded.body["step_id"] == "greet"
+    compensated = reader.for_command(undo["command_id"])[-1]
+    assert compensated.type == "pao.action.succeeded" and compensated.body["compensation"]
+
+    [effect] = await side_effects(db_pool, body["command_id"])
+    assert (effect["request_id"], effect["step_id"], effect["kind"], effect["attempt"]) == (
+        body["request_id"],
+        "greet",
+        "execute",
+        1,
+    )
+    [undone] = await side_effects(db_pool, undo["command_id"])
+    assert undone["kind"] == "compensate"
+    state = await db_pool.fetchval(
+        "SELECT state FROM executor_commands WHERE command_id = $1", body["command_id"]
+    )
+    assert state == "completed"
+
+
+async def test_duplicate_commands_cause_one_side_effect(
+    settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
+) -> None:
+    topics = Topics(settings.topic_suffix)
+    done = execute_body("debug.log", {"message": "once"})
+    slow = execute_body("debug.wait", {"seconds": 1, "progress_every_s": 0.5})
+    running_before, completed_before = duplicates("running"), duplicates("completed")
+    async with Reader(settings.kafka_bootstrap, topics.action_results) as reader:
+
+        def answers(command_id: str) -> list[str]:
+            return [
+                r.headers["ce_id"]
+                for r in reader.for_command(command_id)
+                if r.type in ("pao.action.succeeded", "pao.action.failed")
+            ]
+
+        async with Producer(settings.kafka_bootstrap) as producer:
+            # A copy of a command that is still running: ignored.
+            await producer.command(topics.actions("debug"), slow)
+            await producer.command(topics.actions("debug"), slow)
+            await reader.wait(lambda: len(answers(slow["command_id"])) == 1)
+            # A copy of a command that was answered: answered again, not re-run.
+            await producer.command(topics.actions("debug"), done)
+            await reader.wait(lambda: len(answers(done["command_id"])) == 1)
+            await producer.command(topics.actions("debug"), done)
+            await reader.wait(lambda: len(answers(done["command_id"])) == 2)
+
+    assert len(await side_effects(db_pool, slow["command_id"])) == 1
+    assert len(await side_effects(db_pool, done["command_id"])) == 1
+    first, again = answers(done["command_id"])
+    assert first == again, "the stored answer, with its event id, is sent again"
+    assert len(answers(slow["command_id"])) == 1
+    assert duplicates("running") == running_before + 1
+    assert duplicates("completed") == completed_before + 1
+
+
+async def test_malformed_commands_go_to_the_dlq_and_consumption_goes_on(
+    settings: Settings, executor_app: ActionRunner
+) -> None:
+    topics = Topics(settings.topic_suffix)
+    topic = topics.actions("debug")
+    no_command_id = execute_body("debug.log", {"message": "x"})
+    del no_command_id["command_id"]
+    good = execute_body("debug.log", {"message": "after the bad ones"})
+    async with (
+        Reader(settings.kafka_bootstrap, topics.dlq, topics.action_results) as reader,
+        Producer(settings.kafka_bootstrap) as producer,
+    ):
+        await producer.raw(
+            topic, b"{broken", key=b"r-1", headers=ce_headers("pao.action.execute", "r-1")
+        )
+        await producer.command(topic, no_command_id)
+        await producer.command(
+            topic, execute_body("debug.log", {"message": "x"}), ce_type="pao.request.submit"
+        )
+        await producer.command(topic, good)
+        await reader.wait(lambda: len(reader.where(lambda r: r.topic == topics.dlq)) == 3)
+        await reader.wait(lambda: len(reader.for_command(good["command_id"])) >= 2)
+
+    dead = reader.where(lambda r: r.topic == topics.dlq)
+    reasons = [r.headers["pao_dlq_reason"] for r in dead]
+    assert "body is not JSON" in reasons[0]
+    assert "command_id: Field required" in reasons[1]
+    assert "unknown ce_type 'pao.request.submit'" in reasons[2]
+    assert all(r.headers["pao_dlq_source_topic"] == topic for r in dead)
+    assert all(r.headers["pao_dlq_consumer"] == "executor-debug" for r in dead)
+    assert dead[0].value == b"{broken"
+    assert reader.for_command(good["command_id"])[-1].type == "pao.action.succeeded"
+
+
+async def test_invalid_inputs_are_answered_not_dead_lettered(
+    settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
+) -> None:
+    topics = Topics(settings.topic_suffix)
+    body = execute_body("debug.wait", {"seconds": "soon"})
+    async with (
+        Reader(settings.kafka_bootstrap, topics.action_results) as reader,
+        Producer(settings.kafka_bootstrap) as producer,
+    ):
+        await producer.command(topics.actions("debug"), body)
+        await reader.wait(lambda: len(reader.for_command(body["command_id"])) >= 2)
+    failed = reader.for_command(body["command_id"])[-1]
+    assert failed.type == "pao.action.failed"
+    assert failed.body["retryable"] is False
+    assert failed.body["details"]["fields"][0]["field"] == "seconds"
+    assert await side_effects(db_pool, body["command_id"]) == []
+
+
+@pytest.mark.slow
+async def test_service_process_masks_secrets_everywhere(
+    settings: Settings, tmp_path: Path, db_pool: asyncpg.Pool
+) -> None:
+    """``python -m pao_executors.debug``: a secret reaches the action, never a log or a result."""
+    secret = "s3cr3t-" + tmp_path.name[-12:] + "-value"
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "file-token").write_text("file-" + secret + "\n")
+    env = service_env(settings, PAO_SECRET_DEBUG_TOKEN=secret, PAO_SECRETS_DIR=str(secrets_dir))
+    service = ServiceProcess("pao_executors.debug", env, tmp_path).start()
+    topics = Topics(settings.topic_suffix)
+    log_it = execute_body(
+        "debug.log", {"message": "token=${secret:debug-token} file=${secret:file-token}"}
+    )
+    fail_it = execute_body(
+        "debug.fail", {"error": "rejected ${secret:debug-token}", "retryable": True}
+    )
+    try:
+        async with (
+            Reader(settings.kafka_bootstrap, topics.action_results) as reader,
+            Producer(settings.kafka_bootstrap) as producer,
+        ):
+            await producer.command(topics.actions("debug"), log_it)
+            await producer.command(topics.actions("debug"), fail_it)
+            await reader.wait(
+                lambda: all(
+                    len(reader.for_command(b["command_id"])) >= 2 for b in (log_it, fail_it)
+                )
+            )
+        async with httpx.AsyncClient(base_url=service.url) as client:
+            actions = (await client.get("/actions")).json()
+            metrics = (await client.get("/metrics")).text
+    finally:
+        service.stop()
+
+    logged = reader.for_command(log_it["command_id"])[-1]
+    assert logged.body["outputs"]["message"] == "token=*** file=***"
+    failed = reader.for_command(fail_it["command_id"])[-1]
+    assert failed.body["error"] == "rejected *** (attempt 1)" and failed.body["retryable"]
+    for record in reader.records:
+        assert secret not in record.value.decode()
+        assert secret not in json.dumps(record.headers)
+    log_text = service.log_path.read_text()
+    assert "debug.log: token=*** file=***" in log_text, "the action did log the message"
+    assert secret not in log_text
+    stored = await db_pool.fetch(
+        "SELECT result::text AS r FROM executor_commands WHERE request_id = ANY($1)",
+        [log_it["request_id"], fail_it["request_id"]],
+    )
+    assert len(stored) == 2 and all(secret not in row["r"] for row in stored)
+
+    assert {a["action_type"] for a in actions["actions"]} == {
+        "debug.log",
+        "debug.wait",
+        "debug.fail",
+    }
+    assert actions["topic"] == topics.actions("debug")
+    assert 'pao_executor_actions_total{action_type="debug.log"' in metrics
+    assert 'outcome="retryable_failure"' in metrics
