@@ -354,6 +354,8 @@ def form_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
 
 def validate_inputs(item: CatalogItem, inputs: Mapping[str, Any]) -> list[FieldError]:
     """Per-field errors of a submission (after defaults are applied); empty when valid."""
+    if not isinstance(inputs, Mapping):
+        return [FieldError("", "inputs must be an object")]
     schema = build_schema(item)
     return errors_for(item, schema, apply_defaults(item, inputs, schema=schema))
 
@@ -447,6 +449,8 @@ def _default_message(error: ValidationError, f: FormField | None) -> str:
             return f"must be at most {value}"
         case "multipleOf":
             return f"must be a multiple of {value}"
+        case "pattern" if f is not None and f.type == "keyvalue":
+            return f"keys must match the pattern {value}"
         case "pattern":
             return f"must match the pattern {value}"
         case "propertyNames":

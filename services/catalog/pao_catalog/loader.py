@@ -191,6 +191,8 @@ def parse_yaml(data: bytes) -> tuple[dict[str, Any], dict[Path_, int]]:
         raise _Refused(f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
+    if document is None:
+        raise _Refused("empty document")
     if not isinstance(document, dict):
         raise _Refused(f"a catalog document is a mapping, not a {type(document).__name__}", 1)
     version = document.get("schemaVersion")

@@ -154,14 +154,18 @@ def _repr(value: Any) -> str:
 
 
 def meaning_problems(item: CatalogItem, registry: ActionRegistry) -> Iterator[Problem]:
+    """Static checks first; examples only against a sound form; rendering only when clean."""
     fields = list(field_paths(item))
-    yield from _unique_ids(item, fields)
     field_ids = {f.id for _, f in fields}
+    form = [*_unique_ids(item, fields)]
     for path, f in fields:
-        yield from _field_problems(path, f, field_ids)
-    yield from _approval_problems(item)
-    yield from _fulfillment_problems(item, registry, field_ids)
-    yield from _example_problems(item)
+        form.extend(_field_problems(path, f, field_ids))
+    rest = [*_approval_problems(item), *_fulfillment_problems(item, registry, field_ids)]
+    yield from form
+    yield from rest
+    if form:
+        return  # the form itself is broken: examples cannot be judged against it
+    yield from _example_problems(item, render=not rest)
 
 
 def field_paths(item: CatalogItem) -> Iterator[tuple[Path_, FormField]]:
@@ -226,6 +230,7 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
             re.compile(rules.pattern)
         except re.error as exc:
             yield (*path, "validation", "pattern"), f"invalid regular expression: {exc}"
+            return  # the field's schema cannot be used to check its default
     for low, high in (
         ("min_length", "max_length"),
         ("minimum", "maximum"),
@@ -244,7 +249,7 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
             (*path, "validation", "messages", "options"),
             "message for options on a field without options",
         )
-    options = [((*path, "options", i), repr(o.value)) for i, o in enumerate(f.options)]
+    options = [((*path, "options", i), str(o.value)) for i, o in enumerate(f.options)]
     yield from _duplicates(options, "option")
     for key in ("visible_if", "required_if"):
         condition: Condition | None = getattr(f, key)
@@ -452,7 +457,7 @@ def _step_problems(
         yield from _template_problems(rollback.with_, (*rpath, "with"), own)
 
 
-def _example_problems(item: CatalogItem) -> Iterator[Problem]:
+def _example_problems(item: CatalogItem, *, render: bool) -> Iterator[Problem]:
     if not item.examples:
         yield (), "at least one example (examples: [{name, user, inputs}]) is required"
         return
@@ -471,7 +476,7 @@ def _example_problems(item: CatalogItem) -> Iterator[Problem]:
         errors = errors_for(item, schema, apply_defaults(item, example.inputs, schema=schema))
         for error in errors:
             yield (*path, "inputs", *_split(error.field)), error.message
-        if not errors:
+        if render and not errors:
             yield from _render_problems(item, index)
 
 
