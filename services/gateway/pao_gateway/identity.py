@@ -146,6 +146,7 @@ class JwksKeySource:
         self._client = httpx.AsyncClient(timeout=timeout_s)
         self._keys: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._fetches = 0
         self._lock = asyncio.Lock()
 
     async def key_for(self, header: dict[str, Any]) -> Any:
@@ -163,9 +164,10 @@ class JwksKeySource:
         return key.key
 
     async def _refresh(self) -> None:
+        seen = self._fetches
         async with self._lock:
-            if time.monotonic() - self._fetched_at < 1.0:
-                return  # another caller just refreshed
+            if self._fetches != seen:
+                return  # another caller refreshed while we waited for the lock
             try:
                 response = await self._client.get(self._url)
                 response.raise_for_status()
@@ -175,10 +177,12 @@ class JwksKeySource:
                 if self._keys:  # keep verifying with what we had
                     log.warning("JWKS refresh from %s failed, keeping old keys: %r", self._url, exc)
                     self._fetched_at = time.monotonic()
+                    self._fetches += 1
                     return
                 raise IdentityProviderDown(f"cannot fetch JWKS from {self._url}: {exc}") from exc
             self._keys = {k.key_id: k for k in keys}
             self._fetched_at = time.monotonic()
+            self._fetches += 1
 
     async def close(self) -> None:
         await self._client.aclose()
