@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pao_cli.asyncapi_cmd import asyncapi
 from pao_cli.catalog_cmd import catalog
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
@@ -24,6 +25,7 @@ main.add_command(token)
 main.add_command(request_group)
 main.add_command(catalog)
 main.add_command(orchestrator)
+main.add_command(asyncapi)
 
 
 if __name__ == "__main__":
