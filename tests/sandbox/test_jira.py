@@ -62,7 +62,7 @@ def test_create_get_transition_comment_and_search_with_the_jira_library(
     assert again.fields.resolution.name == "Won't Do"
     assert [c.body for c in jira.comments("PLAT-1")] == ["Cancelled by the requester"]
 
-    found = jira.search_issues("labels = pao-req-123 AND resolution = \"Won't Do\"")
+    found = jira.search_issues('labels = pao-req-123 AND resolution = "Won\'t Do"')
     assert [i.key for i in found] == ["PLAT-1"]
     assert jira.search_issues("key = PLAT-1 AND status != Done") == []
     assert [i.key for i in jira.search_issues('"PAO Request" = req-123')] == ["PLAT-1"]
@@ -110,8 +110,11 @@ def test_api_v3_speaks_atlassian_document_format_on_cloud_only(sandbox: SandboxS
         "Document Format)",
         "assignee": "Specify a valid 'accountId' for Assignee",
     }
-    doc = {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "In ADF"}]}]}  # fmt: skip
+    doc = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "In ADF"}]}],
+    }
     created = httpx.post(url, json={"fields": {**fields, "description": doc}}, auth=auth)
     assert created.status_code == 201
     key = created.json()["key"]
@@ -134,9 +137,15 @@ def test_validation_errors_answer_like_jira(sandbox: SandboxServer) -> None:
     response = httpx.post(
         f"{sandbox.jira_url}/rest/api/2/issue",
         headers={"Authorization": f"Bearer {JIRA_PAT}"},
-        json={"fields": {"project": {"key": "NOPE"}, "issuetype": {"name": "Saga"},
-                         "components": [{"name": "Databases"}], "customfield_99999": 1}},
-    )  # fmt: skip
+        json={
+            "fields": {
+                "project": {"key": "NOPE"},
+                "issuetype": {"name": "Saga"},
+                "components": [{"name": "Databases"}],
+                "customfield_99999": 1,
+            }
+        },
+    )
 
     assert response.status_code == 400
     body = response.json()
