@@ -29,9 +29,11 @@ import unicodedata
 import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import Template, nodes
+from jinja2.environment import TemplateExpression
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
@@ -235,6 +237,17 @@ def format_path(path: Iterable[str | int]) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
+def _template(source: str) -> Template:
+    """Compiled once: catalog templates repeat for every request of an item."""
+    return _ENV.from_string(source)
+
+
+@lru_cache(maxsize=4096)
+def _expression(source: str) -> TemplateExpression:
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
 def is_template(value: str) -> bool:
     return "{{" in value or "{%" in value or "{#" in value
 
@@ -246,11 +259,10 @@ def render_string(source: str, context: Mapping[str, Any]) -> Any:
     try:
         single = _SINGLE_EXPRESSION.match(source)
         if single and "}}" not in single.group("expr") and "{{" not in single.group("expr"):
-            expression = _ENV.compile_expression(single.group("expr"), undefined_to_none=False)
-            value = expression(**context)
+            value = _expression(single.group("expr"))(**context)
             _check_defined(value)
             return value
-        result = _ENV.from_string(source).render(**context)
+        result = _template(source).render(**context)
     except Exception as exc:
         raise _fail(exc, source, context) from None
     if len(result) > _MAX_OUTPUT:
@@ -287,7 +299,7 @@ def evaluate(expr: str | bool, context: Mapping[str, Any]) -> bool:
         return expr
     source = _strip_braces(expr)
     try:
-        value = _ENV.compile_expression(source, undefined_to_none=False)(**context)
+        value = _expression(source)(**context)
         return bool(value)
     except Exception as exc:
         raise _fail(exc, expr, context, expression=True) from None
@@ -396,13 +408,18 @@ def referenced_variables(source: str, *, expression: bool = False) -> set[tuple[
     subscript (``inputs[name]``); names a template binds itself (``for``, ``set``, macro
     arguments) and functions (``uuid``, ``now``, ``secret``...) are left out.
     """
+    return set(_referenced(source, expression))
+
+
+@lru_cache(maxsize=4096)
+def _referenced(source: str, expression: bool) -> frozenset[tuple[str | int, ...]]:
     tree: nodes.Node = parse_expression(source) if expression else parse(source)
     bound = {
         n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")
     } | FUNCTION_NAMES
     found: set[tuple[str | int, ...]] = set()
     _collect(tree, found)
-    return {path for path in found if path[0] not in bound}
+    return frozenset(path for path in found if path[0] not in bound)
 
 
 def _chain(node: nodes.Node) -> tuple[str | int, ...] | None:
