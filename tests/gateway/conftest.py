@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -355,6 +355,17 @@ async def gateway(
     )
     async for running in run_gateway(settings):
         yield running
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 20.0, interval_s: float = 0.05
+) -> None:
+    """Wait until ``condition()`` holds (a deadline for a condition, not a timed assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(interval_s)
 
 
 # --- reading a topic completely -------------------------------------------------------------
