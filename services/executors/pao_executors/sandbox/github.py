@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from pao_executors.sandbox.common import (
     SandboxSystem,
@@ -108,6 +108,14 @@ class GithubConfig(BaseModel):
     default_run_name: str = "${{ github.workflow }} ${{ inputs.correlation_id }}"
     queued_s: float | None = Field(1.0, description="None: stays queued until started by hand")
     in_progress_s: float | None = Field(3.0, description="None: runs until completed by hand")
+
+    @field_validator("queued_s", "in_progress_s", mode="before")
+    @classmethod
+    def _null_means_by_hand(cls, value: Any) -> Any:
+        # Environment variables cannot say None; "null", "none" and "" do.
+        if isinstance(value, str) and value.strip().lower() in ("", "null", "none"):
+            return None
+        return value
 
 
 class CompleteBody(BaseModel):
