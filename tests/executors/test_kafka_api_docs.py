@@ -1,0 +1,149 @@
+"""The Kafka client printed in docs/kafka-api.md runs, and PAO's parser accepts what it sends.
+
+A stand-in for the orchestrator reads the command with PAO's own parser and answers with
+request events (one delivered twice, one of another request in between); the documented
+client must ignore the noise and return at the finished status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pao_common.cloudevents import decode_headers, from_kafka
+from pao_common.kafka import ensure_topics
+from pao_common.messages import (
+    ApproveRequest,
+    CancelRequest,
+    RejectRequest,
+    RequestEvent,
+    SubmitRequest,
+    parse_message,
+)
+from pao_common.settings import Settings
+from pao_common.topics import Topics
+
+from tests.executors.kafka_io import ce_headers
+
+pytestmark = pytest.mark.integration
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "kafka-api.md"
+
+
+def documented_client(tmp_path: Path) -> ModuleType:
+    text = DOC.read_text(encoding="utf-8")
+    found = re.search(r"<!-- example: kafka_client\.py.*?-->\n```python\n(.*?)```", text, re.S)
+    assert found, "the example block is missing from docs/kafka-api.md"
+    path = tmp_path / "kafka_client.py"
+    path.write_text(found.group(1))
+    spec = importlib.util.spec_from_file_location("kafka_client", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def stand_in_orchestrator(settings: Settings, received: list[SubmitRequest]) -> None:
+    topics = Topics(settings.topic_suffix)
+    consumer = AIOKafkaConsumer(
+        topics.request_commands,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"stand-in-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    await producer.start()
+    try:
+        async for record in consumer:
+            event = from_kafka(decode_headers(record.headers), record.value)
+            message = parse_message(event, (SubmitRequest,))
+            assert isinstance(message, SubmitRequest)
+            assert record.key == message.request_id.encode() == (event.subject or "").encode()
+            received.append(message)
+            rid = message.request_id
+            history = [
+                (rid, 1, "RequestSubmitted", "submitted"),
+                ("someone-else", 1, "RequestSubmitted", "submitted"),
+                (rid, 2, "FulfilmentStarted", "in_progress"),
+                (rid, 2, "FulfilmentStarted", "in_progress"),  # delivered again
+                ("someone-else", 2, "RequestCompleted", "completed"),
+                (rid, 3, "RequestCompleted", "completed"),
+            ]
+            for request_id, version, event_type, status in history:
+                body = RequestEvent(
+                    request_id=request_id,
+                    event_type=event_type,
+                    version=version,
+                    status=status,
+                    occurred_at=datetime.now(UTC),
+                    data={"outputs": {"message": message.inputs["message"]}},
+                )
+                await producer.send_and_wait(
+                    topics.request_events,
+                    body.model_dump_json().encode(),
+                    key=request_id.encode(),
+                    headers=ce_headers(RequestEvent.ce_type, request_id),
+                )
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def test_documented_client_submits_and_follows_to_the_end(
+    settings: Settings, tmp_path: Path
+) -> None:
+    topics = Topics(settings.topic_suffix)
+    await ensure_topics(settings.kafka_bootstrap, topics.core(), partitions=3)
+    client = documented_client(tmp_path)
+    client.BOOTSTRAP = settings.kafka_bootstrap  # type: ignore[attr-defined]
+    client.COMMANDS = topics.request_commands  # type: ignore[attr-defined]
+    client.EVENTS = topics.request_events  # type: ignore[attr-defined]
+    received: list[SubmitRequest] = []
+    orchestrator = asyncio.create_task(stand_in_orchestrator(settings, received))
+    try:
+        status, last = await asyncio.wait_for(
+            client.provision("debug-echo", {"message": "from the docs"}, {"id": "alice"}),
+            timeout=60,
+        )
+    finally:
+        orchestrator.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await orchestrator
+    assert status == "completed"
+    [submitted] = received
+    assert (submitted.item_id, submitted.inputs) == ("debug-echo", {"message": "from the docs"})
+    assert submitted.requester.id == "alice"
+    assert last["request_id"] == submitted.request_id and last["version"] == 3
+    assert last["data"] == {"outputs": {"message": "from the docs"}}
+
+
+def test_documented_json_bodies_are_valid_contracts() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    bodies = [json.loads(line) for block in blocks for line in _json_values(block)]
+    assert len(bodies) == 5
+    submit, cancel, approve, reject, event = bodies
+    SubmitRequest.model_validate(submit)
+    CancelRequest.model_validate(cancel)
+    ApproveRequest.model_validate(approve)
+    RejectRequest.model_validate(reject)
+    RequestEvent.model_validate(event)
+
+
+def _json_values(block: str) -> list[str]:
+    """A block holds one pretty-printed object or several one-line objects."""
+    stripped = block.strip()
+    if stripped.startswith("{\n"):
+        return [stripped]
+    return [line for line in stripped.splitlines() if line.strip()]
