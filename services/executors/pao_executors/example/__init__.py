@@ -71,9 +71,8 @@ async def create_workspace(inputs: WorkspaceInputs, ctx: ActionContext) -> dict[
     try:
         await asyncio.to_thread(_write, path, record)
     except OSError as exc:  # a full disk or a flaky mount may pass: let the orchestrator retry
-        raise ActionError(
-            f"cannot create workspace {inputs.name!r}: {exc}", retryable=True
-        ) from exc
+        message = f"cannot create workspace {inputs.name!r}: {exc}"
+        raise ActionError(message, retryable=True) from exc
     await ctx.progress(f"workspace {inputs.name} ready", 100)
     return {"path": str(path), "name": inputs.name, "created": True}
 
