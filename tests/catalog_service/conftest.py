@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from pao_catalog.app import CatalogService, create_app
 from pao_catalog.ingest import CatalogIngestion
@@ -61,3 +66,42 @@ def catalog_settings(settings: Settings, catalog_dir: Path) -> Settings:
 def prefix(test_id: str) -> str:
     """Item ids of this test start with it (the session's database is shared)."""
     return f"t{test_id}"
+
+
+@dataclass(frozen=True)
+class SeenEvent:
+    ce_type: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    key: str | None
+
+
+async def catalog_events(
+    bootstrap: str, topic: str, prefix: str, *, count: int, timeout_s: float = 20.0
+) -> list[SeenEvent]:
+    """The first ``count`` events on ``topic`` about items whose id starts with ``prefix``
+    (read with bare aiokafka; other tests' items share the database, so their
+    retirements may show up on this topic too)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-catalog-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    seen: list[SeenEvent] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(seen) < count and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    body = json.loads(r.value)
+                    if str(body.get("item_id", "")).startswith(prefix):
+                        headers = {k: v.decode() for k, v in r.headers}
+                        key = r.key.decode() if r.key else None
+                        seen.append(SeenEvent(headers["ce_type"], body, headers, key))
+        return seen
+    finally:
+        await consumer.stop()

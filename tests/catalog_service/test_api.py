@@ -67,7 +67,13 @@ async def catalog(
         )
         write_item(
             directory,
-            item_document(RETIRED, owner=f"{P}-team-a", category=_category(0), lifecycle="retired"),
+            item_document(
+                RETIRED,
+                version="1.0.1",
+                owner=f"{P}-team-a",
+                category=_category(0),
+                lifecycle="retired",
+            ),
         )
         # Changes are applied directly here (the watcher test lives in test_ingestion).
         await running.ingestion.reload([directory / f"{MULTI}.yaml", directory / f"{RETIRED}.yaml"])

@@ -14,9 +14,9 @@ import yaml
 from pao_common.settings import Settings
 from pao_common.topics import Topics
 
-from tests.catalog_service.conftest import RunningCatalog, running_catalog
+from tests.catalog_service.conftest import RunningCatalog, catalog_events, running_catalog
 from tests.catalog_service.documents import item_document, write_item
-from tests.support.kafka import consume, wait_for
+from tests.support.kafka import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +46,6 @@ def sha256(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def events_of(records: list[Any]) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
-    out = []
-    for r in records:
-        headers = {k: v.decode() for k, v in r.headers}
-        out.append((headers["ce_type"], json.loads(r.value), headers | {"key": r.key.decode()}))
-    return out
-
-
 async def test_valid_documents_are_recorded_served_and_announced(
     catalog_settings: Settings, catalog_dir: Path, db_pool: asyncpg.Pool, prefix: str
 ) -> None:
@@ -79,14 +71,15 @@ async def test_valid_documents_are_recorded_served_and_announced(
     assert cache["source_path"] == "nested/cache.yml"
 
     topic = Topics(catalog_settings.topic_suffix).catalog_events
-    events = events_of(await consume(catalog_settings.kafka_bootstrap, topic, count=2))
-    by_item = {body["item_id"]: (ce_type, body, headers) for ce_type, body, headers in events}
-    ce_type, body, headers = by_item[f"{prefix}-db"]
-    assert ce_type == "pao.catalog.item.published"
-    assert body["version"] == "1.2.0" and body["content_hash"] == sha256(db_file)
-    assert headers["key"] == f"{prefix}-db" and headers["ce_subject"] == f"{prefix}-db"
-    assert headers["ce_source"] == "pao.catalog"
-    assert by_item[f"{prefix}-cache"][0] == "pao.catalog.item.published"
+    events = await catalog_events(catalog_settings.kafka_bootstrap, topic, prefix, count=2)
+    by_item = {e.body["item_id"]: e for e in events}
+    db_event = by_item[f"{prefix}-db"]
+    assert db_event.ce_type == "pao.catalog.item.published"
+    assert db_event.body["version"] == "1.2.0"
+    assert db_event.body["content_hash"] == sha256(db_file)
+    assert db_event.key == f"{prefix}-db" and db_event.headers["ce_subject"] == f"{prefix}-db"
+    assert db_event.headers["ce_source"] == "pao.catalog"
+    assert by_item[f"{prefix}-cache"].ce_type == "pao.catalog.item.published"
 
 
 async def test_file_changes_reload_and_new_versions_are_kept(
@@ -113,12 +106,11 @@ async def test_file_changes_reload_and_new_versions_are_kept(
 
     assert [r["version"] for r in await rows(db_pool, item_id)] == ["1.0.0", "1.1.0"]
     topic = Topics(catalog_settings.topic_suffix).catalog_events
-    events = events_of(await consume(catalog_settings.kafka_bootstrap, topic, count=3))
-    assert [(t, b["item_id"], b["version"]) for t, b, _ in events] == [
-        ("pao.catalog.item.published", item_id, "1.0.0"),
-        ("pao.catalog.item.published", item_id, "1.1.0"),
-        ("pao.catalog.item.published", f"{prefix}-new", "1.0.0"),
-    ]
+    events = await catalog_events(catalog_settings.kafka_bootstrap, topic, prefix, count=3)
+    assert {e.ce_type for e in events} == {"pao.catalog.item.published"}
+    # Ordered per item (the item id is the key); items on other partitions interleave.
+    assert [e.body["version"] for e in events if e.key == item_id] == ["1.0.0", "1.1.0"]
+    assert [e.body["version"] for e in events if e.key == f"{prefix}-new"] == ["1.0.0"]
 
 
 async def test_invalid_new_version_keeps_the_last_good_one(
@@ -231,10 +223,10 @@ async def test_removed_or_retired_documents_are_retired_and_announced(
         ("1.1.0", True),
     ]
     topic = Topics(catalog_settings.topic_suffix).catalog_events
-    events = events_of(await consume(catalog_settings.kafka_bootstrap, topic, count=4))
-    retirements = {(b["item_id"], b["version"]) for t, b, _ in events if t.endswith(".retired")}
+    events = await catalog_events(catalog_settings.kafka_bootstrap, topic, prefix, count=4)
+    retirements = {(e.body["item_id"], e.body["version"]) for e in events if "retired" in e.ce_type}
     assert retirements == {(gone, "1.0.0"), (sunset, "1.1.0")}
-    published = [(b["item_id"], b["version"]) for t, b, _ in events if t.endswith(".published")]
+    published = [(e.body["item_id"], e.body["version"]) for e in events if "published" in e.ce_type]
     assert sorted(published) == [(gone, "1.0.0"), (sunset, "1.0.0")], (
         "no publish of a retiring version"
     )
@@ -316,5 +308,7 @@ async def test_replicas_starting_together_record_and_announce_once(
     )
     assert {r["item_id"]: r["n"] for r in counts} == dict.fromkeys(ids, 1)
     topic = Topics(settings.topic_suffix).catalog_events
-    records = await consume(settings.kafka_bootstrap, topic, count=len(ids) + 1, timeout_s=5)
-    assert sorted(json.loads(r.value)["item_id"] for r in records) == ids
+    events = await catalog_events(
+        settings.kafka_bootstrap, topic, prefix, count=len(ids) + 1, timeout_s=5
+    )
+    assert sorted(e.body["item_id"] for e in events) == ids, "one announcement per version"

@@ -52,14 +52,22 @@ class CatalogService:
         self.events = KafkaCatalogEvents(runtime.broker, runtime.topics.catalog_events)
         runtime.background.append(asyncio.create_task(self.events.run(), name="catalog-events"))
         self.ingestion = CatalogIngestion(root, PostgresVersionStore(runtime.db), self.events)
+        # Watch first, then load: a change made while loading is picked up afterwards.
+        watching = asyncio.Event()
+        watcher = asyncio.create_task(
+            watch_catalog(self.ingestion, watching=watching), name="catalog-watch"
+        )
+        runtime.background.append(watcher)
+        ready = asyncio.create_task(watching.wait())
+        await asyncio.wait([watcher, ready], return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if watcher.done():
+            watcher.result()  # the watch could not start: say why
         await self.ingestion.start()
         if self.freeze_gc:
             # The index is long-lived: keep the collector from walking it again and again.
             gc.collect()
             gc.freeze()
-        runtime.background.append(
-            asyncio.create_task(watch_catalog(self.ingestion), name="catalog-watch")
-        )
 
 
 def wire(app: FastAPI, runtime: ServiceRuntime, *, freeze_gc: bool = False) -> None:

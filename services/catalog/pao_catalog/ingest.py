@@ -86,6 +86,7 @@ class FileState:
     item_id: str | None = None  # the item this file defines (claims)
     wanted_id: str | None = None  # the id it tried to define, even if refused
     errors: list[IngestError] = field(default_factory=list)
+    file: str = ""  # the file as errors name it
 
 
 def _lifecycle(item: CatalogItem) -> str:
@@ -122,6 +123,7 @@ class CatalogIngestion:
         self._items: dict[tuple[EntryKey, ...], ItemEntry] = {}
         self._files: dict[str, FileState] = {}
         self.index = CatalogIndex()
+        self._started = False
 
     # --- what is served ---------------------------------------------------------------
 
@@ -159,15 +161,26 @@ class CatalogIngestion:
             for path in self._document_paths():
                 await self._load(path)
             claimed = self._claimed_ids()
-            for item_id in sorted(self._history):
-                if item_id not in claimed and self._live(item_id):
-                    log.info("catalog item %s has no document any more: retiring", item_id)
-                    await self._retire(item_id)
+            orphans = [i for i in sorted(self._history) if i not in claimed and self._live(i)]
+            if orphans and not self._files:
+                log.warning(
+                    "catalog directory %s holds no documents: not retiring the %d published "
+                    "items (a volume not mounted?); delete documents one by one to retire them",
+                    self.root,
+                    len(orphans),
+                )
+                orphans = []
+            for item_id in orphans:
+                log.info("catalog item %s has no document any more: retiring", item_id)
+                await self._retire(item_id)
+            self._started = True
             return self._rebuild()
 
     async def reload(self, paths: Iterable[Path] | None = None) -> CatalogIndex:
         """Apply the changed ``paths`` (created, modified or deleted); all when ``None``."""
         async with self._lock:
+            if not self._started:
+                return self.index  # ``start`` will read everything anyway
             if paths is None:
                 present = {self._rel(p) for p in self._document_paths()}
                 targets = sorted({self.root / rel for rel in present | set(self._files)})
