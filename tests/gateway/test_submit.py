@@ -109,7 +109,7 @@ async def test_submit_publishes_submit_request(
     )
     r = await gateway.client.get(f"/api/v1/requests/{request_id}/events", headers=headers)
     assert r.json() == {"request_id": request_id, "events": []}
-    listed = await gateway.client.get("/api/v1/requests", headers=headers)
+    listed = await gateway.client.get("/api/v1/requests", params={"item": item_id}, headers=headers)
     assert [i["id"] for i in listed.json()["items"]] == [request_id]
 
     # A pinned version is honoured.
