@@ -26,7 +26,7 @@ from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.settings import Settings, get_settings
 from pao_common.topics import Topics
 
-from pao_gateway import api_catalog, api_requests
+from pao_gateway import api_catalog, api_requests, webhooks
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
 from pao_gateway.fastpath import FastPath
@@ -123,6 +123,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     install_error_handlers(app)
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)
+    webhooks.register(app, runtime)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -646,10 +646,11 @@ def _on_cancel(b: _Builder, msg: CancelRequest) -> None:
         return
     ticket = s.step(TICKET_STEP)
     if ticket is not None and ticket.status in ("running", "succeeded"):
-        # Manual path (or fallback): the ticket is ours to forget, not to roll back.
+        # Manual path (or fallback): the ticket is not rolled back; its team is told.
         if ticket.command_id is not None:
             b.decision.cancel_timers.append(_timeout_timer(b, ticket))
         b.emit(ev.RequestCancelled(occurred_at=b.now, by=msg.by, reason=msg.reason))
+        _comment_on_ticket(b, msg)
         return
     b.emit(ev.CancellationRequested(occurred_at=b.now, by=msg.by, reason=msg.reason))
     flying = b.state.in_flight()
@@ -659,6 +660,34 @@ def _on_cancel(b: _Builder, msg: CancelRequest) -> None:
         # Waiting for a retry: nothing is out, stop here.
         b.emit(ev.StepCancelled(occurred_at=b.now, step_id=flying.id))
     _fail_automation(b, "cancelled")
+
+
+def _comment_on_ticket(b: _Builder, msg: CancelRequest) -> None:
+    """Comment on the manual ticket that its request was cancelled (and leave it open).
+
+    The ``jira`` executor's compensation of the ticket step does it: it finds the
+    ticket by ``outputs.key`` or, if the creation was still in flight, by the
+    request's label. Fire and forget: the request has ended, its answer changes nothing.
+    """
+    s = b.state
+    who = msg.by.name or msg.by.id
+    reason = f": {msg.reason}" if msg.reason else "."
+    comment = (
+        f"PAO request {s.request_id} was cancelled by {who}{reason} "
+        "No further work is needed on this ticket."
+    )
+    outputs = {"key": s.ticket.key, "url": s.ticket.url} if s.ticket is not None else {}
+    b.decision.commands.append(
+        CompensateAction(
+            command_id=policy.command_id(s.request_id, TICKET_STEP, "cancel-comment", 1),
+            request_id=s.request_id,
+            step_id=TICKET_STEP,
+            action_type=TICKET_ACTION,
+            inputs={"comment": comment, "close": False},
+            outputs=outputs,
+            timeout_s=120.0,
+        )
+    )
 
 
 # --- manual completion ---------------------------------------------------------------------

@@ -1,0 +1,288 @@
+"""The ``jira`` action: create a ticket (once), or comment on / transition an existing one.
+
+Execute (``jira``)::
+
+    project, issue_type, summary, description, labels, components, priority,
+    assignee, custom_fields            -> create the issue
+    issue_key                          -> act on this issue instead of creating one
+    comment, transition                -> add a comment / take a transition afterwards
+
+Outputs ``{key, url, id, created}``. Creation is idempotent per request and step: the
+issue carries the labels ``pao-request-<id>`` and ``pao-step-<step>``, and an attempt
+first searches for them, so a retried command (the first attempt's answer lost, or
+JIRA committing before answering 500) finds the ticket instead of creating another.
+
+Compensate (a step's rollback, or the orchestrator's comment when a request with a
+manual ticket is cancelled): ``{comment, close, resolution, issue_key}``: comment on
+the ticket (once), then, if ``close``, take a transition to a done status with
+``resolution`` (default ``Won't Do``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from pao_common.errors import ActionError
+from pao_common.executor import ActionContext, Executor
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pao_executors.jira.client import TicketSystem
+from pao_executors.jira.config import JiraSettings
+from pao_executors.jira.resolution import request_label, step_label
+
+T = TypeVar("T")
+CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
+SUMMARY_MAX = 255
+
+
+class TicketInputs(BaseModel):
+    """Inputs of ``jira``: a ticket to create (or ``issue_key`` to act on)."""
+
+    model_config = ConfigDict(extra="forbid")
+    project: str | None = Field(None, description="Project key, e.g. NETSEC")
+    issue_type: str = Field("Task", description="Issue type name")
+    summary: str | None = Field(None, description="One line; newlines become spaces")
+    description: str = ""
+    labels: list[str] = Field(default_factory=list)
+    components: list[str] = Field(default_factory=list, description="Component names")
+    priority: str | None = Field(None, description="Priority name, e.g. High")
+    assignee: str | None = Field(None, description="User name (Server/DC) or account id (Cloud)")
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, description="customfield_<n> -> value, as the REST API takes it"
+    )
+    issue_key: str | None = Field(None, description="Act on this existing issue instead")
+    comment: str | None = Field(None, description="Comment to add (after creating)")
+    transition: str | None = Field(None, description="Transition (name or id) to take")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        for label in labels:
+            if not label or any(c.isspace() for c in label):
+                raise ValueError(f"JIRA labels cannot be empty or contain spaces: {label!r}")
+        return labels
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _custom(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        bad = [name for name in fields if not CUSTOM_FIELD.match(name)]
+        if bad:
+            raise ValueError(f"custom field ids must look like customfield_10010, got {bad}")
+        return fields
+
+    @model_validator(mode="after")
+    def _create_or_update(self) -> TicketInputs:
+        if self.issue_key is None and not (self.project and self.summary and self.summary.strip()):
+            raise ValueError("give project and summary to create a ticket, or issue_key")
+        return self
+
+
+class UndoInputs(BaseModel):
+    """Inputs of the ``jira`` compensation (the step's own inputs are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    issue_key: str | None = Field(None, description="Default: the step's output key")
+    comment: str | None = Field(None, description="Default: says which request undid it")
+    close: bool = Field(True, description="Also transition the ticket to a done status")
+    resolution: str = "Won't Do"
+
+
+def _jql_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def ticket_fields(inputs: TicketInputs, *, labels: list[str], cloud: bool) -> dict[str, Any]:
+    """The REST ``fields`` of the issue to create."""
+    summary = " ".join((inputs.summary or "").split())
+    if len(summary) > SUMMARY_MAX:
+        summary = summary[: SUMMARY_MAX - 1] + "…"
+    fields: dict[str, Any] = {
+        "project": {"key": inputs.project},
+        "issuetype": {"name": inputs.issue_type},
+        "summary": summary,
+        "labels": labels,
+    }
+    if inputs.description:
+        fields["description"] = inputs.description
+    if inputs.components:
+        fields["components"] = [{"name": c} for c in inputs.components]
+    if inputs.priority:
+        fields["priority"] = {"name": inputs.priority}
+    if inputs.assignee:
+        fields["assignee"] = {"accountId" if cloud else "name": inputs.assignee}
+    fields.update(inputs.custom_fields)
+    return fields
+
+
+class TicketLocks:
+    """One lock per (request, step) in this process: a cancel's comment waits for the create."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, request_id: str, step_id: str) -> AsyncIterator[None]:
+        key = (request_id, step_id)
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+def build_executor(
+    jira: TicketSystem | Callable[[], TicketSystem], settings: JiraSettings
+) -> Executor:
+    """The ``jira`` executor over ``jira`` (or a factory of it, called on first use)."""
+    executor = Executor(
+        "jira",
+        description="JIRA tickets: the manual fulfilment, or a step",
+        circuit_failure_threshold=settings.circuit_failures,
+        circuit_reset_timeout_s=settings.circuit_reset_s,
+    )
+    locks = TicketLocks()
+    holder: list[TicketSystem] = []
+
+    def system() -> TicketSystem:
+        if not holder:
+            holder.append(jira() if callable(jira) else jira)
+        return holder[0]
+
+    async def call(ctx: ActionContext, operation: Callable[[TicketSystem], Awaitable[T]]) -> T:
+        target = system()
+        async with ctx.circuit(target.host):
+            return await operation(target)
+
+    async def find_own(ctx: ActionContext) -> dict[str, Any] | None:
+        jql = (
+            f"labels = {_jql_string(request_label(ctx.request_id))} AND "
+            f"labels = {_jql_string(step_label(ctx.step_id))} ORDER BY created ASC"
+        )
+        found = await call(
+            ctx, lambda j: j.search(jql, fields=["labels", "status", "resolution"], max_results=5)
+        )
+        return found[0] if found else None
+
+    async def take_transition(ctx: ActionContext, key: str, wanted: str) -> str:
+        options = await call(ctx, lambda j: j.transitions(key))
+        match = [
+            o for o in options if wanted.lower() in (str(o.get("id")), str(o.get("name")).lower())
+        ]
+        if not match:
+            names = sorted(str(o.get("name")) for o in options)
+            raise ActionError(f"{key} has no transition {wanted!r} now; it offers {names}")
+        option = match[0]
+        await call(ctx, lambda j: j.transition(key, str(option["id"]), {}))
+        return str((option.get("to") or {}).get("name") or option.get("name"))
+
+    @executor.action("jira", inputs=TicketInputs)
+    async def create_ticket(inputs: TicketInputs, ctx: ActionContext) -> dict[str, Any]:
+        """Create the ticket (once per request and step); outputs ``{key, url, id, created}``."""
+        async with locks.hold(ctx.request_id, ctx.step_id):
+            created = False
+            if inputs.issue_key is not None:
+                issue = await call(ctx, lambda j: j.get(inputs.issue_key or "", fields=["labels"]))
+            else:
+                existing = await find_own(ctx)
+                if existing is not None:
+                    ctx.log.info("ticket %s exists for this step already", existing["key"])
+                    issue = existing
+                else:
+                    labels = _unique(
+                        [
+                            *inputs.labels,
+                            settings.label,
+                            request_label(ctx.request_id),
+                            step_label(ctx.step_id),
+                        ]
+                    )
+                    flavour = await call(ctx, lambda j: j.flavour())
+                    fields = ticket_fields(inputs, labels=labels, cloud=flavour == "cloud")
+                    await ctx.progress(f"creating a {inputs.issue_type} in {inputs.project}", 30)
+                    issue = await call(ctx, lambda j: j.create(fields))
+                    created = True
+                    ctx.log.info("created ticket %s", issue["key"])
+            key = str(issue["key"])
+            if inputs.comment and (created or inputs.issue_key is not None):
+                body = inputs.comment
+                await call(ctx, lambda j: j.comment(key, body))
+            outputs: dict[str, Any] = {
+                "key": key,
+                "url": system().browse_url(key),
+                "id": str(issue.get("id", "")),
+                "created": created,
+            }
+            if inputs.transition:
+                outputs["status"] = await take_transition(ctx, key, inputs.transition)
+            return outputs
+
+    @executor.compensate("jira", inputs=UndoInputs)
+    async def undo_ticket(inputs: UndoInputs, ctx: ActionContext) -> dict[str, Any]:
+        """Comment on the step's ticket (once) and close it unless ``close`` is false."""
+        async with locks.hold(ctx.request_id, ctx.step_id):
+            key = inputs.issue_key or ctx.outputs.get("key")
+            if not key:
+                found = await find_own(ctx)
+                key = found["key"] if found else None
+            if not key:
+                return {"key": None, "commented": False, "closed": False}
+            key = str(key)
+            issue = await call(
+                ctx, lambda j: j.get(key, fields=["comment", "status", "resolution"])
+            )
+            fields = issue.get("fields") or {}
+            body = inputs.comment or (
+                f"PAO request {ctx.request_id} no longer needs this ticket "
+                f"(step {ctx.step_id} was rolled back)."
+            )
+            comments = (fields.get("comment") or {}).get("comments") or []
+            commented = False
+            if not any(c.get("body") == body for c in comments):  # a retry comments once
+                await call(ctx, lambda j: j.comment(key, body))
+                commented = True
+            closed = False
+            if inputs.close and not fields.get("resolution"):
+                closed = await close(ctx, key, inputs.resolution)
+            return {"key": key, "commented": commented, "closed": closed}
+
+    async def close(ctx: ActionContext, key: str, resolution: str) -> bool:
+        options = await call(ctx, lambda j: j.transitions(key))
+        done = [
+            o
+            for o in options
+            if ((o.get("to") or {}).get("statusCategory") or {}).get("key") == "done"
+        ]
+        if not done:
+            ctx.log.warning("%s offers no transition to a done status; left open", key)
+            return False
+        option = done[0]
+        takes_resolution = "resolution" in (option.get("fields") or {})
+        fields = {"resolution": {"name": resolution}} if takes_resolution else {}
+        await call(ctx, lambda j: j.transition(key, str(option["id"]), fields))
+        return True
+
+    @executor.on_stop
+    async def forget(_: Any) -> None:
+        for target in holder:
+            closer = getattr(target, "close", None)
+            if closer is not None:
+                closer()
+
+    return executor
