@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 
 
@@ -93,13 +93,16 @@ class Producer:
 
 
 class Reader:
-    """Everything published on ``topics`` since the start, collected in the background."""
+    """Everything published on ``topics`` since the start, collected in the background.
+
+    Partitions are assigned directly (no consumer group), so reading starts at once.
+    """
 
     def __init__(self, bootstrap: str, *topics: str) -> None:
+        self._topics = topics
         self._consumer = AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=bootstrap,
-            group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+            enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=20,
         )
@@ -108,6 +111,15 @@ class Reader:
 
     async def __aenter__(self) -> Reader:
         await self._consumer.start()
+        await self._consumer.topics()  # load metadata
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self._topics
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        assert partitions, f"topics {self._topics} do not exist"
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
         self._task = asyncio.create_task(self._pump())
         return self
 

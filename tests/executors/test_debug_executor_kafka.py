@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
-import json
+import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from pao_common.executor import ActionRunner
-from pao_common.settings import Settings
+from pao_common.settings import Profile, Settings
 from pao_common.topics import Topics
 from pao_executors.debug import create_app
 from prometheus_client import REGISTRY
 
 from tests.executors.kafka_io import Producer, Reader, ce_headers, execute_body, serving
-from tests.support.services import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def executor_app(settings: Settings) -> AsyncIterator[ActionRunner]:
-    app = create_app(settings)
+@pytest.fixture(scope="module")
+def debug_settings(kafka_bootstrap: str, database_url: str) -> Settings:
+    """One set of topics for the module: every executor instance joins the consumer group
+    ``pao-executor-debug``, and a group takes seconds to settle after a member leaves, so the
+    tests share one in-process executor (they use their own command and request ids)."""
+    return Settings(
+        profile=Profile.TEST,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        redis_url="",
+        topic_suffix=f".t-debug-{uuid.uuid4().hex[:8]}",
+        topic_partitions=3,
+    )
+
+
+@pytest.fixture(scope="module")
+async def executor_app(debug_settings: Settings) -> AsyncIterator[ActionRunner]:
+    app = create_app(debug_settings)
     async with serving(app):
         runner: ActionRunner = app.state.action_runner
         yield runner
@@ -45,9 +57,9 @@ def duplicates(state: str) -> float:
 
 
 async def test_execute_and_compensate_through_kafka(
-    settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
+    debug_settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
 ) -> None:
-    topics = Topics(settings.topic_suffix)
+    topics = Topics(debug_settings.topic_suffix)
     body = execute_body("debug.log", {"message": "hello kafka"}, step_id="greet")
     undo = execute_body(
         "debug.log",
@@ -56,8 +68,8 @@ async def test_execute_and_compensate_through_kafka(
         outputs={"message": "hello kafka"},
     )
     async with (
-        Reader(settings.kafka_bootstrap, topics.action_results) as reader,
-        Producer(settings.kafka_bootstrap) as producer,
+        Reader(debug_settings.kafka_bootstrap, topics.action_results) as reader,
+        Producer(debug_settings.kafka_bootstrap) as producer,
     ):
         await producer.command(topics.actions("debug"), body)
         await reader.wait(lambda: len(reader.for_command(body["command_id"])) >= 2)
@@ -90,13 +102,13 @@ async def test_execute_and_compensate_through_kafka(
 
 
 async def test_duplicate_commands_cause_one_side_effect(
-    settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
+    debug_settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
 ) -> None:
-    topics = Topics(settings.topic_suffix)
+    topics = Topics(debug_settings.topic_suffix)
     done = execute_body("debug.log", {"message": "once"})
     slow = execute_body("debug.wait", {"seconds": 1, "progress_every_s": 0.5})
     running_before, completed_before = duplicates("running"), duplicates("completed")
-    async with Reader(settings.kafka_bootstrap, topics.action_results) as reader:
+    async with Reader(debug_settings.kafka_bootstrap, topics.action_results) as reader:
 
         def answers(command_id: str) -> list[str]:
             return [
@@ -105,7 +117,7 @@ async def test_duplicate_commands_cause_one_side_effect(
                 if r.type in ("pao.action.succeeded", "pao.action.failed")
             ]
 
-        async with Producer(settings.kafka_bootstrap) as producer:
+        async with Producer(debug_settings.kafka_bootstrap) as producer:
             # A copy of a command that is still running: ignored.
             await producer.command(topics.actions("debug"), slow)
             await producer.command(topics.actions("debug"), slow)
@@ -126,16 +138,16 @@ async def test_duplicate_commands_cause_one_side_effect(
 
 
 async def test_malformed_commands_go_to_the_dlq_and_consumption_goes_on(
-    settings: Settings, executor_app: ActionRunner
+    debug_settings: Settings, executor_app: ActionRunner
 ) -> None:
-    topics = Topics(settings.topic_suffix)
+    topics = Topics(debug_settings.topic_suffix)
     topic = topics.actions("debug")
     no_command_id = execute_body("debug.log", {"message": "x"})
     del no_command_id["command_id"]
     good = execute_body("debug.log", {"message": "after the bad ones"})
     async with (
-        Reader(settings.kafka_bootstrap, topics.dlq, topics.action_results) as reader,
-        Producer(settings.kafka_bootstrap) as producer,
+        Reader(debug_settings.kafka_bootstrap, topics.dlq, topics.action_results) as reader,
+        Producer(debug_settings.kafka_bootstrap) as producer,
     ):
         await producer.raw(
             topic, b"{broken", key=b"r-1", headers=ce_headers("pao.action.execute", "r-1")
@@ -149,24 +161,24 @@ async def test_malformed_commands_go_to_the_dlq_and_consumption_goes_on(
         await reader.wait(lambda: len(reader.for_command(good["command_id"])) >= 2)
 
     dead = reader.where(lambda r: r.topic == topics.dlq)
-    reasons = [r.headers["pao_dlq_reason"] for r in dead]
-    assert "body is not JSON" in reasons[0]
-    assert "command_id: Field required" in reasons[1]
-    assert "unknown ce_type 'pao.request.submit'" in reasons[2]
+    reasons = sorted(r.headers["pao_dlq_reason"] for r in dead)
+    assert reasons[0].startswith("body is not JSON")
+    assert reasons[1].startswith("invalid pao.action.execute body: command_id: Field required")
+    assert reasons[2].startswith("unknown ce_type 'pao.request.submit'")
     assert all(r.headers["pao_dlq_source_topic"] == topic for r in dead)
     assert all(r.headers["pao_dlq_consumer"] == "executor-debug" for r in dead)
-    assert dead[0].value == b"{broken"
+    assert any(r.value == b"{broken" for r in dead), "the original value is kept"
     assert reader.for_command(good["command_id"])[-1].type == "pao.action.succeeded"
 
 
 async def test_invalid_inputs_are_answered_not_dead_lettered(
-    settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
+    debug_settings: Settings, executor_app: ActionRunner, db_pool: asyncpg.Pool
 ) -> None:
-    topics = Topics(settings.topic_suffix)
+    topics = Topics(debug_settings.topic_suffix)
     body = execute_body("debug.wait", {"seconds": "soon"})
     async with (
-        Reader(settings.kafka_bootstrap, topics.action_results) as reader,
-        Producer(settings.kafka_bootstrap) as producer,
+        Reader(debug_settings.kafka_bootstrap, topics.action_results) as reader,
+        Producer(debug_settings.kafka_bootstrap) as producer,
     ):
         await producer.command(topics.actions("debug"), body)
         await reader.wait(lambda: len(reader.for_command(body["command_id"])) >= 2)
@@ -175,65 +187,3 @@ async def test_invalid_inputs_are_answered_not_dead_lettered(
     assert failed.body["retryable"] is False
     assert failed.body["details"]["fields"][0]["field"] == "seconds"
     assert await side_effects(db_pool, body["command_id"]) == []
-
-
-@pytest.mark.slow
-async def test_service_process_masks_secrets_everywhere(
-    settings: Settings, tmp_path: Path, db_pool: asyncpg.Pool
-) -> None:
-    """``python -m pao_executors.debug``: a secret reaches the action, never a log or a result."""
-    secret = "s3cr3t-" + tmp_path.name[-12:] + "-value"
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    (secrets_dir / "file-token").write_text("file-" + secret + "\n")
-    env = service_env(settings, PAO_SECRET_DEBUG_TOKEN=secret, PAO_SECRETS_DIR=str(secrets_dir))
-    service = ServiceProcess("pao_executors.debug", env, tmp_path).start()
-    topics = Topics(settings.topic_suffix)
-    log_it = execute_body(
-        "debug.log", {"message": "token=${secret:debug-token} file=${secret:file-token}"}
-    )
-    fail_it = execute_body(
-        "debug.fail", {"error": "rejected ${secret:debug-token}", "retryable": True}
-    )
-    try:
-        async with (
-            Reader(settings.kafka_bootstrap, topics.action_results) as reader,
-            Producer(settings.kafka_bootstrap) as producer,
-        ):
-            await producer.command(topics.actions("debug"), log_it)
-            await producer.command(topics.actions("debug"), fail_it)
-            await reader.wait(
-                lambda: all(
-                    len(reader.for_command(b["command_id"])) >= 2 for b in (log_it, fail_it)
-                )
-            )
-        async with httpx.AsyncClient(base_url=service.url) as client:
-            actions = (await client.get("/actions")).json()
-            metrics = (await client.get("/metrics")).text
-    finally:
-        service.stop()
-
-    logged = reader.for_command(log_it["command_id"])[-1]
-    assert logged.body["outputs"]["message"] == "token=*** file=***"
-    failed = reader.for_command(fail_it["command_id"])[-1]
-    assert failed.body["error"] == "rejected *** (attempt 1)" and failed.body["retryable"]
-    for record in reader.records:
-        assert secret not in record.value.decode()
-        assert secret not in json.dumps(record.headers)
-    log_text = service.log_path.read_text()
-    assert "debug.log: token=*** file=***" in log_text, "the action did log the message"
-    assert secret not in log_text
-    stored = await db_pool.fetch(
-        "SELECT result::text AS r FROM executor_commands WHERE request_id = ANY($1)",
-        [log_it["request_id"], fail_it["request_id"]],
-    )
-    assert len(stored) == 2 and all(secret not in row["r"] for row in stored)
-
-    assert {a["action_type"] for a in actions["actions"]} == {
-        "debug.log",
-        "debug.wait",
-        "debug.fail",
-    }
-    assert actions["topic"] == topics.actions("debug")
-    assert 'pao_executor_actions_total{action_type="debug.log"' in metrics
-    assert 'outcome="retryable_failure"' in metrics
