@@ -99,6 +99,10 @@ class CliBackend:
                     ctx, binary, work, env, verb, "-auto-approve", "-input=false", "-no-color"
                 )
             except TerraformCliError as failure:
+                failure.outputs = {
+                    **self._meta(inputs, work, destroy, "errored"),
+                    **failure.outputs,
+                }
                 if destroy or not inputs.destroy_on_error:
                     raise
                 await ctx.progress(f"apply failed: destroying what it created in {work}", 80)
