@@ -7,4 +7,6 @@ from __future__ import annotations
 
 EXECUTOR_SERVICES: dict[str, str] = {
     "debug": "pao_executors.debug",
+    "jira": "pao_executors.jira",
+    "rest": "pao_executors.rest",
 }

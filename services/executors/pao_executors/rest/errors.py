@@ -1,0 +1,44 @@
+"""Errors of the ``rest`` executor.
+
+ActionError (pao_common.errors)
+├── RestCallError        the call failed: no answer (retryable), 429/5xx after the
+│                        attempts (retryable), or an answer that is not the expected one
+├── UnsafeTarget         the URL is refused: not allowlisted, or it resolves to loopback,
+│                        link-local, metadata or unspecified addresses (never retryable)
+└── ExpressionError      an ``outputs`` / ``poll`` expression is malformed or finds nothing
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pao_common.errors import ActionError
+
+
+class RestCallError(ActionError):
+    """The HTTP call failed; ``status`` is the last HTTP status (None: no answer)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable, outputs=outputs)
+        self.status = status
+
+
+class UnsafeTarget(ActionError):
+    """The target is refused by the SSRF rules; never retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class ExpressionError(ActionError):
+    """An expression does not parse, or names nothing in the response; never retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
