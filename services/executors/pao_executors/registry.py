@@ -9,4 +9,6 @@ EXECUTOR_SERVICES: dict[str, str] = {
     "debug": "pao_executors.debug",
     "jira": "pao_executors.jira",
     "rest": "pao_executors.rest",
+    "terraform": "pao_executors.terraform",
+    "github-workflow": "pao_executors.github",
 }
