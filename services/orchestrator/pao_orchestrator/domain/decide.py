@@ -671,7 +671,7 @@ def _comment_on_ticket(b: _Builder, msg: CancelRequest) -> None:
     """
     s = b.state
     who = msg.by.name or msg.by.id
-    reason = f": {msg.reason}" if msg.reason else "."
+    reason = f": {msg.reason.rstrip('.')}." if msg.reason else "."
     comment = (
         f"PAO request {s.request_id} was cancelled by {who}{reason} "
         "No further work is needed on this ticket."
