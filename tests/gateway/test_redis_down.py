@@ -1,6 +1,6 @@
-"""Redis down (its URL points at a closed port): submitting and reading still work,
-slower, not wrong. The same gateway also shows the SSE fallback (it re-reads the read
-model) and a catalog service that does not answer (502)."""
+"""Redis down (its URL points at a closed port): submitting, reading and browsing still
+work, slower, not wrong. The same gateway also shows the SSE fallback (it re-reads the
+read model); and a catalog service that does not answer is a 502."""
 
 from __future__ import annotations
 
@@ -12,11 +12,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from pao_common.devbroker import free_port
+from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
+from pao_gateway.errors import CatalogUnavailable
+from pao_gateway.fastpath import FastPath
 
 from tests.gateway.conftest import (
     Issuer,
+    JsonServer,
     RunningGateway,
     gateway_settings,
     insert_view,
@@ -42,6 +47,7 @@ async def no_redis_gateway(
     kafka_bootstrap: str,
     database_url: str,
     issuer: Issuer,
+    catalog_service: JsonServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningGateway]:
     settings = gateway_settings(
@@ -49,7 +55,7 @@ async def no_redis_gateway(
         database_url,
         f"redis://127.0.0.1:{closed_port()}/0",
         issuer,
-        f"http://127.0.0.1:{closed_port()}",
+        catalog_service.url,
         Path(tmp_path_factory.mktemp("no-redis")),
         gateway_sse_poll_s=0.2,
     )
@@ -134,11 +140,22 @@ async def test_stream_falls_back_to_the_read_model(
     assert seen == [("state", "in_progress"), ("state", "completed"), ("end", "completed")]
 
 
-async def test_catalog_service_down_is_502(
-    no_redis_gateway: RunningGateway, issuer: Issuer
+async def test_catalog_proxy_without_redis(
+    no_redis_gateway: RunningGateway, issuer: Issuer, catalog_service: JsonServer
 ) -> None:
-    r = await no_redis_gateway.client.get(
-        "/api/v1/catalog/items", headers=issuer.headers("browser")
-    )
-    assert r.status_code == 502
-    assert "catalog service unreachable" in r.json()["detail"]
+    item_id = f"item-{uuid.uuid4().hex[:8]}"
+    path = f"/api/v1/catalog/items/{item_id}"
+    catalog_service.routes[("GET", path)] = (200, {"id": item_id})
+    for _ in range(2):
+        r = await no_redis_gateway.client.get(path, headers=issuer.headers("browser"))
+        assert r.status_code == 200 and r.json() == {"id": item_id}
+        assert r.headers["x-pao-cache"] == "miss"
+    assert catalog_service.count("GET", path) == 2, "no cache: every call goes upstream"
+
+
+async def test_catalog_service_down_is_502() -> None:
+    fastpath = FastPath(lambda: None, prefix="p:", timeout_s=0.1, cooldown_s=1)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{closed_port()}") as client:
+        proxy = CatalogProxy(client, CatalogCache(fastpath, ttl_s=60))
+        with pytest.raises(CatalogUnavailable, match="catalog service unreachable"):
+            await proxy.get("/api/v1/catalog/items", [], scope="list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -255,3 +256,26 @@ async def test_catalog_access_rules_are_403(
     ):
         r = await gateway.client.post("/api/v1/requests", json=body, headers=allowed)
         assert r.status_code == 202, r.text
+
+
+async def test_concurrent_retries_make_one_request(
+    gateway: RunningGateway, issuer: Issuer, db_pool: asyncpg.Pool
+) -> None:
+    item_id = new_item_id()
+    await publish_version(db_pool, item_document(item_id))
+    headers = {**issuer.headers(person("ann")), "Idempotency-Key": "double-click"}
+    body = {"item_id": item_id, "inputs": {"name": "twice"}}
+    answers = await asyncio.gather(
+        *(gateway.client.post("/api/v1/requests", json=body, headers=headers) for _ in range(8))
+    )
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["id"] for a in answers}) == 1
+    rows = await db_pool.fetchval(
+        "SELECT count(*) FROM gateway_submissions WHERE item_id = $1", item_id
+    )
+    assert rows == 1
+    (request_id,) = {a.json()["id"] for a in answers}
+    records = await records_until_sentinels(
+        gateway.settings.kafka_bootstrap, gateway.topics.request_commands, [request_id]
+    )
+    assert len([r for r in records if r.key == request_id.encode()]) == 1

@@ -90,9 +90,9 @@ class RequestService:
         return SubmitOutcome(stored.request_id, replayed=False)
 
     async def _replay(self, earlier: Submission, digest: str, key: str) -> SubmitOutcome:
+        # An earlier attempt that has not published yet is either still publishing or
+        # died: the relay (one claimant per row) publishes it, never a second writer here.
         _same_body(earlier.request_id, earlier.body_hash, digest, key)
-        # The first attempt may have died before publishing: finish its job.
-        await publish(earlier, self._sender, self._submissions, timeout_s=self._publish_timeout_s)
         return SubmitOutcome(earlier.request_id, replayed=True)
 
     async def visible(self, user: User, request_id: str) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 A row is written before its ``SubmitRequest`` is published, so an accepted
 request is never lost: if the publish fails (or the gateway dies right after the
-insert), ``SubmissionRelay`` publishes it later with the same message id, and the
-orchestrator, idempotent on message ids, records it once. Idempotency keys are
-scoped per requester; the Redis hint is written only once the row is published,
-so a hint always means "done, answer with this id".
+insert), ``SubmissionRelay`` publishes it once it is ``grace_s`` old (longer than
+a publish may take), claiming rows with ``FOR UPDATE SKIP LOCKED`` so replicas do
+not race; the same message id is reused, and the orchestrator is idempotent on it.
+Idempotency keys are scoped per requester; the Redis hint is written only once the
+row is published, so a hint always means "done, answer with this id".
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ class SubmissionRelay:
         pool: asyncpg.Pool,
         sender: CommandSender,
         *,
-        grace_s: float = 5.0,
+        grace_s: float = 10.0,
         batch: int = 100,
     ) -> None:
         self._pool = pool
