@@ -103,6 +103,7 @@ _COMPLETE = """
 UPDATE executor_commands
    SET state = 'completed', result = $2::jsonb, completed_at = now()
  WHERE command_id = $1 AND state = 'running'
+RETURNING true
 """
 
 
@@ -149,16 +150,12 @@ class PostgresDedupStore:
 
     async def complete(self, command_id: str, result: CloudEvent) -> CloudEvent:
         pool = self._get_pool()
-        stored = result.model_dump_json()
-        async with pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(_COMPLETE, command_id, stored)
-            if status.endswith(" 1"):
-                return result
-            existing = await conn.fetchval(
-                "SELECT result FROM executor_commands"
-                " WHERE command_id = $1 AND state = 'completed'",
-                command_id,
-            )
+        if await pool.fetchval(_COMPLETE, command_id, result.model_dump_json()):
+            return result
+        existing = await pool.fetchval(
+            "SELECT result FROM executor_commands WHERE command_id = $1 AND state = 'completed'",
+            command_id,
+        )
         if existing is None:  # never claimed here (or pruned): the given answer stands
             return result
         return CloudEvent.model_validate(json.loads(existing))
