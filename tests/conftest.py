@@ -59,25 +59,60 @@ def postgres_admin_url() -> Iterator[str]:
         yield "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+async def _drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
-def database_url(postgres_admin_url: str) -> Iterator[str]:
-    """A database of its own for this session, migrated, dropped at the end."""
-    name = f"pao_test_{uuid.uuid4().hex[:10]}"
+def template_database(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated database nobody connects to: the template of every test database."""
+    name = f"pao_tpl_{uuid.uuid4().hex[:10]}"
     url = db.with_database(postgres_admin_url, name)
     asyncio.run(db.ensure_database(url))
     asyncio.run(db.migrate(url))
     try:
+        yield name
+    finally:
+        asyncio.run(_drop_database(postgres_admin_url, name))
+
+
+def _clone(admin_url: str, template: str, prefix: str) -> tuple[str, str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return name, db.with_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+    """The session's shared database (migrated): for tests that keep to their own rows."""
+    name, url = _clone(postgres_admin_url, template_database, "pao_test")
+    try:
         yield url
     finally:
+        asyncio.run(_drop_database(postgres_admin_url, name))
 
-        async def drop() -> None:
-            conn = await asyncpg.connect(postgres_admin_url)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
 
-        asyncio.run(drop())
+@pytest.fixture
+def fresh_database_url(postgres_admin_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of this test's own: for tests whose services see the whole
+    database (reconciliation, rebuilds, several processes), so no other test's rows leak in."""
+    name, url = _clone(postgres_admin_url, template_database, "pao_t")
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop_database(postgres_admin_url, name))
 
 
 @pytest.fixture(scope="session")
@@ -99,12 +134,14 @@ def test_id() -> str:
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, database_url: str, redis_url: str, test_id: str) -> Settings:
-    """Settings for one test: its own topics and Redis keys on the session's servers."""
+def settings(
+    kafka_bootstrap: str, fresh_database_url: str, redis_url: str, test_id: str
+) -> Settings:
+    """Settings for one test: its own topics, database and Redis keys on the session's servers."""
     return Settings(
         profile=Profile.TEST,
         kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
+        database_url=fresh_database_url,
         redis_url=redis_url,
         redis_prefix=f"pao-test:{test_id}:",
         topic_suffix=f".t-{test_id}",
@@ -114,8 +151,13 @@ def settings(kafka_bootstrap: str, database_url: str, redis_url: str, test_id: s
 
 
 @pytest.fixture
-async def db_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(database_url, max_size=5)
+async def db_pool(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the database the test's services use: the test's own database when the
+    test uses ``settings``, the session's shared one otherwise."""
+    url = database_url
+    if "settings" in request.fixturenames:
+        url = request.getfixturevalue("settings").database_url
+    pool = await db.create_pool(url, max_size=5)
     try:
         yield pool
     finally:

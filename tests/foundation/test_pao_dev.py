@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from pao_common.devbroker import free_port, port_open
 from pao_common.settings import Settings
 

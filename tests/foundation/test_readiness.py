@@ -10,10 +10,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-
 from pao_common import db
 from pao_common.devbroker import BundledBroker
 from pao_common.settings import Settings
+
 from tests.support.services import ServiceProcess, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -63,6 +63,7 @@ def test_readyz_names_the_database_when_it_is_gone_and_metrics_answer(
     name = f"pao_ready_{uuid.uuid4().hex[:8]}"
     url = db.with_database(postgres_admin_url, name)
     asyncio.run(db.ensure_database(url))
+    asyncio.run(db.migrate(url))
     env = service_env(settings, PAO_DATABASE_URL=url)
     service = ServiceProcess("pao_orchestrator", env, tmp_path).start()
     try:
@@ -74,6 +75,7 @@ def test_readyz_names_the_database_when_it_is_gone_and_metrics_answer(
         assert down.json()["down"] == ["database"]
 
         asyncio.run(db.ensure_database(url))
+        asyncio.run(db.migrate(url))
         _wait_status(service.url + "/readyz", 200)
     finally:
         service.stop()
