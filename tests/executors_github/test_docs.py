@@ -40,7 +40,8 @@ def test_the_example_step_rollback_and_workflow_fit_together() -> None:
     assert (run.workflow, undo.workflow) == ("create-repository.yml", "archive-repository.yml")
 
     workflow: dict[str, Any] = yaml.safe_load(workflow_block)
-    dispatch = workflow[True]["workflow_dispatch"]  # YAML 1.1 reads the key `on` as True
+    triggers: Any = workflow.get(True)  # type: ignore[call-overload]  # YAML 1.1: `on` is True
+    dispatch = triggers["workflow_dispatch"]
     assert run.correlation_input in dispatch["inputs"]
     assert set(run.inputs) <= set(dispatch["inputs"])
     cid = correlation_id("req-1", step["id"], "run")
