@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Samples:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 async def drive(
@@ -131,7 +133,9 @@ async def drive(
 ) -> dict[str, Any]:
     host_port = url.removeprefix("http://")
     host, port = host_port.split(":")
-    idle: list[Connection] = []
+    # First in, first out: every connection stays busy, none idles into the server's
+    # keep-alive timeout.
+    idle: deque[Connection] = deque()
     for _ in range(connections):
         idle.append(Connection(*await asyncio.open_connection(host, int(port))))
     samples = Samples()
@@ -139,13 +143,24 @@ async def drive(
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(n: int, planned: float, kind: str, path: str) -> None:
-        conn = idle.pop() if idle else Connection(*await asyncio.open_connection(host, int(port)))
+        conn = idle.popleft() if idle else None
         try:
-            status, size = await conn.get(host_port, path)
-        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-            conn.writer.close()
+            try:
+                if conn is None:
+                    raise ConnectionError("no idle connection")
+                status, size = await conn.get(host_port, path)
+            except (OSError, ConnectionError, asyncio.IncompleteReadError):
+                # A kept-alive connection the server closed: reconnect once, as clients do.
+                if conn is not None:
+                    conn.writer.close()
+                conn = Connection(*await asyncio.open_connection(host, int(port)))
+                status, size = await conn.get(host_port, path)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+            if conn is not None:
+                conn.writer.close()
             if n >= warmup:
                 samples.errors[kind] = samples.errors.get(kind, 0) + 1
+                samples.reasons[repr(exc)] = samples.reasons.get(repr(exc), 0) + 1
             return
         done = time.perf_counter()
         idle.append(conn)
@@ -153,6 +168,7 @@ async def drive(
             return
         if status != 200:
             samples.errors[kind] = samples.errors.get(kind, 0) + 1
+            samples.reasons[f"HTTP {status}"] = samples.reasons.get(f"HTTP {status}", 0) + 1
         samples.latencies.setdefault(kind, []).append(done - planned)
         samples.bytes[kind] = samples.bytes.get(kind, 0) + size
 
@@ -177,6 +193,7 @@ async def drive(
     return {
         "latencies": samples.latencies,
         "errors": samples.errors,
+        "reasons": samples.reasons,
         "bytes": samples.bytes,
         "elapsed_s": finished - measured_start,
         "late_starts": late_starts,
@@ -240,6 +257,8 @@ def report(result: dict[str, Any], rate: float) -> list[str]:
         f"{percentile(everything, 90) * 1e3:>8.2f} {percentile(everything, 99) * 1e3:>8.2f} "
         f"{everything[-1] * 1e3:>8.2f} {len(everything) / elapsed:>8.1f}"
     )
+    for reason, count in result.get("reasons", {}).items():
+        lines.append(f"error: {count} x {reason}")
     p99 = percentile(everything, 99) * 1e3
     verdict = "MET" if p99 < 10 and errors == 0 else "MISSED"
     lines.append(
@@ -262,6 +281,12 @@ async def _drop_database(admin_url: str, url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{db.database_name(url)}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> float:
@@ -340,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"(+{args.warmup:.0f} s warm-up) from another process...",
                 flush=True,
             )
+            load_before = os.getloadavg()[0]
+            cpu_before = _cpu_seconds(service.pid)
             driver = subprocess.run(
                 [
                     sys.executable,
@@ -362,9 +389,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 capture_output=True,
                 check=True,
             )
+            cpu = _cpu_seconds(service.pid) - cpu_before
+            load_after = os.getloadavg()[0]
             result = json.loads(driver.stdout)
             for line in report(result, args.rate):
                 print(line, flush=True)
+            served = int(args.rate * args.warmup) + int(args.rate * args.duration)
+            print(
+                f"server CPU {cpu:.2f} s for {served} requests (warm-up included): "
+                f"{cpu / served * 1e6:.0f} us per request, "
+                f"{cpu / (args.duration + args.warmup) * 100:.0f}% of one core; "
+                f"machine load average {load_before:.2f} before, {load_after:.2f} after "
+                f"({os.cpu_count()} cores, shared with whatever else runs)",
+                flush=True,
+            )
         finally:
             service.terminate()
             try:

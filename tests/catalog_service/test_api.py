@@ -9,7 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from pao_catalog.fastpath import CatalogReadPath
 from pao_common.settings import Profile, Settings
+from starlette.types import Receive, Scope, Send
 
 from tests.catalog_service.conftest import RunningCatalog, running_catalog
 from tests.catalog_service.documents import item_document, write_item
@@ -270,3 +273,70 @@ async def test_validate_refuses_a_body_without_inputs(catalog: RunningCatalog) -
 
 async def test_errors_endpoint_is_empty_for_a_clean_directory(catalog: RunningCatalog) -> None:
     assert (await get(catalog, "/errors")).json() == {"count": 0, "errors": [], "documents": []}
+
+
+# --- the ASGI fast path -------------------------------------------------------------------
+# It answers the GET reads before the framework; it must give the routes' bytes exactly,
+# and hand everything it does not answer with 200 to the app.
+
+SERVED = [
+    "/api/v1/catalog/items",
+    f"/api/v1/catalog/items?owner={P}-team-a&limit=2",
+    f"/api/v1/catalog/items?q={P}&tag=prod&tag=postgres&include_retired=yes&offset=1&limit=1",
+    f"/api/v1/catalog/items?category={P}-compute&include_retired=false&unknown=1",
+    f"/api/v1/catalog/items/{ITEMS[0]}",
+    f"/api/v1/catalog/items/{MULTI}?version=1.0.0",
+    f"/api/v1/catalog/items/{MULTI}/versions",
+    f"/api/v1/catalog/items/{MULTI}/form",
+    f"/api/v1/catalog/items/{MULTI}/form?version=1.0.0",
+]
+NOT_SERVED = [
+    "/api/v1/catalog/items?limit=0",
+    "/api/v1/catalog/items?limit=x",
+    "/api/v1/catalog/items?include_retired=maybe",
+    "/api/v1/catalog/items?cursor=%25%25",
+    "/api/v1/catalog/items/nope",
+    f"/api/v1/catalog/items/{MULTI}?version=9.9.9",
+    f"/api/v1/catalog/items/{MULTI}/other",
+    "/api/v1/catalog/errors",
+    "/healthz",
+]
+
+
+class Downstream:
+    """The app behind the fast path: records what reached it."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.paths.append(scope["path"])
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _through(app: Any, url: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
+        return await client.get(url, headers={"x-request-id": "req-1"})
+
+
+@pytest.mark.parametrize("url", SERVED)
+async def test_fast_path_serves_the_routes_bytes(catalog: RunningCatalog, url: str) -> None:
+    downstream = Downstream()
+    fast = await _through(CatalogReadPath(downstream, view=catalog.service), url)
+    assert downstream.paths == [], "answered without the app"
+    assert fast.status_code == 200
+    assert fast.headers["content-type"] == "application/json"
+    assert fast.headers["x-request-id"] == "req-1"
+    # The FastAPI routes alone (no middleware at all) give the same bytes.
+    routed = await _through(AsyncExitStackMiddleware(catalog.app.router), url)
+    assert routed.status_code == 200
+    assert fast.content == routed.content
+
+
+@pytest.mark.parametrize("url", NOT_SERVED)
+async def test_everything_else_goes_to_the_app(catalog: RunningCatalog, url: str) -> None:
+    downstream = Downstream()
+    response = await _through(CatalogReadPath(downstream, view=catalog.service), url)
+    assert response.status_code == 599 and len(downstream.paths) == 1

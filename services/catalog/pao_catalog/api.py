@@ -15,19 +15,18 @@ has ready; nothing here touches the database. Only ``validate`` computes per req
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
+from pao_catalog import reads
 from pao_catalog.forms import apply_defaults, validate_inputs
-from pao_catalog.index import CatalogIndex, ItemEntry, VersionEntry, dumps
+from pao_catalog.index import CatalogIndex, dumps
 from pao_catalog.ingest import RefusedDocument
+from pao_catalog.reads import MAX_LIMIT
 
 PREFIX = "/api/v1/catalog"
 JSON = "application/json"
-MAX_LIMIT = 500
 
 
 class CatalogView(Protocol):
@@ -45,38 +44,6 @@ class CatalogView(Protocol):
 
 def _json(body: bytes, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type=JSON)
-
-
-def encode_cursor(item_id: str) -> str:
-    return base64.urlsafe_b64encode(item_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise HTTPException(400, detail=f"cursor {cursor!r} is not one this API gave out") from None
-
-
-def _item(view: CatalogView, item_id: str) -> ItemEntry:
-    entry = view.index.get(item_id)
-    if entry is None:
-        raise HTTPException(404, detail=f"catalog item {item_id!r} not found")
-    return entry
-
-
-def _version(entry: ItemEntry, version: str | None) -> VersionEntry:
-    if version is None:
-        return entry.current
-    found = entry.versions.get(version)
-    if found is None:
-        known = ", ".join(e.version for e in entry.ordered)
-        raise HTTPException(
-            404,
-            detail=f"catalog item {entry.item_id!r} has no version {version!r} (known: {known})",
-        )
-    return found
 
 
 VersionParam = Annotated[
@@ -98,41 +65,30 @@ def build_router(view: CatalogView) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
         cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
     ) -> Response:
-        index = view.index
-        found = index.search(
-            category=category, tags=tag or (), owner=owner, q=q, include_retired=include_retired
-        )
-        after = decode_cursor(cursor) if cursor is not None else None
-        page = index.page(found, limit=limit, offset=offset, cursor=after)
-        next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
-        body = b"".join(
-            (
-                b'{"items":[',
-                b",".join(e.summary_json for e in page.entries),
-                b'],"total":',
-                str(page.total).encode(),
-                b',"limit":',
-                str(limit).encode(),
-                b',"offset":',
-                str(page.offset).encode(),
-                b',"next_cursor":',
-                dumps(next_cursor),
-                b"}",
-            )
+        body = reads.item_list(
+            view.index,
+            category=category,
+            tags=tag or (),
+            owner=owner,
+            q=q,
+            include_retired=include_retired,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
         )
         return _json(body)
 
     @router.get("/items/{item_id}", summary="One catalog item")
     async def get_item(item_id: str, version: VersionParam = None) -> Response:
-        return _json(_version(_item(view, item_id), version).detail_json)
+        return _json(reads.item_detail(view.index, item_id, version))
 
     @router.get("/items/{item_id}/versions", summary="Every recorded version of an item")
     async def get_versions(item_id: str) -> Response:
-        return _json(_item(view, item_id).versions_json)
+        return _json(reads.item_versions(view.index, item_id))
 
     @router.get("/items/{item_id}/form", summary="The request form: {schema, uiSchema, version}")
     async def get_form(item_id: str, version: VersionParam = None) -> Response:
-        return _json(_version(_item(view, item_id), version).parsed.form_json)
+        return _json(reads.item_form(view.index, item_id, version))
 
     @router.post("/items/{item_id}/validate", summary="Check inputs against the item's form")
     async def validate(
@@ -140,7 +96,7 @@ def build_router(view: CatalogView) -> APIRouter:
         inputs: Annotated[dict[str, Any], Body(embed=True)],
         version: VersionParam = None,
     ) -> Response:
-        entry = _version(_item(view, item_id), version)
+        entry = reads.find_version(view.index, item_id, version)
         item = entry.parsed.item
         problems = validate_inputs(item, inputs)
         body: dict[str, Any] = {

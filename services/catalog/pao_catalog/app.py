@@ -18,6 +18,7 @@ from pao_common.settings import Settings, get_settings
 
 from pao_catalog.api import build_router
 from pao_catalog.events import KafkaCatalogEvents
+from pao_catalog.fastpath import CatalogReadPath
 from pao_catalog.index import CatalogIndex
 from pao_catalog.ingest import CatalogIngestion, IngestError, RefusedDocument
 from pao_catalog.store import PostgresVersionStore
@@ -75,6 +76,8 @@ def wire(app: FastAPI, runtime: ServiceRuntime, *, freeze_gc: bool = False) -> N
     catalog = CatalogService(freeze_gc=freeze_gc)
     app.state.catalog = catalog
     app.include_router(build_router(catalog))
+    # Outermost of the service's middleware: the GET reads skip the framework around them.
+    app.add_middleware(CatalogReadPath, view=catalog, service=SPEC.name)
     runtime.on_start.append(catalog.start)
 
 

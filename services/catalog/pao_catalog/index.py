@@ -21,6 +21,8 @@ from pao_catalog.forms import build_form
 from pao_catalog.model import CatalogItem
 from pao_catalog.store import StoredVersion
 
+SEARCH_CACHE_SIZE = 4096
+
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
@@ -163,6 +165,7 @@ class CatalogIndex:
         self._ordered = sorted(self.items.values(), key=lambda e: e.item_id)
         self._ids = [e.item_id for e in self._ordered]
         self._live = [e for e in self._ordered if not e.retired]
+        self._searches: dict[tuple[Any, ...], list[ItemEntry]] = {}
 
     def get(self, item_id: str) -> ItemEntry | None:
         return self.items.get(item_id)
@@ -177,20 +180,41 @@ class CatalogIndex:
         include_retired: bool = False,
     ) -> list[ItemEntry]:
         """Matching items in id order. Every given filter must match (tags: all of them;
-        ``q``: every word, anywhere in id, name, description, category, owner, tags)."""
+        ``q``: every word, anywhere in id, name, description, category, owner, tags).
+
+        Results are remembered for this snapshot (browsing repeats the same queries)."""
+        key = (
+            (category or "").lower(),
+            frozenset(t.lower() for t in tags),
+            (owner or "").lower(),
+            tuple((q or "").lower().split()),
+            include_retired,
+        )
+        found = self._searches.get(key)
+        if found is None:
+            found = self._search(*key)
+            if len(self._searches) >= SEARCH_CACHE_SIZE:
+                self._searches.clear()
+            self._searches[key] = found
+        return found
+
+    def _search(
+        self,
+        category: str,
+        tags: frozenset[str],
+        owner: str,
+        words: tuple[str, ...],
+        include_retired: bool,
+    ) -> list[ItemEntry]:
         found: list[ItemEntry] = self._ordered if include_retired else self._live
         if category:
-            want = category.lower()
-            found = [e for e in found if e.category == want]
+            found = [e for e in found if e.category == category]
         if owner:
-            want = owner.lower()
-            found = [e for e in found if e.owner == want]
+            found = [e for e in found if e.owner == owner]
         if tags:
-            wanted = {t.lower() for t in tags}
-            found = [e for e in found if wanted <= e.tags]
-        if q:
-            words = q.lower().split()
-            found = [e for e in found if all(w in e.search_text for w in words)]
+            found = [e for e in found if tags <= e.tags]
+        for word in words:
+            found = [e for e in found if word in e.search_text]
         return found
 
     @staticmethod
