@@ -29,7 +29,7 @@ from pao_common.executor import ActionContext, Executor
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pao_executors.rest.config import RestSettings
-from pao_executors.rest.errors import RestCallError
+from pao_executors.rest.errors import ExpressionError, RestCallError
 from pao_executors.rest.extract import (
     MISSING,
     Response,
@@ -97,7 +97,10 @@ class PollSpec(BaseModel):
     @classmethod
     def _condition(cls, value: str | None) -> str | None:
         if value is not None:
-            check_syntax(value)
+            try:
+                check_syntax(value)
+            except ExpressionError as exc:
+                raise ValueError(exc.message) from None
         return value
 
 

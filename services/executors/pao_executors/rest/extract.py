@@ -66,8 +66,8 @@ class Response:
         return cls(response.status_code, response.headers, text, body)
 
 
-def _walk(root: Any, path: str, expression: str) -> Any:
-    value = root
+def _steps(path: str, expression: str) -> list[str | int]:
+    steps: list[str | int] = []
     pos = 0
     while pos < len(path):
         match = _STEP.match(path, pos)
@@ -75,16 +75,21 @@ def _walk(root: Any, path: str, expression: str) -> Any:
             raise ExpressionError(f"cannot parse {expression!r} at {path[pos:]!r}")
         name, index, _, quoted = match.groups()
         key = name if name is not None else quoted
-        if key is not None:
-            value = value.get(key, MISSING) if isinstance(value, Mapping) else MISSING
+        steps.append(key if key is not None else int(index))
+        pos = match.end()
+    return steps
+
+
+def _walk(root: Any, path: str, expression: str) -> Any:
+    value = root
+    for step in _steps(path, expression):
+        if isinstance(step, str):
+            value = value.get(step, MISSING) if isinstance(value, Mapping) else MISSING
         else:
-            i = int(index)
-            value = (
-                value[i] if isinstance(value, list) and -len(value) <= i < len(value) else MISSING
-            )
+            inside = isinstance(value, list) and -len(value) <= step < len(value)
+            value = value[step] if inside else MISSING
         if value is MISSING:
             return MISSING
-        pos = match.end()
     return value
 
 
