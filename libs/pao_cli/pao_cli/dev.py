@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import time
@@ -43,8 +44,70 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
 
-def planned_services(settings: Settings) -> list[ServiceProcess]:
-    services = [
+SANDBOX_PORT_OFFSET = 16  # the sandbox listens at executors_base_port + 16 (8099 by default)
+
+
+@dataclass(frozen=True)
+class SandboxedSystem:
+    """An external system an executor drives; without credentials it gets the sandbox."""
+
+    name: str
+    configured_by: tuple[str, ...]  # any of these set = real credentials were given
+    env: dict[str, str]  # what the executor gets instead ({sandbox} = the sandbox's URL)
+
+
+SANDBOXED_SYSTEMS = (
+    SandboxedSystem(
+        "JIRA",
+        ("PAO_JIRA_URL",),
+        {"PAO_JIRA_URL": "{sandbox}/jira", "PAO_JIRA_TOKEN": "sandbox-jira-pat"},
+    ),
+    SandboxedSystem(
+        "GitHub",
+        ("PAO_GITHUB_TOKEN", "PAO_GITHUB_APP_ID"),
+        {"PAO_GITHUB_API_URL": "{sandbox}/github", "PAO_GITHUB_TOKEN": "sandbox-github-token"},
+    ),
+    SandboxedSystem(
+        "Terraform Cloud",
+        ("PAO_TFC_TOKEN",),
+        {
+            "PAO_TFC_URL": "{sandbox}/tfc",
+            "PAO_TFC_TOKEN": "sandbox-tfc-token",
+            "PAO_TFC_ORGANIZATION": "pao",
+            "PAO_TERRAFORM_MODE": "tfc",
+        },
+    ),
+)
+
+
+def sandbox_environment(
+    environ: dict[str, str], sandbox_url: str, gateway_port: int
+) -> tuple[dict[str, str], list[str]]:
+    """The variables that point unconfigured systems at the sandbox, and their names."""
+    env: dict[str, str] = {}
+    sandboxed: list[str] = []
+    for system in SANDBOXED_SYSTEMS:
+        if any(environ.get(var) for var in system.configured_by):
+            continue
+        sandboxed.append(system.name)
+        env.update({k: v.format(sandbox=sandbox_url) for k, v in system.env.items()})
+    if "JIRA" in sandboxed:
+        # Resolving a sandbox ticket calls the gateway's JIRA webhook, signed with a secret.
+        secret = environ.get("PAO_JIRA_WEBHOOK_SECRET") or secrets.token_hex(16)
+        env["PAO_JIRA_WEBHOOK_SECRET"] = secret
+        env["PAO_SANDBOX_JIRA__WEBHOOK_SECRET"] = secret
+        env["PAO_SANDBOX_JIRA__WEBHOOK_URL"] = (
+            f"http://127.0.0.1:{gateway_port}/api/v1/webhooks/jira"
+        )
+    return env, sandboxed
+
+
+def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceProcess]:
+    services = []
+    if with_sandbox:
+        port = settings.executors_base_port + SANDBOX_PORT_OFFSET
+        services.append(ServiceProcess("sandbox", "pao_executors.sandbox", port))
+    services += [
         ServiceProcess("catalog", "pao_catalog", settings.catalog_port),
         ServiceProcess("orchestrator", "pao_orchestrator", settings.orchestrator_port),
         ServiceProcess("gateway", "pao_gateway", settings.gateway_port),
@@ -66,7 +129,11 @@ class Platform:
         self.broker_port = broker_port
         self.broker: BundledBroker | None = None
         self.embedded_pg: object | None = None
-        self.services = planned_services(settings)
+        sandbox_url = f"http://127.0.0.1:{settings.executors_base_port + SANDBOX_PORT_OFFSET}"
+        self.sandbox_env, self.sandboxed = sandbox_environment(
+            dict(os.environ), sandbox_url, settings.gateway_port
+        )
+        self.services = planned_services(settings, with_sandbox=bool(self.sandboxed))
         self.env: dict[str, str] = {}
         self._pumps: list[asyncio.Task[None]] = []
 
@@ -231,6 +298,7 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
             "PAO_PROFILE": settings.profile.value,
             "PAO_LOG_JSON": os.environ.get("PAO_LOG_JSON", "false"),
             "PYTHONUNBUFFERED": "1",
+            **platform.sandbox_env,
         }
         await platform.start_services()
         ready = asyncio.create_task(platform.wait_ready())
@@ -241,6 +309,14 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
             ready.result()
             elapsed = time.monotonic() - started
             lines = [f"  {s.name:<14} {s.url}" for s in platform.services]
+            if platform.sandboxed:
+                lines.append(
+                    click.style(
+                        f"  sandboxed: {', '.join(platform.sandboxed)} (no credentials given;"
+                        " tickets and runs are resolved at the sandbox URL above)",
+                        fg="yellow",
+                    )
+                )
             say(
                 click.style(f"all ready in {elapsed:.1f}s", fg="green", bold=True)
                 + "\n"
