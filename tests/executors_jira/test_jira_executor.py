@@ -225,3 +225,54 @@ async def test_issue_key_mode_comments_and_transitions_an_existing_issue(
     [issue] = issues(sandbox)
     assert issue["status"] == "In Progress"
     assert [c["body"] for c in issue["comments"]] == ["Applied."]
+
+
+async def test_no_jira_credential_appears_in_logs_or_events(sandbox: SandboxServer) -> None:
+    import base64
+    import json
+    import logging
+
+    from pao_common.executor import install_log_redaction
+
+    from tests.executors_jira.conftest import cloud_settings as cloud
+    from tests.support.sandbox import JIRA_API_TOKEN, JIRA_EMAIL, JIRA_PAT
+
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    capture = Capture(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(capture)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    install_log_redaction()
+    events: list[Any] = []
+    try:
+        for settings in (jira_settings(sandbox), cloud(sandbox)):
+            sandbox.configure("jira", deployment="Server" if settings.token else "Cloud")
+            sandbox.fault("jira", method="POST", path=ISSUE_PATH, status=500, times=1)
+            client = LibraryJira(settings)
+            harness = ExecutorHarness(build_executor(client, settings))
+            try:
+                request = f"req-{settings.email or 'server'}"
+                failed = await harness.execute("jira", TICKET, request_id=request)
+                created = await harness.execute("jira", TICKET, request_id=request, attempt=2)
+            finally:
+                client.close()
+            assert isinstance(failed, ActionFailed) and isinstance(created, ActionSucceeded)
+            events += [e.model_dump(mode="json") for e in harness.events]
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(level)
+
+    basic = base64.b64encode(f"{JIRA_EMAIL}:{JIRA_API_TOKEN}".encode()).decode()
+    sent = json.dumps(sandbox.requests("jira"))
+    assert basic in sent  # the credentials were used...
+    published = json.dumps(events)
+    logged = "\n".join(lines)
+    for value in (JIRA_PAT, JIRA_API_TOKEN, basic):  # ... and written nowhere
+        assert value not in published
+        assert value not in logged
