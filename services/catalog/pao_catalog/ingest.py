@@ -185,7 +185,7 @@ class CatalogIngestion:
                 present = {self._rel(p) for p in self._document_paths()}
                 targets = sorted({self.root / rel for rel in present | set(self._files)})
             else:
-                targets = sorted({Path(p) for p in paths if is_document_file(Path(p))})
+                targets = sorted({Path(p) for p in paths if self._is_document(Path(p))})
             for path in targets:
                 rel = self._rel(path)
                 if path.is_file():
@@ -197,7 +197,18 @@ class CatalogIngestion:
     def _document_paths(self) -> list[Path]:
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.rglob("*") if p.is_file() and is_document_file(p))
+        return sorted(p for p in self.root.rglob("*") if self._is_document(p) and p.is_file())
+
+    def _is_document(self, path: Path) -> bool:
+        """A catalog document, not under a hidden directory (editor swap files, the
+        ``..data`` folders of a mounted Kubernetes ConfigMap)."""
+        if not is_document_file(path):
+            return False
+        try:
+            parts = path.relative_to(self.root).parts
+        except ValueError:
+            parts = self._rel(path).split("/")
+        return not any(part.startswith(".") for part in parts)
 
     def _rel(self, path: Path) -> str:
         try:
