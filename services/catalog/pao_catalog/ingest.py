@@ -207,7 +207,7 @@ class CatalogIngestion:
         try:
             parts = path.relative_to(self.root).parts
         except ValueError:
-            parts = self._rel(path).split("/")
+            parts = tuple(self._rel(path).split("/"))
         return not any(part.startswith(".") for part in parts)
 
     def _rel(self, path: Path) -> str:
