@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -85,6 +88,43 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+class BrokerEpoch:
+    """Notices that the broker lost its data (the bundled dev broker keeps it in memory).
+
+    Its restart takes ~50 ms, too quick for a health check to see an outage, so the
+    broker is asked whether it still holds a mark this process left: an offset
+    committed for a consumer group of this process alone (on partition 0 of ``topic``;
+    the consumer is never subscribed and fetches nothing). A broker that forgot the
+    mark forgot every offset, topic and record.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, *, client_id: str) -> None:
+        self._partition = TopicPartition(topic, 0)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=f"pao-epoch-{client_id}-{uuid.uuid4().hex[:12]}",
+            enable_auto_commit=False,
+            request_timeout_ms=5_000,
+        )
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.assign([self._partition])
+        self._consumer.pause(self._partition)
+        await self.mark()
+
+    async def mark(self) -> None:
+        """Leave the mark (again, once the topic is back after a loss)."""
+        await self._consumer.commit({self._partition: OffsetAndMetadata(0, "epoch")})
+
+    async def lost(self) -> bool:
+        """True when the broker no longer holds the mark."""
+        return await self._consumer.committed(self._partition) is None
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
 
 
 def _raw_decoder(msg: KafkaMessage) -> bytes:

@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from pao_common import db
 from pao_common.dlq import DeadLetterPublisher
-from pao_common.kafka import create_broker, ensure_topics
+from pao_common.kafka import BrokerEpoch, create_broker, ensure_topics
 from pao_common.logs import bind_context, configure_logging
 from pao_common.settings import Settings
 from pao_common.telemetry import configure_tracing
@@ -72,6 +72,9 @@ class ServiceRuntime:
     redis: aioredis.Redis | None = None
     on_start: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    # Run after the broker lost its data and the topics were recreated (re-send what
+    # may have been lost with it).
+    on_broker_reset: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -119,24 +122,53 @@ class ServiceRuntime:
             raise ConnectionError(f"redis unreachable: {exc!r}") from exc
 
 
+async def _start_epoch(runtime: ServiceRuntime) -> BrokerEpoch:
+    epoch = BrokerEpoch(
+        runtime.settings.kafka_bootstrap,
+        runtime.topics.dlq,
+        client_id=f"{runtime.settings.kafka_client_id}-{runtime.spec.name}",
+    )
+    try:
+        await epoch.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await epoch.stop()
+        raise
+    return epoch
+
+
 async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None:
-    """Recreate topics after the broker lost them (the dev broker keeps nothing on restart)."""
-    was_up = True
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            up = await runtime.broker.ping(CHECK_TIMEOUT_S)
-            if up and not was_up:
+    """Recreate the topics after the broker lost its data, then run ``on_broker_reset``.
+
+    The dev broker keeps nothing across a restart, and it restarts faster than any
+    outage check notices, so ``BrokerEpoch`` asks the broker what it still knows.
+    """
+    epoch: BrokerEpoch | None = None
+    try:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                if epoch is None:
+                    epoch = await _start_epoch(runtime)
+                    continue
+                async with asyncio.timeout(CHECK_TIMEOUT_S * 5):
+                    if not await epoch.lost():
+                        continue
                 created = await ensure_topics(
                     runtime.settings.kafka_bootstrap,
                     runtime.all_topics(),
                     partitions=runtime.settings.topic_partitions,
                 )
-                log.info("broker is back; recreated topics %s", created)
-            was_up = up
-        except Exception as exc:  # keep watching whatever happens
-            log.warning("topic keeper: %r", exc)
-            was_up = False
+                await epoch.mark()
+                log.warning("the broker lost its data; recreated topics %s", created)
+                for hook in runtime.on_broker_reset:
+                    await hook(runtime)
+            except Exception as exc:  # keep watching whatever happens
+                log.warning("topic keeper: %r", exc)
+    finally:
+        if epoch is not None:
+            with contextlib.suppress(Exception):
+                await epoch.stop()
 
 
 async def _connect_broker(runtime: ServiceRuntime, deadline_s: float = 60.0) -> None:
