@@ -134,8 +134,18 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         if "orchestrator" in holder:
             await holder["orchestrator"].relay.close()
 
+    async def broker_reset(rt: ServiceRuntime) -> None:
+        # Commands and results in flight were lost with the broker's data: send the
+        # unanswered commands again (executors deduplicate on the command id).
+        ensured.intersection_update(rt.all_topics())
+        if "orchestrator" in holder:
+            orchestrator = holder["orchestrator"]
+            await redispatch_unanswered(orchestrator.store, orchestrator.topics)
+            orchestrator.relay.wake()
+
     runtime.on_start.append(start)
     runtime.on_stop.append(stop)
+    runtime.on_broker_reset.append(broker_reset)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
