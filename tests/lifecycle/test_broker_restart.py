@@ -1,0 +1,65 @@
+"""Must-show: the broker restarts with all its data gone mid-flight; requests still complete.
+
+The bundled broker keeps everything in memory, so a restart loses every topic,
+record and committed offset. The services must recreate their topics, rejoin their
+groups, and the orchestrator must re-send the commands that were lost unanswered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import pytest
+from pao_common.devbroker import BundledBroker
+from pao_common.settings import Settings
+
+from tests.lifecycle.conftest import start_platform
+from tests.support.platform import (
+    TERMINAL,
+    assert_recorded_once,
+    assert_side_effects_once,
+    statuses,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def test_broker_loses_everything_mid_flight(
+    make_platform,
+    own_broker: BundledBroker,
+    settings: Settings,
+    db_pool: asyncpg.Pool,
+    test_id: str,
+) -> None:
+    platform = await start_platform(
+        make_platform(
+            settings=settings.model_copy(update={"kafka_bootstrap": own_broker.bootstrap})
+        )
+    )
+    before = [f"lost-{test_id}-{n:02d}" for n in range(30)]
+    fails = {rid for n, rid in enumerate(before) if n % 6 == 0}
+    await platform.submit(
+        (rid, "lifecycle-steps", {"message": rid, "wait_s": 8, "fail": rid in fails})
+        for rid in before
+    )
+    await wait_until(db_pool, before, {"in_progress"}, platform=platform)
+
+    started = time.monotonic()
+    await asyncio.to_thread(own_broker.restart)
+    print(f"broker restart took {time.monotonic() - started:.1f}s")
+    at_restart = await statuses(db_pool, before)
+    assert not any(s in TERMINAL for s in at_restart.values()), at_restart
+
+    ended = await wait_until(db_pool, before, deadline_s=240, platform=platform)
+    assert ended == {r: "rolled_back" if r in fails else "completed" for r in before}
+
+    # and the platform keeps working afterwards
+    after = [f"later-{test_id}-{n:02d}" for n in range(10)]
+    await platform.submit((rid, "debug-echo", {"message": rid}) for rid in after)
+    assert set((await wait_until(db_pool, after, platform=platform)).values()) == {"completed"}
+
+    await assert_recorded_once(db_pool, before + after)
+    await assert_side_effects_once(db_pool, before + after)
