@@ -89,6 +89,12 @@ class FileState:
     file: str = ""  # the file as errors name it
 
 
+def _read(path: Path) -> tuple[LoadResult, ParsedVersion | None]:
+    result = load_file(path)
+    ok = result.item is not None and not result.errors
+    return result, ParsedVersion.of(result.item) if ok and result.item else None
+
+
 def _lifecycle(item: CatalogItem) -> str:
     value = getattr(item.metadata, "lifecycle", None)
     return str(getattr(value, "value", value) or "active")
@@ -222,13 +228,15 @@ class CatalogIngestion:
     async def _load(self, path: Path) -> None:
         rel = self._rel(path)
         try:
-            result = load_file(path)
+            # Parsing and form building are CPU work: off the event loop, so reads go on
+            # being answered while a large change is applied.
+            result, parsed = await asyncio.to_thread(_read, path)
         except Exception as exc:  # the loader promises errors, not exceptions; be sure
             log.exception("loading %s crashed", path)
             display = self._display(rel)
             self._refuse(rel, None, [IngestError(display, None, "", repr(exc))], display)
             return
-        await self._accept(rel, result)
+        await self._accept(rel, result, parsed)
 
     def _refuse(
         self, rel: str, wanted: str | None, errors: list[IngestError], file: str = ""
@@ -258,7 +266,7 @@ class CatalogIngestion:
                 return item_id
         return None
 
-    async def _accept(self, rel: str, result: LoadResult) -> None:
+    async def _accept(self, rel: str, result: LoadResult, parsed: ParsedVersion | None) -> None:
         display = result.file or self._display(rel)
         wanted = _declared_id(result.document)
         if result.errors or result.item is None or result.document is None:
@@ -292,7 +300,9 @@ class CatalogIngestion:
             refuse(("metadata", "version"), str(exc))
             return
         self._history.setdefault(item_id, {})[version] = stored
-        self._parsed.setdefault((item_id, version, stored.content_hash), ParsedVersion.of(item))
+        self._parsed.setdefault(
+            (item_id, version, stored.content_hash), parsed or ParsedVersion.of(item)
+        )
         previous = self._files.get(rel)
         self._files[rel] = FileState(item_id=item_id, wanted_id=item_id, file=display)
         retiring = _lifecycle(item) == "retired"
