@@ -13,6 +13,8 @@ retryable failure. Each call runs inside the circuit breaker of its ``host:port`
 and network failures count, anything else shows the target is up. Every request, every
 redirect hop and every poll passes ``TargetGuard`` (no SSRF through a catalog item).
 Authorization headers and API keys are dropped on a redirect or poll to another origin.
+In sandbox mode (``PAO_REST_SANDBOX_URL``) every call is sent to the REST echo sandbox
+instead (``RestSettings.route``); circuits and messages still name the target.
 """
 
 from __future__ import annotations
@@ -242,10 +244,11 @@ class RestCaller:
         )
         host = f"{target.host}:{target.port or (443 if target.scheme == 'https' else 80)}"
         shown = f"{method} {safe_url(target)}"
+        sent = self.settings.route(target)
         for attempt in range(1, attempts + 1):
             request = self.client.build_request(
                 method,
-                target,
+                sent,
                 headers=headers,
                 params=query or None,
                 timeout=self._timeout(),
@@ -328,7 +331,11 @@ def build_executor(
 ) -> Executor:
     """The ``rest`` executor; one httpx client per process, created on first use."""
     settings = settings or RestSettings()
-    guard = guard or TargetGuard(settings.allowed(), allow_private=settings.allow_private)
+    if guard is None:
+        sandbox = settings.sandbox_host()
+        # Sandbox mode: every call goes to the sandbox, so it is the one host allowed.
+        allowed = [sandbox] if sandbox is not None else settings.allowed()
+        guard = TargetGuard(allowed, allow_private=settings.allow_private)
     executor = Executor(
         "rest",
         description="HTTP calls to platform APIs",
