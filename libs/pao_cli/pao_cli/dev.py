@@ -77,6 +77,13 @@ SANDBOXED_SYSTEMS = (
             "PAO_TERRAFORM_MODE": "tfc",
         },
     ),
+    # REST targets are the platform's own APIs: an allowlist (or a sandbox of one's own)
+    # means they are real; otherwise every call goes to the sandbox's echo target.
+    SandboxedSystem(
+        "REST",
+        ("PAO_REST_ALLOWED_HOSTS", "PAO_REST_SANDBOX_URL"),
+        {"PAO_REST_SANDBOX_URL": "{sandbox}/echo"},
+    ),
 )
 
 
