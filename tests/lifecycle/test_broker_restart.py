@@ -8,7 +8,6 @@ groups, and the orchestrator must re-send the commands that were lost unanswered
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import pytest
@@ -42,16 +41,15 @@ async def test_broker_loses_everything_mid_flight(
     before = [f"lost-{test_id}-{n:02d}" for n in range(30)]
     fails = {rid for n, rid in enumerate(before) if n % 6 == 0}
     await platform.submit(
-        (rid, "lifecycle-steps", {"message": rid, "wait_s": 8, "fail": rid in fails})
+        (rid, "lifecycle-steps", {"message": rid, "wait_s": 10, "fail": rid in fails})
         for rid in before
     )
     await wait_until(db_pool, before, {"in_progress"}, platform=platform)
 
-    started = time.monotonic()
     await asyncio.to_thread(own_broker.restart)
-    print(f"broker restart took {time.monotonic() - started:.1f}s")
     at_restart = await statuses(db_pool, before)
-    assert not any(s in TERMINAL for s in at_restart.values()), at_restart
+    in_flight = [r for r in before if at_restart[r] not in TERMINAL]
+    assert in_flight, "every request ended before the broker restarted: nothing was tested"
 
     ended = await wait_until(db_pool, before, deadline_s=240, platform=platform)
     assert ended == {r: "rolled_back" if r in fails else "completed" for r in before}

@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,3 +339,19 @@ async def assert_side_effects_once(pool: asyncpg.Pool, request_ids: Sequence[str
     problems += [f"ran without a recorded dispatch: {cid} {v}" for cid, v in ran.items()]
     assert not problems, "\n".join(problems[:30])
     return len(dispatched)
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """``(event, data)`` of each server-sent event of a streaming response."""
+    name, data = "message", []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = "message", []
+        elif not line.startswith(":"):
+            field_name, _, value = line.partition(":")
+            if field_name == "event":
+                name = value.strip()
+            elif field_name == "data":
+                data.append(value.removeprefix(" "))
