@@ -48,6 +48,7 @@ HTTP_LATENCY = Histogram(
 )
 
 CHECK_TIMEOUT_S = 1.0
+EPOCH_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -129,12 +130,18 @@ async def _start_epoch(runtime: ServiceRuntime) -> BrokerEpoch:
         client_id=f"{runtime.settings.kafka_client_id}-{runtime.spec.name}",
     )
     try:
-        await epoch.start()
+        async with asyncio.timeout(EPOCH_TIMEOUT_S):
+            await epoch.start()
     except BaseException:
-        with contextlib.suppress(Exception):
-            await epoch.stop()
+        await _stop_epoch(epoch)
         raise
     return epoch
+
+
+async def _stop_epoch(epoch: BrokerEpoch) -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(EPOCH_TIMEOUT_S):
+            await epoch.stop()
 
 
 async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None:
@@ -142,6 +149,8 @@ async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None
 
     The dev broker keeps nothing across a restart, and it restarts faster than any
     outage check notices, so ``BrokerEpoch`` asks the broker what it still knows.
+    After a loss the mark is left anew by a fresh client (the old one's group
+    coordinator state went with the broker).
     """
     epoch: BrokerEpoch | None = None
     try:
@@ -151,7 +160,7 @@ async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None
                 if epoch is None:
                     epoch = await _start_epoch(runtime)
                     continue
-                async with asyncio.timeout(CHECK_TIMEOUT_S * 5):
+                async with asyncio.timeout(EPOCH_TIMEOUT_S):
                     if not await epoch.lost():
                         continue
                 created = await ensure_topics(
@@ -159,16 +168,16 @@ async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None
                     runtime.all_topics(),
                     partitions=runtime.settings.topic_partitions,
                 )
-                await epoch.mark()
                 log.warning("the broker lost its data; recreated topics %s", created)
                 for hook in runtime.on_broker_reset:
                     await hook(runtime)
+                old, epoch = epoch, await _start_epoch(runtime)
+                await _stop_epoch(old)
             except Exception as exc:  # keep watching whatever happens
                 log.warning("topic keeper: %r", exc)
     finally:
         if epoch is not None:
-            with contextlib.suppress(Exception):
-                await epoch.stop()
+            await _stop_epoch(epoch)
 
 
 async def _connect_broker(runtime: ServiceRuntime, deadline_s: float = 60.0) -> None:
