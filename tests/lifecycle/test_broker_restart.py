@@ -54,10 +54,26 @@ async def test_broker_loses_everything_mid_flight(
     ended = await wait_until(db_pool, before, deadline_s=240, platform=platform)
     assert ended == {r: "rolled_back" if r in fails else "completed" for r in before}
 
+    # Commands the broker loses before any executor took them: only re-sending saves them
+    # (without it the step times out and the request is rolled back).
+    assert platform.executor is not None
+    await asyncio.to_thread(platform.executor.stop)
+    queued = [f"queued-{test_id}-{n:02d}" for n in range(10)]
+    await platform.submit((rid, "lifecycle-steps", {"message": rid, "wait_s": 0}) for rid in queued)
+    await wait_until(db_pool, queued, {"in_progress"}, platform=platform)
+    for _ in range(600):  # until the commands are out, on the broker, and nobody reads them
+        if not await db_pool.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1)", queued):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.to_thread(own_broker.restart)
+    await asyncio.to_thread(platform.executor.start)
+    ended = await wait_until(db_pool, queued, deadline_s=240, platform=platform)
+    assert set(ended.values()) == {"completed"}, ended
+
     # and the platform keeps working afterwards
     after = [f"later-{test_id}-{n:02d}" for n in range(10)]
     await platform.submit((rid, "debug-echo", {"message": rid}) for rid in after)
     assert set((await wait_until(db_pool, after, platform=platform)).values()) == {"completed"}
 
-    await assert_recorded_once(db_pool, before + after)
-    await assert_side_effects_once(db_pool, before + after)
+    await assert_recorded_once(db_pool, before + queued + after)
+    await assert_side_effects_once(db_pool, before + queued + after)
