@@ -289,6 +289,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_pressure_us() -> int | None:
+    """Microseconds so far in which some task waited for a CPU (Linux PSI), if known."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first.rsplit("total=", 1)[1])
+
+
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -366,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 flush=True,
             )
             load_before = os.getloadavg()[0]
+            pressure_before = _cpu_pressure_us()
+            wall_before = time.monotonic()
             cpu_before = _cpu_seconds(service.pid)
             driver = subprocess.run(
                 [
@@ -391,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             cpu = _cpu_seconds(service.pid) - cpu_before
             load_after = os.getloadavg()[0]
+            pressure_after = _cpu_pressure_us()
+            wall = time.monotonic() - wall_before
             result = json.loads(driver.stdout)
             for line in report(result, args.rate):
                 print(line, flush=True)
@@ -403,6 +416,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"({os.cpu_count()} cores, shared with whatever else runs)",
                 flush=True,
             )
+            if pressure_before is not None and pressure_after is not None:
+                waited = (pressure_after - pressure_before) / 1e6 / wall * 100
+                print(
+                    f"CPU pressure during the run: some task waited for a CPU {waited:.0f}% "
+                    "of the time (PSI; 0% = the machine had a free core throughout)",
+                    flush=True,
+                )
         finally:
             service.terminate()
             try:

@@ -1,23 +1,65 @@
-"""Run the catalog service in-process (lifespan + ASGI transport) on a temporary directory."""
+"""Run the catalog service in-process (lifespan + ASGI transport) on a temporary directory.
+
+These tests get a database of their own: a catalog service retires, at start, every
+item its directory does not define, which would retire the items other packages'
+tests put into the session's shared database.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from pao_catalog.app import CatalogService, create_app
 from pao_catalog.ingest import CatalogIngestion
+from pao_common import db
 from pao_common.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def catalog_database_url(postgres_admin_url: str) -> Iterator[str]:
+    name = f"pao_test_catalog_{uuid.uuid4().hex[:10]}"
+    url = db.with_database(postgres_admin_url, name)
+    asyncio.run(db.ensure_database(url))
+    asyncio.run(db.migrate(url))
+    try:
+        yield url
+    finally:
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(postgres_admin_url)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+
+
+@pytest.fixture
+def settings(settings: Settings, catalog_database_url: str) -> Settings:
+    return settings.model_copy(update={"database_url": catalog_database_url})
+
+
+@pytest.fixture
+async def db_pool(catalog_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(catalog_database_url, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @dataclass

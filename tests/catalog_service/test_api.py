@@ -36,7 +36,7 @@ def _owner(n: int) -> str:
 @pytest.fixture(scope="module")
 async def catalog(
     kafka_bootstrap: str,
-    database_url: str,
+    catalog_database_url: str,
     redis_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningCatalog]:
@@ -59,7 +59,7 @@ async def catalog(
     settings = Settings(
         profile=Profile.TEST,
         kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
+        database_url=catalog_database_url,
         redis_url=redis_url,
         topic_suffix=f".t-{P}",
         catalog_dir=directory,

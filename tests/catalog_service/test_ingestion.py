@@ -312,3 +312,17 @@ async def test_replicas_starting_together_record_and_announce_once(
         settings.kafka_bootstrap, topic, prefix, count=len(ids) + 1, timeout_s=5
     )
     assert sorted(e.body["item_id"] for e in events) == ids, "one announcement per version"
+
+
+async def test_every_shipped_document_is_served(settings: Settings) -> None:
+    """The repository's own ``catalog/`` loads without a refusal, forms and all."""
+    shipped = sorted(settings.catalog_dir.glob("*.yaml"))
+    assert shipped, "the repository ships catalog documents"
+    async with running_catalog(settings) as catalog:
+        assert (await errors(catalog))["count"] == 0, await errors(catalog)
+        for path in shipped:
+            item_id = yaml.safe_load(path.read_text())["metadata"]["id"]
+            served = await item(catalog, item_id)
+            assert served["status"] in ("active", "deprecated"), item_id
+            form = await catalog.client.get(f"/api/v1/catalog/items/{item_id}/form")
+            assert form.status_code == 200 and form.json()["version"] == served["version"]
