@@ -124,6 +124,7 @@ async def test_another_step_or_request_gets_its_own_ticket(
 async def test_jira_refusing_the_fields_fails_without_retry_naming_the_field(
     sandbox: SandboxServer, harness: ExecutorHarness
 ) -> None:
+    sandbox.configure("jira", auto_issue_types=False)  # strict, like a real project
     result = await harness.execute("jira", {**TICKET, "issue_type": "Firewall Change"})
 
     assert isinstance(result, ActionFailed)

@@ -133,7 +133,7 @@ def test_wrong_credentials_are_refused_with_401(sandbox: SandboxServer) -> None:
 
 
 def test_validation_errors_answer_like_jira(sandbox: SandboxServer) -> None:
-    sandbox.configure("jira", auto_projects=False, auto_custom_fields=False)
+    sandbox.configure("jira", auto_projects=False, auto_custom_fields=False, auto_issue_types=False)
     response = httpx.post(
         f"{sandbox.jira_url}/rest/api/2/issue",
         headers={"Authorization": f"Bearer {JIRA_PAT}"},
@@ -261,3 +261,19 @@ def test_the_ui_lists_tickets_and_its_buttons_resolve_them(
     assert "provisioned by hand" in clicked.text
     assert client(sandbox).issue(key).fields.resolution.name == "Done"
     assert "X-Hub-Signature" not in webhook_receiver.received[0].headers  # no secret set
+
+
+def test_unknown_issue_types_spring_into_existence(sandbox: SandboxServer) -> None:
+    """Like unknown projects: a catalog item's own issue type works in ``pao dev``."""
+    issue = client(sandbox).create_issue(
+        fields={**FIELDS, "issuetype": {"name": "Firewall Change"}}
+    )
+    assert issue.fields.issuetype.name == "Firewall Change"
+    types = {
+        t["name"]
+        for t in httpx.get(
+            f"{sandbox.jira_url}/rest/api/2/issuetype",
+            headers={"Authorization": f"Bearer {JIRA_PAT}"},
+        ).json()
+    }
+    assert {"Firewall Change", "Task"} <= types

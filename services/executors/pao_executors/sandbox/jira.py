@@ -157,6 +157,9 @@ class JiraConfig(BaseModel):
         }
     )
     auto_custom_fields: bool = Field(True, description="Accept any customfield_<n>")
+    auto_issue_types: bool = Field(
+        True, description="Unknown issue type names (e.g. 'Firewall Change') spring into existence"
+    )
     webhook_url: str = ""
     webhook_secret: str = ""
     webhook_events: list[str] = Field(default_factory=lambda: ["jira:issue_updated"])
@@ -215,6 +218,19 @@ class JiraSandbox(SandboxSystem[JiraConfig]):
         self.next_changelog_id = 10200
         self.deliveries: list[dict[str, Any]] = []
         self.extra_projects: dict[str, JiraProject] = {}
+        self.extra_issue_types: dict[str, str] = {}
+
+    def issue_types(self) -> dict[str, str]:
+        """Issue type name -> id: the standard ones and those created on first use."""
+        return {**ISSUE_TYPES, **self.extra_issue_types}
+
+    def issue_type_named(self, ref: Any) -> str | None:
+        name = _named(ref, self.issue_types())
+        wanted = ref.get("name") if isinstance(ref, dict) else ref
+        if name is None and self.config.auto_issue_types and isinstance(wanted, str) and wanted:
+            self.extra_issue_types[wanted] = str(10100 + len(self.extra_issue_types))
+            name = wanted
+        return name
 
     def dump_state(self) -> dict[str, Any]:
         return {"issues": list(self.issues.values()), "webhook_deliveries": self.deliveries}
@@ -339,7 +355,7 @@ class JiraSandbox(SandboxSystem[JiraConfig]):
             "components": [self.component_json(base, project, c) for c in project.components],
         }
         # JIRA lists issue types whether or not ``expand=issueTypes`` asks for them.
-        body["issueTypes"] = [self.issuetype_json(base, name) for name in ISSUE_TYPES]
+        body["issueTypes"] = [self.issuetype_json(base, name) for name in self.issue_types()]
         return body
 
     def component_json(self, base: str, project: JiraProject, name: str) -> dict[str, Any]:
@@ -347,7 +363,7 @@ class JiraSandbox(SandboxSystem[JiraConfig]):
         return {"self": f"{base}/rest/api/2/component/{cid}", "id": cid, "name": name}
 
     def issuetype_json(self, base: str, name: str) -> dict[str, Any]:
-        tid = ISSUE_TYPES[name]
+        tid = self.issue_types()[name]
         return {
             "self": f"{base}/rest/api/2/issuetype/{tid}",
             "id": tid,
@@ -485,7 +501,7 @@ class JiraSandbox(SandboxSystem[JiraConfig]):
             if not ref:
                 errors["issuetype"] = "issue type is required"
             else:
-                name = _named(ref, ISSUE_TYPES)
+                name = self.issue_type_named(ref)
                 if name is None:
                     errors["issuetype"] = "The issue type selected is invalid."
                 else:
@@ -800,7 +816,7 @@ class JiraSandbox(SandboxSystem[JiraConfig]):
         async def issuetypes(version: str, request: Request) -> list[dict[str, Any]]:
             self.check_version(version)
             self.authenticate(request)
-            return [self.issuetype_json(system_base_url(request), n) for n in ISSUE_TYPES]
+            return [self.issuetype_json(system_base_url(request), n) for n in self.issue_types()]
 
         @app.get(api + "/priority")
         async def priorities(version: str, request: Request) -> list[dict[str, Any]]:
