@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +327,30 @@ async def test_every_shipped_document_is_served(settings: Settings) -> None:
             assert served["status"] in ("active", "deprecated"), item_id
             form = await catalog.client.get(f"/api/v1/catalog/items/{item_id}/form")
             assert form.status_code == 200 and form.json()["version"] == served["version"]
+
+
+async def test_moved_document_stays_published_and_removed_folder_retires(
+    catalog_settings: Settings, catalog_dir: Path, db_pool: asyncpg.Pool, prefix: str
+) -> None:
+    moved, foldered = f"{prefix}-moved", f"{prefix}-foldered"
+    old_path = write_item(catalog_dir, item_document(moved))
+    write_item(catalog_dir, item_document(foldered), filename="team/x.yaml")
+
+    async with running_catalog(catalog_settings) as catalog:
+        old_path.rename(catalog_dir / "renamed.yaml")
+        shutil.rmtree(catalog_dir / "team")
+        await wait_for(lambda: catalog.service.index.items[foldered].retired)
+        await wait_for(lambda: "renamed.yaml" in catalog.ingestion.files())
+        assert not catalog.service.index.items[moved].retired
+        assert catalog.ingestion.files()["renamed.yaml"].item_id == moved
+        assert (await errors(catalog))["count"] == 0
+        await catalog.drain_events()
+
+    assert [r["retired_at"] for r in await rows(db_pool, moved)] == [None]
+    topic = Topics(catalog_settings.topic_suffix).catalog_events
+    events = await catalog_events(catalog_settings.kafka_bootstrap, topic, prefix, count=3)
+    assert sorted((e.body["item_id"], e.ce_type.rsplit(".", 1)[1]) for e in events) == [
+        (foldered, "published"),
+        (foldered, "retired"),
+        (moved, "published"),
+    ], "the move announces nothing"

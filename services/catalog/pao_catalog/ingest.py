@@ -188,17 +188,31 @@ class CatalogIngestion:
             if not self._started:
                 return self.index  # ``start`` will read everything anyway
             if paths is None:
-                present = {self._rel(p) for p in self._document_paths()}
-                targets = sorted({self.root / rel for rel in present | set(self._files)})
+                targets = set(self._document_paths()) | {self.root / rel for rel in self._files}
             else:
-                targets = sorted({Path(p) for p in paths if self._is_document(Path(p))})
-            for path in targets:
-                rel = self._rel(path)
-                if path.is_file():
-                    await self._load(path)
-                elif rel in self._files:
+                targets = set()
+                for path in map(Path, paths):
+                    if self._is_document(path):
+                        targets.add(path)
+                    else:  # a folder created, moved or removed: every document under it
+                        targets |= self._documents_under(path)
+            present = sorted(p for p in targets if p.is_file())
+            gone = sorted(self._rel(p) for p in targets if not p.is_file())
+            # New and changed documents first, removals last: a document moved to another
+            # file is taken over by the new file instead of being retired and restored.
+            for path in present:
+                await self._load(path)
+            for rel in gone:
+                if rel in self._files:
                     await self._forget(rel)
             return self._rebuild()
+
+    def _documents_under(self, folder: Path) -> set[Path]:
+        prefix = self._rel(folder).rstrip("/") + "/"
+        found = {self.root / rel for rel in self._files if rel.startswith(prefix)}
+        if folder.is_dir():
+            found |= {p for p in folder.rglob("*") if self._is_document(p) and p.is_file()}
+        return found
 
     def _document_paths(self) -> list[Path]:
         if not self.root.is_dir():
