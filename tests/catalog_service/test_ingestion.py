@@ -354,3 +354,21 @@ async def test_moved_document_stays_published_and_removed_folder_retires(
         (foldered, "retired"),
         (moved, "published"),
     ], "the move announces nothing"
+
+
+async def test_after_a_broker_reset_live_items_are_announced_again(
+    catalog_settings: Settings, catalog_dir: Path, prefix: str
+) -> None:
+    write_item(catalog_dir, item_document(f"{prefix}-live"))
+    gone = write_item(catalog_dir, item_document(f"{prefix}-gone"))
+    async with running_catalog(catalog_settings) as catalog:
+        gone.unlink()
+        await wait_for(lambda: catalog.service.index.items[f"{prefix}-gone"].retired)
+        assert await catalog.ingestion.reannounce() == 1
+        await catalog.drain_events()
+
+    topic = Topics(catalog_settings.topic_suffix).catalog_events
+    events = await catalog_events(catalog_settings.kafka_bootstrap, topic, prefix, count=4)
+    live = [e for e in events if e.key == f"{prefix}-live"]
+    assert [e.ce_type for e in live] == ["pao.catalog.item.published"] * 2
+    assert live[0].headers["ce_id"] == live[1].headers["ce_id"], "a repeat, recognisably"

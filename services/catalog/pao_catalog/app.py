@@ -65,10 +65,15 @@ class CatalogService:
         if watcher.done():
             watcher.result()  # the watch could not start: say why
         await self.ingestion.start()
+        runtime.on_broker_reset.append(self._reannounce)
         if self.freeze_gc:
             # The index is long-lived: keep the collector from walking it again and again.
             gc.collect()
             gc.freeze()
+
+    async def _reannounce(self, runtime: ServiceRuntime) -> None:
+        if self.ingestion is not None:
+            await self.ingestion.reannounce()
 
 
 def wire(app: FastAPI, runtime: ServiceRuntime, *, freeze_gc: bool = False) -> None:

@@ -368,6 +368,26 @@ class CatalogIngestion:
         # Read the item back: another replica may have retired some versions first.
         self._history[item_id] = {s.version: s for s in await self._store.history(item_id)}
 
+    async def reannounce(self) -> int:
+        """Announce the latest live version of every item again (after the broker lost
+        its data). The event ids are those of the first announcements, so a consumer
+        that still remembers them can tell the repeats."""
+        async with self._lock:
+            count = 0
+            for item_id in sorted(self._history):
+                latest = self._live_latest(item_id)
+                if latest is None:
+                    continue
+                self._events.announce(
+                    CatalogItemPublished(
+                        item_id=item_id, version=latest.version, content_hash=latest.content_hash
+                    ),
+                    occurrence=f"{latest.content_hash}:{latest.published_at.isoformat()}",
+                )
+                count += 1
+            log.info("re-announced %d catalog items", count)
+            return count
+
     # --- bookkeeping ------------------------------------------------------------------
 
     def _claimed_ids(self) -> set[str]:
