@@ -1,8 +1,11 @@
 """Composition root of the catalog service.
 
-On start: read the version history, load ``PAO_CATALOG_DIR``, record and announce
-what is new, then watch the directory. The browse API answers from the in-memory
-index that every (re)load swaps in.
+On start: watch ``PAO_CATALOG_DIR``, read the version history, load the directory,
+record and announce what is new; from then on every change to the directory is
+applied as it happens. The browse API answers from the in-memory index that every
+(re)load swaps in; its GET reads are served by an ASGI fast path in front of the
+framework (``fastpath``), the FastAPI routes (``api``) being the documented API and
+the fallback.
 """
 
 from __future__ import annotations
