@@ -120,6 +120,8 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             accepts=accepts,
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            # One request's messages share a partition: handle partitions side by side.
+            max_workers=settings.topic_partitions,
         )
 
     async def start(rt: ServiceRuntime) -> None:
