@@ -17,7 +17,7 @@ from pao_common.messages import RequestEvent, SubmitRequest
 from pao_common.topics import Topics
 from prometheus_client import Counter
 
-from pao_orchestrator.domain.decide import decide
+from pao_orchestrator.domain.decide import INFORMATIONAL, decide
 from pao_orchestrator.domain.decision import DecisionContext, Inbound, TimerFired
 from pao_orchestrator.domain.evolve import evolve, reduce
 from pao_orchestrator.domain.state import RequestState
@@ -51,6 +51,8 @@ class RequestHandler:
         return outcome
 
     async def _handle(self, message: Inbound, message_id: str) -> Outcome:
+        if isinstance(message, INFORMATIONAL):
+            return "no-op"  # decide records nothing for them: skip the stream load
         stream_id = message.request_id
         for _ in range(MAX_CONFLICTS):
             if await self.store.is_processed(message_id):

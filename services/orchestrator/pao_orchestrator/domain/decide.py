@@ -49,6 +49,10 @@ from pao_orchestrator.domain.state import (
     StepState,
 )
 
+# Results that only inform (the step runs since it was dispatched): they never change a
+# request, so the service need not even load its stream for them.
+INFORMATIONAL = (ActionStarted, ActionProgress)
+
 
 class _Builder:
     """A decision in the making: events applied to a working copy of the state."""
