@@ -1,0 +1,164 @@
+"""Every example of every item in ``catalog/`` completes end to end.
+
+gateway (HTTP, dev token of the example's user) -> Kafka -> orchestrator -> executors ->
+sandbox, every service a real process. What a person would do is done: an approver
+approves approval items, the network team resolves the JIRA ticket of a manual item in the
+sandbox (-> webhook -> gateway -> ``TicketResolved``). The sandbox answers as
+``tests.e2e.scenarios`` derives from the item, so a new item or example is covered here
+without a change. No secret value shows up anywhere (``assert_no_secret_leaked``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+from pao_catalog.model import CatalogItem, Example
+
+from tests.e2e.conftest import MakePlatform
+from tests.e2e.platform import SHIPPED_CATALOG, E2EPlatform
+from tests.e2e.scenarios import load_item, prepare_sandbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def catalog_examples() -> list[Any]:
+    cases = []
+    for path in sorted(SHIPPED_CATALOG.glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        for example in document.get("examples") or []:
+            cases.append(pytest.param(path, example["name"], id=f"{path.stem}:{example['name']}"))
+    return cases
+
+
+def approver_of(approval: dict[str, Any]) -> dict[str, Any]:
+    """Somebody the request's approval names (a user, else a member of a team)."""
+    if approval.get("approver_users"):
+        return {"id": approval["approver_users"][0], "teams": []}
+    team = approval["approver_teams"][0]
+    return {"id": f"approver-{team}", "teams": [team], "email": f"{team}-lead@example.com"}
+
+
+async def drive_to_the_end(
+    platform: E2EPlatform, item: CatalogItem, token: str, request_id: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Do what people do until the request settles; returns the view and what was done."""
+    done: list[str] = []
+    while True:
+        view = await platform.wait_for(
+            token,
+            request_id,
+            lambda v: (
+                v["status"]
+                in (
+                    "completed",
+                    "failed",
+                    "rejected",
+                    "rolled_back",
+                    "cancelled",
+                    "expired",
+                    "awaiting_approval",
+                )
+                or (
+                    bool(v.get("ticket"))
+                    and v["status"] in ("in_progress", "fallback_to_manual")
+                    and item.fulfillment.mode == "manual"
+                )
+            ),
+            what="a state that needs a person, or the end",
+        )
+        status = view["status"]
+        if status == "awaiting_approval":
+            approver = approver_of(view["approval"])
+            response = await platform.api(
+                platform.user_token(approver),
+                "POST",
+                f"/requests/{request_id}/approve",
+                {"comment": "looks right (e2e)"},
+            )
+            assert response.status_code == 202, response.text
+            done.append(f"approved by {approver['id']}")
+            await platform.wait_for(
+                token, request_id, lambda v: v["status"] != "awaiting_approval", what="approved"
+            )
+            continue
+        if status in ("in_progress", "fallback_to_manual") and view.get("ticket"):
+            await platform.sandbox.resolve_ticket(view["ticket"]["key"], "Done")
+            done.append(f"resolved {view['ticket']['key']}")
+            view = await platform.wait_status(
+                token, request_id, ("completed", "failed", "cancelled")
+            )
+        return view, done
+
+
+@pytest.mark.parametrize(("path", "example_name"), catalog_examples())
+async def test_example_completes(
+    path: Path,
+    example_name: str,
+    make_e2e_platform: MakePlatform,
+    db_pool: asyncpg.Pool,
+) -> None:
+    item = load_item(path)
+    example: Example = next(e for e in item.examples if e.name == example_name)
+    platform = await make_e2e_platform()
+    planted = await prepare_sandbox(platform.sandbox, item, example)
+    token = platform.user_token(example.user.model_dump())
+
+    request_id = await platform.submit_request(token, item.metadata.id, example.inputs)
+    view, done = await drive_to_the_end(platform, item, token, request_id)
+
+    assert view["status"] == "completed", f"{view}\n{platform.logs()}"
+    assert view["item_id"] == item.metadata.id
+    assert view["item_version"] == item.metadata.version
+    if item.approval.required and "approved by" not in " ".join(done):
+        # Conditional approval (``when:``) that did not apply to this example.
+        assert item.approval.when is not None, view
+    if item.fulfillment.mode == "manual":
+        await assert_ticket_worked(platform, item, view)
+    else:
+        assert_automated_outputs(item, view, planted)
+    events = [e["event_type"] for e in await platform.events(token, request_id)]
+    assert events[0] == "RequestSubmitted" and events[-1] == "RequestCompleted", events
+    searched = await platform.assert_no_secret_leaked(db_pool)
+    assert searched > len(platform.processes())
+
+
+async def assert_ticket_worked(
+    platform: E2EPlatform, item: CatalogItem, view: dict[str, Any]
+) -> None:
+    manual = item.fulfillment.manual
+    assert manual is not None
+    ticket = view["ticket"]
+    assert ticket and ticket["key"].startswith(f"{manual.jira.project}-"), view
+    jira = await platform.sandbox.state("jira")
+    [issue] = [i for i in jira["issues"] if i["key"] == ticket["key"]]
+    assert issue["resolution"] == "Done", issue
+    # It completed through the gateway's webhook, which accepted the signed delivery.
+    deliveries = [d for d in jira["webhook_deliveries"] if d["issue"] == ticket["key"]]
+    assert deliveries and all(d["delivered"] for d in deliveries), deliveries
+
+
+def assert_automated_outputs(
+    item: CatalogItem, view: dict[str, Any], planted: dict[str, dict[str, Any]]
+) -> None:
+    automated = item.fulfillment.automated
+    assert automated is not None
+    outputs = view["outputs"] or {}
+    assert set(outputs) == set(automated.outputs), outputs
+    assert all(v not in (None, "") for v in outputs.values()), outputs
+    steps = {s["id"]: s for s in view["steps"]}
+    for step in automated.steps:
+        assert steps[step.id]["status"] in ("succeeded", "skipped"), steps[step.id]
+    for step_id, values in planted.items():
+        if steps[step_id]["status"] == "succeeded":
+            for name, value in values.items():
+                assert steps[step_id]["outputs"][name] == value, (step_id, name)
+    # An output that is just a step's output carries the value the sandbox gave.
+    for name, template in automated.outputs.items():
+        for step_id, values in planted.items():
+            for key, value in values.items():
+                if str(template).replace(" ", "") == f"{{{{steps.{step_id}.outputs.{key}}}}}":
+                    assert outputs[name] == value, (name, outputs[name], value)
