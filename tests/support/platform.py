@@ -86,6 +86,7 @@ class Platform:
     with_gateway: bool = False
     orchestrator_env: dict[str, str] = field(default_factory=dict)
     gateway_env: dict[str, str] = field(default_factory=dict)
+    log_level: str = "INFO"
     catalog: ServiceProcess | None = None
     executor: ServiceProcess | None = None
     gateway: ServiceProcess | None = None
@@ -111,7 +112,7 @@ class Platform:
         return self.settings.kafka_bootstrap
 
     def env(self, **extra: str) -> dict[str, str]:
-        return service_env(self.settings, PAO_LOG_LEVEL="INFO", **extra)
+        return service_env(self.settings, PAO_LOG_LEVEL=self.log_level, **extra)
 
     # --- processes ------------------------------------------------------------------------
 

@@ -1,0 +1,385 @@
+"""Request lifecycle benchmark: ``python -m tests.bench lifecycle`` (or ``python -m
+tests.bench.lifecycle [--quick] [--rates 50,100,200] [--duration 30]``).
+
+Starts the platform as real processes (its own bundled broker and a throw-away
+database; catalog, gateway, orchestrator, debug executor) and from this process
+submits ``debug-echo`` requests over HTTP to the gateway at fixed arrival rates
+(open loop: request *n* is sent at ``start + n / rate`` whatever happened to the
+earlier ones, and its latency counts from that planned instant). Completion is
+observed on ``pao.requests.events`` (bare aiokafka). Prints submit-to-completed
+p50 / p99 and the sustained completion throughput per rate.
+
+In the same run, the raw floor: the same number of Kafka hops as a ``debug-echo``
+request takes (gateway -> commands -> orchestrator -> actions -> executor -> results
+-> orchestrator -> request events -> observer: 4 topics) relayed by bare aiokafka
+relays in a process of their own, with the same client settings (fetch_max_wait_ms,
+linger, acks), at the same rates. Prints the ratio of PAO's p50 to the floor's.
+
+Targets on the 2-core dev machine: 200 completed requests/s sustained, p50 within
+3x the floor. Measures and prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pao_common import db
+from pao_common.devbroker import BundledBroker, free_port
+from pao_common.kafka import ensure_topics
+from pao_common.settings import Profile, Settings
+
+from tests.support.platform import Platform
+
+HOPS = 4
+FLOOR_TOPICS = [f"bench.floor.hop{n}" for n in range(HOPS)]
+
+
+def client_settings(settings: Settings) -> dict[str, object]:
+    """What PAO's clients use (``pao_common.kafka.create_broker`` / ``subscribe``)."""
+    return {"fetch_max_wait_ms": settings.fetch_max_wait_ms}
+
+
+PRODUCER = {"acks": "all", "linger_ms": 0, "enable_idempotence": False}
+
+
+@dataclass
+class Run:
+    name: str
+    rate: int
+    duration_s: float
+    planned: dict[str, float] = field(default_factory=dict)
+    done: dict[str, float] = field(default_factory=dict)
+    errors: int = 0
+    first_error: str = ""
+
+    def latencies_ms(self) -> list[float]:
+        return sorted(
+            (self.done[k] - self.planned[k]) * 1000 for k in self.planned if k in self.done
+        )
+
+    def report(self) -> dict[str, float]:
+        lat = self.latencies_ms()
+        n = len(lat)
+        if not n:
+            return {"p50": float("nan"), "p99": float("nan"), "throughput": 0.0, "completed": 0}
+        start = min(self.planned.values())
+        last = max(self.done[k] for k in self.planned if k in self.done)
+        return {
+            "p50": lat[n // 2],
+            "p99": lat[min(n - 1, int(n * 0.99))],
+            "max": lat[-1],
+            "throughput": n / (last - start),
+            "completed": n,
+        }
+
+
+async def open_loop(
+    rate: int, duration_s: float, send: Callable[[int, float], Awaitable[None]]
+) -> None:
+    """Call ``send(n, planned)`` at ``start + n / rate`` for ``duration_s``, not waiting."""
+    loop = asyncio.get_running_loop()
+    total = int(rate * duration_s)
+    start = loop.time() + 0.05
+    wall0 = time.monotonic() - loop.time()
+    tasks = []
+    for n in range(total):
+        planned = start + n / rate
+        delay = planned - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(n, planned + wall0)))
+    await asyncio.gather(*tasks)
+
+
+async def wait_done(run: Run, expected: int, idle_s: float = 20.0) -> None:
+    """Until ``expected`` completions, or nothing completed for ``idle_s``."""
+    seen, since = -1, time.monotonic()
+    while len(run.done) < expected:
+        if len(run.done) != seen:
+            seen, since = len(run.done), time.monotonic()
+        elif time.monotonic() - since > idle_s:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def start_consumer(bootstrap: str, topic: str, fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-observer-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
+    await consumer.start()
+    for _ in range(600):  # wait for the assignment, so no completion is missed
+        if consumer.assignment():
+            break
+        await asyncio.sleep(0.05)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+    return consumer
+
+
+# --- PAO -----------------------------------------------------------------------------------
+
+
+async def observe_completions(consumer: AIOKafkaConsumer, runs: list[Run]) -> None:
+    async for record in consumer:
+        body = json.loads(record.value)
+        if body.get("status") == "completed":
+            now = time.monotonic()
+            for run in runs:
+                run.done.setdefault(body["request_id"], now)
+
+
+async def bench_pao(platform: Platform, rates: list[int], duration_s: float) -> list[Run]:
+    assert platform.gateway is not None
+    consumer = await start_consumer(
+        platform.bootstrap, platform.topics.request_events, platform.settings.fetch_max_wait_ms
+    )
+    runs: list[Run] = []  # the run(s) whose completions the observer records
+    results: list[Run] = []
+    observer = asyncio.create_task(observe_completions(consumer, runs))
+    headers = {"Authorization": f"Bearer {platform.token('bench')}"}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    try:
+        async with httpx.AsyncClient(
+            base_url=platform.gateway.url, headers=headers, limits=limits, timeout=30
+        ) as client:
+            warm = Run("warm-up", 20, 2)  # connections, caches, consumer groups
+            runs.append(warm)
+            await open_loop(20, 2, submitter(client, warm))
+            await wait_done(warm, len(warm.planned), idle_s=10)
+            runs.clear()
+            for rate in rates:
+                run = Run("pao", rate, duration_s)
+                runs.append(run)
+                await open_loop(rate, duration_s, submitter(client, run))
+                await wait_done(run, len(run.planned))
+                runs.clear()
+                print_run(run)
+                results.append(run)
+    finally:
+        observer.cancel()
+        await asyncio.gather(observer, return_exceptions=True)
+        await consumer.stop()
+    return results
+
+
+def submitter(client: httpx.AsyncClient, run: Run) -> Callable[[int, float], Awaitable[None]]:
+    async def send(n: int, planned: float) -> None:
+        try:
+            r = await client.post(
+                "/api/v1/requests",
+                json={"item_id": "debug-echo", "inputs": {"message": f"bench {n}"}},
+            )
+        except httpx.HTTPError as exc:
+            run.errors += 1
+            run.first_error = run.first_error or repr(exc)
+            return
+        if r.status_code != 202:
+            run.errors += 1
+            run.first_error = run.first_error or f"{r.status_code} {r.text[:200]}"
+            return
+        run.planned[r.json()["id"]] = planned
+
+    return send
+
+
+def print_run(run: Run) -> None:
+    r = run.report()
+    print(
+        f"  {run.name:5s} {run.rate:4d}/s x {run.duration_s:.0f}s: "
+        f"completed {r['completed']}/{int(run.rate * run.duration_s)}"
+        f" (errors {run.errors}{': ' + run.first_error if run.errors else ''}), "
+        f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+        f"max {r.get('max', float('nan')):.1f} ms, throughput {r['throughput']:.1f}/s",
+        flush=True,
+    )
+
+
+# --- the floor -----------------------------------------------------------------------------
+
+
+async def relay_main(bootstrap: str, fetch_max_wait_ms: int) -> None:
+    """``--relay``: forward hop n -> hop n+1 for each of the first HOPS-1 topics, forever."""
+
+    async def relay(src: str, dst: str) -> None:
+        consumer = AIOKafkaConsumer(
+            src,
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-relay-{src}",
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=fetch_max_wait_ms,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
+        await consumer.start()
+        await producer.start()
+        while True:
+            # What a lean relay does: forward a fetched batch at once, commit after it.
+            batch = await consumer.getmany(timeout_ms=1000)
+            sends = [
+                await producer.send(dst, r.value, key=r.key, headers=r.headers)
+                for records in batch.values()
+                for r in records
+            ]
+            if sends:
+                await asyncio.gather(*sends)
+                await consumer.commit()
+
+    tasks = [relay(FLOOR_TOPICS[n], FLOOR_TOPICS[n + 1]) for n in range(HOPS - 1)]
+    print("relays started", flush=True)
+    await asyncio.gather(*tasks)
+
+
+async def bench_floor(settings: Settings, rates: list[int], duration_s: float) -> list[Run]:
+    bootstrap = settings.kafka_bootstrap
+    await ensure_topics(bootstrap, FLOOR_TOPICS, partitions=settings.topic_partitions)
+    relays = subprocess.Popen(  # noqa: ASYNC220  (started once, not waited on here)
+        [
+            sys.executable,
+            "-m",
+            "tests.bench.lifecycle",
+            "--relay",
+            bootstrap,
+            str(settings.fetch_max_wait_ms),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    consumer = await start_consumer(bootstrap, FLOOR_TOPICS[-1], settings.fetch_max_wait_ms)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
+    await producer.start()
+    current: list[Run] = []
+
+    async def observe() -> None:
+        async for record in consumer:
+            now = time.monotonic()
+            for run in current:
+                run.done.setdefault(record.key.decode(), now)
+
+    observer = asyncio.create_task(observe())
+
+    def sender(run: Run) -> Callable[[int, float], Awaitable[None]]:
+        async def send(n: int, planned: float) -> None:
+            key = f"{run.rate}-{n}"
+            run.planned[key] = planned
+            await producer.send_and_wait(FLOOR_TOPICS[0], b"{}", key=key.encode())
+
+        return send
+
+    results = []
+    try:
+        # warm up until the relays' groups have joined and a message makes it through
+        warm = Run("warm-up", 10, 1)
+        current.append(warm)
+        for _ in range(60):
+            await open_loop(10, 1, sender(warm))
+            await asyncio.sleep(1)
+            if warm.done:
+                break
+        current.clear()
+        for rate in rates:
+            run = Run("floor", rate, duration_s)
+            current.append(run)
+            await open_loop(rate, duration_s, sender(run))
+            await wait_done(run, len(run.planned))
+            current.clear()
+            print_run(run)
+            results.append(run)
+    finally:
+        observer.cancel()
+        await asyncio.gather(observer, return_exceptions=True)
+        await consumer.stop()
+        await producer.stop()
+        relays.terminate()
+        relays.wait(10)
+    return results
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+async def run_all(rates: list[int], duration_s: float) -> None:
+    broker = BundledBroker(free_port())
+    broker.start()
+    url = db.with_database(
+        os.environ.get("PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        f"pao_bench_{uuid.uuid4().hex[:8]}",
+    )
+    await db.ensure_database(url)
+    await db.migrate(url)
+    work = Path(tempfile.mkdtemp(prefix="pao-bench-lifecycle-"))
+    settings = Settings(
+        profile=Profile.LOCAL,
+        kafka_bootstrap=broker.bootstrap,
+        database_url=url,
+        redis_url=os.environ.get("PAO_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        redis_prefix=f"pao-bench:{uuid.uuid4().hex[:6]}:",
+        topic_suffix="",
+        topic_partitions=3,
+    )
+    platform = Platform(settings=settings, log_dir=work, with_gateway=True, log_level="WARNING")
+    try:
+        print(
+            f"platform: catalog, gateway, orchestrator, debug executor as processes; "
+            f"fetch_max_wait_ms={settings.fetch_max_wait_ms}, logs in {work}",
+            flush=True,
+        )
+        await asyncio.to_thread(platform.start)
+        pao = await bench_pao(platform, rates, duration_s)
+        await asyncio.to_thread(platform.stop)
+        floor = await bench_floor(platform.settings, rates, duration_s)
+        print("\nsummary (submit-to-completed; floor = 4 bare-aiokafka hops):")
+        for p, f in zip(pao, floor, strict=True):
+            pr, fr = p.report(), f.report()
+            print(
+                f"  {p.rate:4d}/s: PAO p50 {pr['p50']:7.1f} ms  p99 {pr['p99']:7.1f} ms  "
+                f"{pr['throughput']:6.1f} completed/s | floor p50 {fr['p50']:6.1f} ms  "
+                f"p99 {fr['p99']:6.1f} ms | p50 ratio {pr['p50'] / fr['p50']:.2f}x",
+                flush=True,
+            )
+    finally:
+        await asyncio.to_thread(platform.stop)
+        broker.stop()
+        conn = await asyncpg.connect(db.with_database(url, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``--quick`` (or ``PAO_BENCH_QUICK=1`` via ``python -m tests.bench lifecycle``)."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.lifecycle")
+    parser.add_argument("--quick", action="store_true", help="5 s per rate instead of 30")
+    parser.add_argument("--rates", default=os.environ.get("PAO_BENCH_RATES", "50,100,200"))
+    parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument("--relay", nargs=2, metavar=("BOOTSTRAP", "FETCH_MAX_WAIT_MS"))
+    # Through ``python -m tests.bench lifecycle`` the benchmark names are in argv too.
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.relay:
+        asyncio.run(relay_main(args.relay[0], int(args.relay[1])))
+        return
+    quick = args.quick or os.environ.get("PAO_BENCH_QUICK") == "1"
+    duration = args.duration or (5.0 if quick else 30.0)
+    rates = [int(r) for r in args.rates.split(",")]
+    asyncio.run(run_all(rates, duration))
+
+
+if __name__ == "__main__":
+    main()
