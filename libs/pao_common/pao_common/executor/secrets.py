@@ -8,6 +8,10 @@ from the file ``<PAO_SECRETS_DIR>/<name>`` (a mounted Kubernetes secret, a Vault
 agent file). Every value resolved is registered with the process-wide
 ``Redactor``: the log filter and the result scrubbing replace it with ``***``
 wherever it would otherwise leave the process.
+
+``PAO_SECRETS_SANDBOX=1`` (set by ``pao dev`` when every external system is its
+sandbox) gives a secret configured nowhere a random placeholder value instead of
+failing, so catalog items can be tried end to end without real credentials.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import threading
 import traceback
 from collections.abc import Mapping
@@ -27,6 +32,8 @@ from pao_common.errors import SecretNotFound
 # The same grammar as ``pao_common.templating``'s ``secret()`` names.
 SECRET_REFERENCE = re.compile(r"\$\{secret:(?P<name>[A-Za-z0-9_][A-Za-z0-9_./-]{0,199})\}")
 SECRETS_DIR_ENV = "PAO_SECRETS_DIR"
+SANDBOX_ENV = "PAO_SECRETS_SANDBOX"
+log = logging.getLogger(__name__)
 MASK = "***"
 
 
@@ -103,6 +110,7 @@ class SecretResolver:
         self._environ = environ
         self._secrets_dir = Path(secrets_dir) if secrets_dir is not None else None
         self.redactor = redactor
+        self._placeholders: dict[str, str] = {}
 
     def _env(self) -> Mapping[str, str]:
         return self._environ if self._environ is not None else os.environ
@@ -131,6 +139,11 @@ class SecretResolver:
                 raise SecretNotFound(f"secret {name!r}: cannot read {path}: {exc}") from exc
         elif value is None:
             where.append(f"a file in {SECRETS_DIR_ENV} (not set)")
+        if value is None and self._env().get(SANDBOX_ENV, "").lower() in ("1", "true", "yes"):
+            value = self._placeholders.get(name)
+            if value is None:
+                value = self._placeholders[name] = f"sandbox-{secrets.token_hex(12)}"
+                log.warning("secret %r is not configured: a sandbox placeholder stands in", name)
         if value is None:
             looked = ", ".join(where)
             raise SecretNotFound(f"secret {name!r} is not configured: looked for {looked}")
