@@ -98,6 +98,10 @@ def sandbox_environment(
             continue
         sandboxed.append(system.name)
         env.update({k: v.format(sandbox=sandbox_url) for k, v in system.env.items()})
+    if len(sandboxed) == len(SANDBOXED_SYSTEMS) and not environ.get("PAO_SECRETS_SANDBOX"):
+        # Nothing real to reach: a secret nobody configured gets a placeholder, so items
+        # can be tried end to end (only the sandbox ever sees it).
+        env["PAO_SECRETS_SANDBOX"] = "1"
     if "JIRA" in sandboxed:
         # Resolving a sandbox ticket calls the gateway's JIRA webhook, signed with a secret.
         secret = environ.get("PAO_JIRA_WEBHOOK_SECRET") or secrets.token_hex(16)
@@ -320,7 +324,12 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
                 lines.append(
                     click.style(
                         f"  sandboxed: {', '.join(platform.sandboxed)} (no credentials given;"
-                        " tickets and runs are resolved at the sandbox URL above)",
+                        " tickets and runs are resolved at the sandbox URL above)"
+                        + (
+                            "; unconfigured secrets get placeholders"
+                            if platform.sandbox_env.get("PAO_SECRETS_SANDBOX")
+                            else ""
+                        ),
                         fg="yellow",
                     )
                 )
