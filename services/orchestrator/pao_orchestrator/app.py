@@ -116,7 +116,9 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             runtime.broker,
             topic,
             on_message,
-            group_id=GROUP_ID,
+            # Environments sharing a broker (topic suffixes) must not share the group:
+            # a member of another one would hold up every rebalance of this one.
+            group_id=GROUP_ID + settings.topic_suffix,
             accepts=accepts,
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,

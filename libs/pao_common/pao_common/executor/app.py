@@ -51,7 +51,8 @@ def create_executor_app(
             runtime.broker,
             runtime.topics.actions(executor.family),
             runner.handle,
-            group_id=f"pao-executor-{executor.family}",
+            # Per environment (topic suffix), like the topics: see the orchestrator.
+            group_id=f"pao-executor-{executor.family}{settings.topic_suffix}",
             accepts=(ExecuteAction, CompensateAction),
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
