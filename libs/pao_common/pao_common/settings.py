@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     gateway_instance_id: str = Field("", description="Names this replica's consumer groups")
     gateway_sse_poll_s: float = Field(2.0, description="SSE re-reads the store this often")
     gateway_relay_interval_s: float = Field(2.0, description="Re-publish unsent submissions")
+    gateway_republish_window_s: float = Field(
+        900.0, description="After a broker data loss, re-publish unprojected submissions this young"
+    )
 
     @property
     def fetch_max_wait_ms(self) -> int:

@@ -86,6 +86,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
     )
     clients: list[httpx.AsyncClient] = []
+    relays: list[SubmissionRelay] = []
 
     async def start(runtime: ServiceRuntime) -> None:
         catalog_client = httpx.AsyncClient(
@@ -96,7 +97,10 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         reader = RequestReader(runtime.db)
         versions = PostgresItemVersions(runtime.db)
         submissions = SubmissionStore(
-            runtime.db, fastpath, hint_ttl_s=settings.gateway_idempotency_ttl_s
+            runtime.db,
+            fastpath,
+            hint_ttl_s=settings.gateway_idempotency_ttl_s,
+            topic=runtime.topics.request_commands,
         )
         app.state.gateway = Gateway(
             settings=settings,
@@ -109,8 +113,18 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             reader=reader,
             live=live,
         )
-        relay = SubmissionRelay(runtime.db, sender)
+        relay = SubmissionRelay(
+            runtime.db,
+            sender,
+            topic=runtime.topics.request_commands,
+            republish_window_s=settings.gateway_republish_window_s,
+        )
+        relays.append(relay)
         runtime.background.append(asyncio.create_task(relay.run(settings.gateway_relay_interval_s)))
+
+    async def broker_reset(runtime: ServiceRuntime) -> None:
+        for relay in relays:
+            await relay.republish_unprojected()
 
     async def stop(runtime: ServiceRuntime) -> None:
         for client in clients:
@@ -120,6 +134,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
 
     runtime.on_start.append(start)
     runtime.on_stop.append(stop)
+    runtime.on_broker_reset.append(broker_reset)
     install_error_handlers(app)
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)

@@ -5,6 +5,8 @@ request is never lost: if the publish fails (or the gateway dies right after the
 insert), ``SubmissionRelay`` publishes it once it is ``grace_s`` old (longer than
 a publish may take), claiming rows with ``FOR UPDATE SKIP LOCKED`` so replicas do
 not race; the same message id is reused, and the orchestrator is idempotent on it.
+When the broker lost its data (the in-memory dev broker on restart), the relay also
+re-publishes recent submissions that no projection shows yet.
 Idempotency keys are scoped per requester; the Redis hint is written only once the
 row is published, so a hint always means "done, answer with this id".
 """
@@ -120,10 +122,15 @@ class IdempotencyHint:
 
 
 class SubmissionStore:
-    def __init__(self, pool: asyncpg.Pool, fastpath: FastPath, *, hint_ttl_s: int) -> None:
+    """Submissions for one commands ``topic`` (the row says where it is to be published)."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, fastpath: FastPath, *, hint_ttl_s: int, topic: str
+    ) -> None:
         self._pool = pool
         self._redis = fastpath
         self._hint_ttl_s = hint_ttl_s
+        self._topic = topic
 
     def _hint_key(self, requester_id: str, key: str) -> str:
         digest = hashlib.sha256(f"{requester_id}\0{key}".encode()).hexdigest()[:40]
@@ -164,7 +171,7 @@ class SubmissionStore:
         row = await self._pool.fetchrow(
             "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
             " requester_teams, requester, idempotency_key, body_hash, item_id, item_version,"
-            " inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " inputs, topic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
             f" DO NOTHING RETURNING {_COLUMNS}",
             submission.request_id,
@@ -177,6 +184,7 @@ class SubmissionStore:
             submission.item_id,
             submission.item_version,
             json.dumps(submission.inputs),
+            self._topic,
         )
         if row is not None:
             return _from_row(row)
@@ -219,31 +227,59 @@ async def publish(
 
 
 class SubmissionRelay:
-    """Publishes submissions whose ``SubmitRequest`` never left (crash, broker outage)."""
+    """Publishes this topic's submissions whose ``SubmitRequest`` never left (crash,
+    broker outage) and, after the broker lost its data, those published but not yet
+    projected (a lost command nobody had read). The message id stays the same, so the
+    orchestrator records each request once."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         sender: CommandSender,
         *,
+        topic: str,
         grace_s: float = 10.0,
+        republish_window_s: float = 900.0,
         batch: int = 100,
     ) -> None:
         self._pool = pool
         self._sender = sender
+        self._topic = topic
         self._grace_s = grace_s
+        self._republish_window_s = republish_window_s
         self._batch = batch
 
     async def run_once(self) -> int:
-        """Publish one batch of overdue rows (claimed with SKIP LOCKED); how many were sent."""
+        """Publish one batch of unsent rows (claimed with SKIP LOCKED); how many were sent."""
+        return await self._relay(
+            "unsent",
+            "s.published_at IS NULL AND s.submitted_at < now() - make_interval(secs => $3)",
+            self._grace_s,
+        )
+
+    async def republish_unprojected(self) -> int:
+        """After a broker data loss: publish again every recent row no projection shows."""
+        started = await self._pool.fetchval("SELECT now()")
+        total = 0
+        while sent := await self._relay(
+            "unprojected",
+            "s.published_at < $3 AND s.submitted_at > $3 - make_interval(secs => $4)"
+            " AND NOT EXISTS (SELECT 1 FROM request_view v WHERE v.request_id = s.request_id)",
+            started,
+            self._republish_window_s,
+        ):
+            total += sent
+        return total
+
+    async def _relay(self, label: str, condition: str, *args: Any) -> int:
         sent = 0
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM gateway_submissions"
-                " WHERE published_at IS NULL AND submitted_at < now() - make_interval(secs => $1)"
-                " ORDER BY submitted_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-                self._grace_s,
+                f"SELECT {_COLUMNS} FROM gateway_submissions s WHERE s.topic = $1 AND {condition}"
+                " ORDER BY s.submitted_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
+                self._topic,
                 self._batch,
+                *args,
             )
             for row in rows:
                 submission = _from_row(row)
@@ -258,7 +294,7 @@ class SubmissionRelay:
                 )
                 sent += 1
         if sent:
-            log.info("relay published %d overdue submission(s)", sent)
+            log.info("relay published %d %s submission(s)", sent, label)
         return sent
 
     async def run(self, interval_s: float) -> None:
