@@ -12,8 +12,10 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -22,6 +24,7 @@ from pao_common.devbroker import BundledBroker, free_port
 from pao_common.settings import Profile, Settings
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def _containers_wanted() -> bool:
@@ -59,6 +62,12 @@ def postgres_admin_url() -> Iterator[str]:
         yield "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end from sync fixtures, even while a test's loop runs."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def _drop_database(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
@@ -72,12 +81,12 @@ def template_database(postgres_admin_url: str) -> Iterator[str]:
     """A migrated database nobody connects to: the template of every test database."""
     name = f"pao_tpl_{uuid.uuid4().hex[:10]}"
     url = db.with_database(postgres_admin_url, name)
-    asyncio.run(db.ensure_database(url))
-    asyncio.run(db.migrate(url))
+    _run(db.ensure_database(url))
+    _run(db.migrate(url))
     try:
         yield name
     finally:
-        asyncio.run(_drop_database(postgres_admin_url, name))
+        _run(_drop_database(postgres_admin_url, name))
 
 
 def _clone(admin_url: str, template: str, prefix: str) -> tuple[str, str]:
@@ -90,7 +99,7 @@ def _clone(admin_url: str, template: str, prefix: str) -> tuple[str, str]:
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    _run(create())
     return name, db.with_database(admin_url, name)
 
 
@@ -101,7 +110,7 @@ def database_url(postgres_admin_url: str, template_database: str) -> Iterator[st
     try:
         yield url
     finally:
-        asyncio.run(_drop_database(postgres_admin_url, name))
+        _run(_drop_database(postgres_admin_url, name))
 
 
 @pytest.fixture
@@ -112,7 +121,7 @@ def fresh_database_url(postgres_admin_url: str, template_database: str) -> Itera
     try:
         yield url
     finally:
-        asyncio.run(_drop_database(postgres_admin_url, name))
+        _run(_drop_database(postgres_admin_url, name))
 
 
 @pytest.fixture(scope="session")

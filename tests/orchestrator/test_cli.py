@@ -1,4 +1,4 @@
-"""``pao orchestrator rebuild`` against the session database."""
+"""``pao orchestrator rebuild`` against a database of its own."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pao_cli.main import main
 
 
 @pytest.mark.integration
-def test_rebuild_command_rebuilds_request_view(database_url: str) -> None:
+def test_rebuild_command_rebuilds_request_view(fresh_database_url: str) -> None:
+    database_url = fresh_database_url
     async def rows() -> int:
         conn = await asyncpg.connect(database_url)
         try:

@@ -67,14 +67,14 @@ def _world(store: EventStore, outbox: Outbox, timers: TimerStore) -> World:
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.integration)])
-async def world(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[World]:
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     if request.param == "memory":
         mem = MemoryDatabase()
         yield _world(InMemoryEventStore(mem), InMemoryOutbox(mem), InMemoryTimerStore(mem))
         return
-    pool = await db.create_pool(database_url, max_size=5)
+    # A database of its own: rebuilds and reconciliation read the whole log.
+    pool = await db.create_pool(request.getfixturevalue("fresh_database_url"), max_size=5)
     try:
-        await pool.execute("DELETE FROM outbox; DELETE FROM timers")
         yield _world(PostgresEventStore(pool), PostgresOutbox(pool), PostgresTimerStore(pool))
     finally:
         await pool.close()
