@@ -26,7 +26,7 @@ from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.settings import Settings, get_settings
 from pao_common.topics import Topics
 
-from pao_gateway import api_catalog, api_requests, webhooks
+from pao_gateway import api_catalog, api_requests, portal, webhooks
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
 from pao_gateway.fastpath import FastPath
@@ -139,6 +139,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)
     webhooks.register(app, runtime)
+    portal.register(app, settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
