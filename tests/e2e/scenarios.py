@@ -116,6 +116,7 @@ async def prepare_sandbox(
                     {
                         "repo": f"{with_['owner']}/{with_['repo']}",
                         "file": with_["workflow"],
+                        "run_name": "${{ github.workflow }} ${{ inputs.correlation_id }}",
                         "artifact": extra,
                     },
                 )

@@ -15,7 +15,6 @@ Each test also searches every log line, event and API response for the secrets.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -32,8 +31,9 @@ UNA = {"id": "una", "email": "una@example.com", "teams": ["platform"]}
 ENDED = ("completed", "failed", "rolled_back", "cancelled")
 
 
-def at(entry: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(entry["time"]).replace("Z", "+00:00"))
+def at(entry: dict[str, Any]) -> float:
+    """When the sandbox received a request (its clock, epoch seconds)."""
+    return float(entry["received_at"])
 
 
 async def test_a_failed_github_run_is_rolled_back_and_falls_back_to_a_ticket(
@@ -45,7 +45,12 @@ async def test_a_failed_github_run_is_rolled_back_and_falls_back_to_a_ticket(
     await platform.sandbox.call(
         "POST",
         "/github/sandbox/workflows",
-        {"repo": "acme/e2e-factory", "file": "provision.yml", "conclusion": "failure"},
+        {
+            "repo": "acme/e2e-factory",
+            "file": "provision.yml",
+            "run_name": "Provision ${{ inputs.correlation_id }}",  # how PAO finds its run
+            "conclusion": "failure",
+        },
     )
     token = platform.user_token(UNA)
 
@@ -107,8 +112,8 @@ async def test_a_terraform_apply_that_errors_issues_a_destroy_run(
     assert "errored" in step["error"], step
     tfc = await platform.sandbox.state("tfc")
     [workspace] = [w for w in tfc["workspaces"] if w["attributes"]["name"] == "e2e-bucket-1"]
-    runs = [r for r in tfc["runs"] if r["workspace_id"] == workspace["id"]]
-    kinds = [(r["is_destroy"], r["status"]) for r in sorted(runs, key=lambda r: r["created_at"])]
+    runs = [r for r in tfc["runs"] if r["workspace"] == workspace["id"]]
+    kinds = [(r["is-destroy"], r["status"]) for r in sorted(runs, key=lambda r: r["created-at"])]
     # The apply errored, then the executor queued a destroy run that applied.
     assert kinds == [(False, "errored"), (True, "applied")], runs
     assert step["outputs"]["cleanup"]["status"] == "applied", step
@@ -166,7 +171,7 @@ async def test_a_rest_target_answering_429_is_retried_after_retry_after(
     assert step["attempts"] == 1, step  # retried inside the action, not by the orchestrator
     calls = sorted(await platform.sandbox.requests("echo", path=path, method="POST"), key=at)
     assert [c["status"] for c in calls] == [429, 201], calls
-    waited = (at(calls[1]) - at(calls[0])).total_seconds()
+    waited = at(calls[1]) - at(calls[0])
     assert waited >= 2.0, f"Retry-After: 2 not honoured: next call after {waited:.2f}s"
     await platform.assert_no_secret_leaked(db_pool)
 
