@@ -6,7 +6,8 @@ import asyncio
 
 import asyncpg
 import pytest
-from pao_catalog.store import Outcome, PostgresVersionStore, VersionConflict
+from pao_catalog.errors import VersionConflict
+from pao_catalog.store import Outcome, PostgresVersionStore
 
 pytestmark = pytest.mark.integration
 

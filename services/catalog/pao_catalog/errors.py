@@ -5,7 +5,8 @@ PaoError (pao_common.errors)
     ├── InvalidCatalogDocument  a document that fails the schema or its meaning checks
     │                           (``.problems``: one line per error)
     ├── ItemNotFound            no item (or no such version / example) under that name
-    └── UnknownActionType       an action type no registry declares
+    ├── UnknownActionType       an action type no registry declares
+    └── VersionConflict         a document changed under an unchanged version
 
 A single problem found while loading a file is not an exception but a record:
 ``pao_catalog.loader.CatalogError`` (file, line, path, message).
@@ -36,3 +37,17 @@ class ItemNotFound(CatalogException):
 
 class UnknownActionType(CatalogException):
     """An action type that no registry declares."""
+
+
+class VersionConflict(CatalogException):
+    """A document changed while its version stayed the same (the version must be bumped)."""
+
+    def __init__(self, item_id: str, version: str, recorded_hash: str, new_hash: str) -> None:
+        super().__init__(
+            f"version {version} of {item_id} is already published with different content "
+            f"(recorded {recorded_hash[:12]}, now {new_hash[:12]}); bump metadata.version"
+        )
+        self.item_id = item_id
+        self.version = version
+        self.recorded_hash = recorded_hash
+        self.new_hash = new_hash

@@ -18,21 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from pao_catalog.errors import CatalogException
-
-
-class VersionConflict(CatalogException):
-    """A document changed while its version stayed the same (the version must be bumped)."""
-
-    def __init__(self, item_id: str, version: str, recorded_hash: str, new_hash: str) -> None:
-        super().__init__(
-            f"version {version} of {item_id} is already published with different content "
-            f"(recorded {recorded_hash[:12]}, now {new_hash[:12]}); bump metadata.version"
-        )
-        self.item_id = item_id
-        self.version = version
-        self.recorded_hash = recorded_hash
-        self.new_hash = new_hash
+from pao_catalog.errors import VersionConflict
 
 
 @dataclass(frozen=True)
