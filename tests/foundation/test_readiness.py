@@ -88,3 +88,21 @@ async def _drop(admin_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def test_redis_down_degrades_readiness_but_keeps_the_service_in_rotation(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from pao_common.devbroker import free_port
+
+    env = service_env(settings, PAO_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    service = ServiceProcess("pao_gateway", env, tmp_path, port=None)
+    service.start(wait_ready_s=0)
+    try:
+        ready = _wait_status(service.url + "/readyz", 200, timeout_s=90)
+        body = ready.json()
+        assert body["status"] == "degraded" and body["degraded"] == ["redis"]
+        assert "unreachable" in body["checks"]["redis"]
+        assert body["checks"]["kafka"] == "ok" and body["checks"]["database"] == "ok"
+    finally:
+        service.stop()

@@ -142,6 +142,7 @@ def subscribe(
     accepts: tuple[type[Message], ...],
     dlq: DeadLetterPublisher,
     fetch_max_wait_ms: int,
+    session_timeout_ms: int | None = None,
     auto_offset_reset: str = "earliest",
     transient_retry_s: float = 1.0,
     max_workers: int = 1,
@@ -192,6 +193,9 @@ def subscribe(
         "ack_policy": AckPolicy.ACK,
         "decoder": _raw_decoder,
     }
+    if session_timeout_ms is not None:
+        kwargs["session_timeout_ms"] = session_timeout_ms
+        kwargs["heartbeat_interval_ms"] = max(session_timeout_ms // 4, 100)
     if max_workers > 1:
         kwargs["max_workers"] = max_workers
     broker.subscriber(topic, **kwargs)(consume)

@@ -6,7 +6,9 @@ before anything connects. Connections open in the lifespan, never at import.
 
 Every service answers ``/healthz`` (the process is alive), ``/readyz`` (broker,
 database and, where used, Redis answer; 503 naming what is down) and
-``/metrics`` (Prometheus text format).
+``/metrics`` (Prometheus text format). Redis is a cache: a service that uses it
+stays correct without it, so Redis down makes ``/readyz`` say ``degraded`` and
+name it, with 200, and the service stays in rotation (slower, not wrong).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class ServiceSpec:
     name: str
     uses_database: bool = True
     uses_redis: bool = False
+    # Dependencies whose outage degrades the service instead of stopping it.
+    optional_dependencies: frozenset[str] = frozenset({"redis"})
     # Topics this service needs beyond the core ones (e.g. its executor topic).
     extra_topics: list[str] = field(default_factory=list)
 
@@ -274,10 +278,15 @@ def create_service_app(
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
         checks = await runtime.readiness()
-        down = sorted(name for name, state in checks.items() if state != "ok")
-        body: dict[str, Any] = {"status": "ready" if not down else "not ready", "checks": checks}
+        failing = {name for name, state in checks.items() if state != "ok"}
+        down = sorted(failing - spec.optional_dependencies)
+        degraded = sorted(failing & spec.optional_dependencies)
+        status = "not ready" if down else "degraded" if degraded else "ready"
+        body: dict[str, Any] = {"status": status, "checks": checks}
         if down:
             body["down"] = down
+        if degraded:
+            body["degraded"] = degraded
         return JSONResponse(body, status_code=503 if down else 200)
 
     @app.get("/metrics", tags=["operations"])

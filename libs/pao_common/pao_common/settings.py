@@ -24,6 +24,10 @@ class Profile(StrEnum):
 
 
 _FETCH_MAX_WAIT_MS = {Profile.LOCAL: 5, Profile.TEST: 5, Profile.PRODUCTION: 500}
+# The bundled broker answers a group join after about half the session timeout, and a
+# service joins one group per subscriber: a short timeout makes local starts quick.
+# Production keeps the client's default (10 s), sized for real networks and pauses.
+_SESSION_TIMEOUT_MS = {Profile.LOCAL: 4_000, Profile.TEST: 4_000, Profile.PRODUCTION: 10_000}
 
 
 class Settings(BaseSettings):
@@ -37,6 +41,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_fetch_max_wait_ms: int | None = Field(
         None, description="Overrides the profile's fetch_max_wait_ms"
+    )
+    kafka_session_timeout_ms: int | None = Field(
+        None, description="Overrides the profile's consumer group session timeout"
     )
     kafka_client_id: str = "pao"
     topic_partitions: int = 3
@@ -96,6 +103,10 @@ class Settings(BaseSettings):
         if self.kafka_fetch_max_wait_ms is not None:
             return self.kafka_fetch_max_wait_ms
         return _FETCH_MAX_WAIT_MS[self.profile]
+
+    @property
+    def session_timeout_ms(self) -> int:
+        return self.kafka_session_timeout_ms or _SESSION_TIMEOUT_MS[self.profile]
 
     @property
     def redis_enabled(self) -> bool:

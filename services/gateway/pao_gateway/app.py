@@ -74,6 +74,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         accepts=(CatalogItemPublished, CatalogItemRetired),
         dlq=runtime.dlq,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
     )
     subscribe(
         runtime.broker,
@@ -83,6 +84,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         accepts=(RequestEvent,),
         dlq=runtime.dlq,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
     )
     clients: list[httpx.AsyncClient] = []
