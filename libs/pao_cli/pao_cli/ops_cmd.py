@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 
 import click
-
 from pao_common import db
 from pao_common.kafka import ensure_topics
 from pao_common.settings import Settings
