@@ -13,6 +13,7 @@ from pao_cli.main import main
 @pytest.mark.integration
 def test_rebuild_command_rebuilds_request_view(fresh_database_url: str) -> None:
     database_url = fresh_database_url
+
     async def rows() -> int:
         conn = await asyncpg.connect(database_url)
         try:
