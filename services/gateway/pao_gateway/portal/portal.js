@@ -75,7 +75,7 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function show(...nodes) { view.replaceChildren(...nodes); }
+function show(...nodes) { view.replaceChildren(...nodes.filter(n => n !== null && n !== undefined)); }
 function failure(error) { show(el("div", { className: "card error" }, String(error.message || error))); }
 
 // --- catalog ----------------------------------------------------------------------------
@@ -359,11 +359,17 @@ function stepsTable(steps) {
 }
 
 async function requestPage(requestId) {
+  const status = await renderRequest(requestId);
+  if (!TERMINAL.has(status)) follow(requestId);
+}
+
+async function renderRequest(requestId) {
   const { body: r } = await api(`/requests/${encodeURIComponent(requestId)}`);
   const comment = el("input", { placeholder: "comment (optional)" });
   const act = (verb) => async () => {
     const body = verb === "cancel" ? { reason: comment.value || null } : { comment: comment.value || null };
     await api(`/requests/${encodeURIComponent(requestId)}/${verb}`, { method: "POST", body });
+    if (!liveStream) follow(requestId);
   };
   const actions = [];
   if (r.status === "awaiting_approval") {
@@ -387,7 +393,7 @@ async function requestPage(requestId) {
     r.outputs && Object.keys(r.outputs).length ? el("div", { className: "card" }, el("h3", {}, "Outputs"), el("pre", {}, JSON.stringify(r.outputs, null, 2))) : null,
     el("details", { className: "card" }, el("summary", {}, "Inputs"), el("pre", {}, JSON.stringify(r.inputs, null, 2))),
   );
-  if (!TERMINAL.has(r.status)) follow(requestId);
+  return r.status;
 }
 
 async function follow(requestId) {
@@ -404,12 +410,14 @@ async function follow(requestId) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      if (buffer.includes("\n\n")) {
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+      if (buffer.includes("\n\n")) {  // one or more complete SSE frames: show the new state
         buffer = buffer.slice(buffer.lastIndexOf("\n\n") + 2);
-        if (location.hash === `#/requests/${requestId}`) { liveStream = null; return requestPage(requestId); }
+        if (location.hash !== `#/requests/${requestId}`) break;
+        await renderRequest(requestId);
       }
     }
+    liveStream = null;
   } catch (error) {
     if (error.name !== "AbortError") console.warn("live updates stopped", error);
   }
