@@ -48,6 +48,7 @@ async def test_a_production_target_is_answered_by_the_sandbox(
             "method": "POST",
             "url": "https://dns-api.internal.example.com/v2/zones/internal.example.com/records",
             "json": {"name": "www"},
+            "auth": {"type": "bearer", "token": "dns-token"},
             "expected_status": [201],
             "outputs": {"record_id": "$.id", "fqdn": "$.fqdn"},
         },
@@ -61,6 +62,8 @@ async def test_a_production_target_is_answered_by_the_sandbox(
     }
     [seen] = sandbox.requests("echo", path="/dns-api.internal.example.com/*")
     assert seen["method"] == "POST"
+    # The sandbox sees what the target would, credentials included.
+    assert seen["headers"]["authorization"] == "Bearer dns-token"
 
 
 async def test_sandbox_mode_calls_nothing_but_the_sandbox(

@@ -192,6 +192,9 @@ class RestCaller:
         self.inputs = inputs
         self.settings = settings
         self.origin = _origin(httpx.URL(inputs.url))
+        # Where the action's calls really go (the sandbox in sandbox mode): its credentials
+        # may travel there, and nowhere else.
+        self.sent_origin = _origin(settings.route(httpx.URL(inputs.url)))
         self.auth_headers: dict[str, str] = {}
         self.auth_query: dict[str, str] = {}
         auth = inputs.auth
@@ -252,7 +255,10 @@ class RestCaller:
                 headers=headers,
                 params=query or None,
                 timeout=self._timeout(),
-                extensions={ORIGIN_EXT: self.origin, SENSITIVE_HEADERS_EXT: tuple(self.sensitive)},
+                extensions={
+                    ORIGIN_EXT: self.sent_origin,
+                    SENSITIVE_HEADERS_EXT: tuple(self.sensitive),
+                },
                 **(body or {}),
             )
             failure: RestCallError
