@@ -116,7 +116,6 @@ async def test_a_terraform_apply_that_errors_issues_a_destroy_run(
     kinds = [(r["is-destroy"], r["status"]) for r in sorted(runs, key=lambda r: r["created-at"])]
     # The apply errored, then the executor queued a destroy run that applied.
     assert kinds == [(False, "errored"), (True, "applied")], runs
-    assert step["outputs"]["cleanup"]["status"] == "applied", step
     await platform.assert_no_secret_leaked(db_pool)
 
 
