@@ -45,6 +45,8 @@ async function signIn() {
 }
 
 document.getElementById("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const dialog = document.getElementById("signin");
   const form = event.target.elements;
   if (form.token.value.trim()) {
     localStorage.setItem("pao.token", form.token.value.trim());
@@ -56,6 +58,7 @@ document.getElementById("signin-form").addEventListener("submit", async (event) 
     });
     if (r.ok) localStorage.setItem("pao.token", (await r.json()).token);
   }
+  if (token()) dialog.close();
   route();
 });
 
@@ -425,7 +428,12 @@ async function follow(requestId) {
 
 // --- routing ----------------------------------------------------------------------------
 
-async function route() {
+// Routes render one after another: two overlapping renders (a hash change while a page
+// is still loading) would otherwise leave a form on screen that the next render replaces.
+let routing = Promise.resolve();
+function route() { routing = routing.then(render, render); return routing; }
+
+async function render() {
   if (liveStream) { liveStream.abort(); liveStream = null; }
   document.getElementById("who").textContent = whoami();
   if (!token()) { signIn(); show(el("p", {}, "Sign in to browse the catalog.")); return; }
