@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from pao_gateway.http import CurrentUser, gateway
+from pao_gateway.identity import User
 from pao_gateway.live import request_stream
 from pao_gateway.request_reads import RequestFilter
 from pao_gateway.schemas import (
@@ -145,11 +146,31 @@ async def cancel(
     return _accepted(request_id, row["status"], response)
 
 
+_DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorOut, "description": "Not awaiting approval"},
+}
+
+
+async def _decide(
+    request: Request,
+    response: Response,
+    user: User,
+    request_id: str,
+    body: CommentBody | None,
+    *,
+    approve: bool,
+) -> Accepted:
+    comment = body.comment if body else None
+    row = await gateway(request).requests.decide(user, request_id, approve=approve, comment=comment)
+    return _accepted(request_id, row["status"], response)
+
+
 @router.post(
     "/{request_id}/approve",
     status_code=202,
     response_model=Accepted,
-    responses={**ERRORS, 409: {"model": ErrorOut, "description": "Not awaiting approval"}},
+    responses=_DECISION_RESPONSES,
 )
 async def approve(
     request_id: str,
@@ -158,16 +179,14 @@ async def approve(
     user: CurrentUser,
     body: CommentBody | None = None,
 ) -> Accepted:
-    comment = body.comment if body else None
-    row = await gateway(request).requests.decide(user, request_id, approve=True, comment=comment)
-    return _accepted(request_id, row["status"], response)
+    return await _decide(request, response, user, request_id, body, approve=True)
 
 
 @router.post(
     "/{request_id}/reject",
     status_code=202,
     response_model=Accepted,
-    responses={**ERRORS, 409: {"model": ErrorOut, "description": "Not awaiting approval"}},
+    responses=_DECISION_RESPONSES,
 )
 async def reject(
     request_id: str,
@@ -176,6 +195,4 @@ async def reject(
     user: CurrentUser,
     body: CommentBody | None = None,
 ) -> Accepted:
-    comment = body.comment if body else None
-    row = await gateway(request).requests.decide(user, request_id, approve=False, comment=comment)
-    return _accepted(request_id, row["status"], response)
+    return await _decide(request, response, user, request_id, body, approve=False)
