@@ -113,11 +113,7 @@ class PostgresVersionStore:
             )
             if inserted is not None:
                 return Outcome.INSERTED, _row(inserted)
-            existing = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM catalog_item_versions WHERE item_id = $1 AND version = $2",
-                item_id,
-                version,
-            )
+            existing = await _select_version(conn, item_id, version)
             assert existing is not None, "rows are never deleted"
             if existing["content_hash"] != content_hash:
                 raise VersionConflict(item_id, version, existing["content_hash"], content_hash)
@@ -133,11 +129,7 @@ class PostgresVersionStore:
             if restored is not None:
                 return Outcome.RESTORED, _row(restored)
             # Another replica restored it between our two statements.
-            again = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM catalog_item_versions WHERE item_id = $1 AND version = $2",
-                item_id,
-                version,
-            )
+            again = await _select_version(conn, item_id, version)
             assert again is not None
             return Outcome.UNCHANGED, _row(again)
 
@@ -161,3 +153,13 @@ class PostgresVersionStore:
                 item_id,
             )
         return [_row(r) for r in rows]
+
+
+async def _select_version(
+    conn: asyncpg.Connection, item_id: str, version: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM catalog_item_versions WHERE item_id = $1 AND version = $2",
+        item_id,
+        version,
+    )
