@@ -124,7 +124,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
             session_timeout_ms=settings.session_timeout_ms,
             # One request's messages share a partition: handle partitions side by side.
-            max_workers=settings.topic_partitions,
+            max_workers=settings.consumers_per_topic,
         )
 
     async def start(rt: ServiceRuntime) -> None:
