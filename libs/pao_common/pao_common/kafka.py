@@ -5,7 +5,8 @@
 cannot be parsed or handled to the dead-letter topic with the reason, so a bad
 message never stops a consumer. Infrastructure outages (database, broker) are
 not the message's fault: those are retried with backoff and the offset is only
-committed after the handler returned.
+committed after the handler returned (in the background, a few times a second, not
+one broker round trip per message: see ``OffsetCommitter``).
 """
 
 from __future__ import annotations
@@ -127,7 +128,63 @@ class BrokerEpoch:
         await self._consumer.stop()
 
 
-def _raw_decoder(msg: KafkaMessage) -> bytes:
+class OffsetCommitter:
+    """Commits the offsets of handled messages, every ``interval_s``, in the background.
+
+    ``handled(message)`` is called once the handler returned, so an offset is never
+    committed before its message was handled (at least once, never at most once). A
+    commit the broker refuses (the partition moved to another member in a rebalance)
+    is dropped: the new owner gets those messages again, and every PAO handler is
+    idempotent on the message id. ``stop`` commits what is left.
+    """
+
+    _all: set[OffsetCommitter] = set()
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._pending: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def handled(self, message: KafkaMessage) -> None:
+        record = message.raw_message
+        consumer = getattr(message, "consumer", None)
+        if not isinstance(consumer, AIOKafkaConsumer) or isinstance(record, tuple):
+            return
+        offsets = self._pending.setdefault(consumer, {})
+        offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+            OffsetCommitter._all.add(self)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for consumer, offsets in pending.items():
+            try:
+                await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+            except Exception as exc:  # rebalanced, stopped or unreachable: redelivered later
+                log.debug("offset commit of %s dropped: %r", sorted(offsets), exc)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.flush()
+        OffsetCommitter._all.discard(self)
+
+    @classmethod
+    async def stop_all(cls) -> None:
+        """Commit what every committer holds (before the broker stops its consumers)."""
+        for committer in list(cls._all):
+            await committer.stop()
+
+
+async def _raw_decoder(msg: KafkaMessage) -> bytes:
     # The body is parsed by ``subscribe`` itself, so a broken body reaches us intact.
     body: bytes = msg.body
     return body
@@ -146,6 +203,7 @@ def subscribe(
     auto_offset_reset: str = "earliest",
     transient_retry_s: float = 1.0,
     max_workers: int = 1,
+    commit_interval_s: float = 0.2,
 ) -> None:
     """Consume ``topic`` in ``group_id``: parse, call ``handler``, dead-letter what fails.
 
@@ -154,7 +212,13 @@ def subscribe(
     a key, hence a partition, so they are never reordered).
     """
 
+    committer = OffsetCommitter(commit_interval_s)
+
     async def consume(body: bytes, msg: KafkaMessage) -> None:
+        await handle(body, msg)
+        committer.handled(msg)
+
+    async def handle(body: bytes, msg: KafkaMessage) -> None:
         record = msg.raw_message
         headers = decode_headers(getattr(record, "headers", None) or msg.headers)
         try:
@@ -190,7 +254,7 @@ def subscribe(
         "group_id": group_id,
         "auto_offset_reset": auto_offset_reset,
         "fetch_max_wait_ms": fetch_max_wait_ms,
-        "ack_policy": AckPolicy.ACK,
+        "ack_policy": AckPolicy.MANUAL,  # the committer commits what was handled
         "decoder": _raw_decoder,
     }
     if session_timeout_ms is not None:

@@ -24,14 +24,16 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pao_common import db
 from pao_common.dlq import DeadLetterPublisher
-from pao_common.kafka import BrokerEpoch, create_broker, ensure_topics
+from pao_common.kafka import BrokerEpoch, OffsetCommitter, create_broker, ensure_topics
 from pao_common.logs import bind_context, configure_logging
 from pao_common.settings import Settings
 from pao_common.telemetry import configure_tracing
@@ -204,6 +206,44 @@ async def _connect_broker(runtime: ServiceRuntime, deadline_s: float = 60.0) -> 
             delay = min(delay * 2, 3.0)
 
 
+class ObserveRequests:
+    """ASGI middleware: request id (``X-Request-Id``, made up when absent) bound to the
+    logs and echoed on the response, request count and latency per route as metrics.
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``, which runs every request in an extra
+    task with memory streams: a cost paid on every call of every service.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("x-request-id", request_id)
+            await send(message)
+
+        try:
+            with bind_context(request_id=request_id, trace=headers.get("traceparent")):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, path, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, path).observe(time.perf_counter() - started)
+
+
 def create_service_app(
     spec: ServiceSpec,
     settings: Settings,
@@ -246,6 +286,7 @@ def create_service_app(
             await asyncio.gather(*runtime.background, return_exceptions=True)
             for hook in reversed(runtime.on_stop):
                 await hook(runtime)
+            await OffsetCommitter.stop_all()
             await broker.stop()
             if runtime.redis is not None:
                 await runtime.redis.aclose()
@@ -256,20 +297,7 @@ def create_service_app(
     app = FastAPI(title=title or f"PAO {spec.name}", lifespan=lifespan, version="0.1.0")
     app.state.runtime = runtime
 
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        started = time.perf_counter()
-        with bind_context(request_id=request_id, trace=request.headers.get("traceparent")):
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(spec.name, request.method, path, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(spec.name, request.method, path).observe(time.perf_counter() - started)
-        response.headers["x-request-id"] = request_id
-        return response
+    app.add_middleware(ObserveRequests, service=spec.name)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -4,13 +4,20 @@
 message = one ``Commit`` (events, processed message id, outbox rows, timers and the
 projection row in one transaction); a concurrent writer means reload and decide
 again; a message seen before is skipped.
+
+The states of recently handled streams are kept in memory (one request's messages
+come to one process, its partition's consumer), so a message usually costs one
+round trip to the store: the commit. A cached state is only ever a guess: if another
+writer moved the stream on, the commit's version check refuses it and the stream is
+loaded again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pao_common.messages import RequestEvent, SubmitRequest
@@ -33,6 +40,7 @@ MESSAGES = Counter(
 
 Outcome = Literal["committed", "no-op", "duplicate"]
 MAX_CONFLICTS = 20
+CACHED_STREAMS = 10_000
 
 
 @dataclass
@@ -44,6 +52,8 @@ class RequestHandler:
     system: Mapping[str, Any]
     # Told after each commit (wakes the outbox relay and the timer poller in-process).
     after_commit: Callable[[Commit], None] | None = None
+    cache_size: int = CACHED_STREAMS
+    _states: OrderedDict[str, RequestState] = field(default_factory=OrderedDict, repr=False)
 
     async def handle(self, message: Inbound, message_id: str) -> Outcome:
         outcome = await self._handle(message, message_id)
@@ -55,16 +65,24 @@ class RequestHandler:
             return "no-op"  # decide records nothing for them: skip the stream load
         stream_id = message.request_id
         for _ in range(MAX_CONFLICTS):
-            if await self.store.is_processed(message_id):
-                return "duplicate"
-            state = reduce(await self.store.load(stream_id))
+            state = self._states.pop(stream_id, None)
+            cached = state is not None
+            if state is None:
+                if await self.store.is_processed(message_id):
+                    return "duplicate"
+                state = reduce(await self.store.load(stream_id))
             ctx = await self._context(state, message)
             decision = decide(state, message, ctx)
             cancel = list(decision.cancel_timers)
             if isinstance(message, TimerFired):
                 cancel.append(message.timer_id)  # a fired timer is done, whatever it decided
             elif decision.empty:
+                self._remember(stream_id, state)
+                # Nothing to write; a redelivery decides nothing too: say which it was.
+                if cached and await self.store.is_processed(message_id):
+                    return "duplicate"
                 return "no-op"
+            after = reduce(decision.events, state)
             commit = Commit(
                 stream_id=stream_id,
                 expected_version=state.version,
@@ -82,7 +100,7 @@ class RequestHandler:
                     for t in decision.timers
                 ],
                 cancel_timers=cancel,
-                view=view_row(reduce(decision.events, state)) if decision.events else None,
+                view=view_row(after) if decision.events else None,
             )
             try:
                 await self.store.commit(commit)
@@ -91,10 +109,16 @@ class RequestHandler:
                 continue
             except DuplicateMessage:
                 return "duplicate"
+            self._remember(stream_id, after)
             if self.after_commit is not None:
                 self.after_commit(commit)
             return "committed"
         raise ConcurrencyError(f"stream {stream_id}: gave up after {MAX_CONFLICTS} conflicts")
+
+    def _remember(self, stream_id: str, state: RequestState) -> None:
+        self._states[stream_id] = state
+        if len(self._states) > self.cache_size:
+            self._states.popitem(last=False)
 
     async def _context(self, state: RequestState, message: Inbound) -> DecisionContext:
         now = self.clock.now()

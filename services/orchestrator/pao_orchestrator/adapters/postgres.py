@@ -48,6 +48,75 @@ _UPSERT_VIEW = (
 )
 
 
+_VIEW_TYPES = {
+    "requester_teams": "text[]",
+    "last_version": "int",
+    "submitted_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "completed_at": "timestamptz",
+    **dict.fromkeys(_JSON_COLUMNS, "jsonb"),
+}
+_VIEW_PARAMS = ", ".join(
+    f"${17 + i}::{_VIEW_TYPES.get(c, 'text')}" for i, c in enumerate(VIEW_COLUMNS)
+)
+
+# A whole ``Commit`` as ONE statement (a single round trip, atomic on its own): record
+# the message id; only if it was new ("go"), append the events (the primary key refuses
+# a version someone else appended: UniqueViolation -> ConcurrencyError), queue the outbox
+# rows in order and notify the relays, cancel and schedule timers, upsert the projection.
+# Data-modifying CTEs always run (each is gated on "go"); the plain SELECT calling
+# ``pg_notify`` runs only because the final SELECT reads it. Parameters: $1 message id,
+# $2 stream, $3 expected version, $4-$6 events, $7-$11 outbox, $12 timers to cancel,
+# $13-$16 timers to schedule, $17.. view.
+_COMMIT = f"""
+WITH recorded AS (
+    INSERT INTO processed_messages (message_id, stream_id)
+    SELECT $1::text, $2::text WHERE $1::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), go AS (
+    SELECT ($1::text IS NULL OR EXISTS (SELECT 1 FROM recorded)) AS ok
+), appended AS (
+    INSERT INTO request_events (stream_id, version, event_type, schema_version, data, message_id)
+    SELECT $2, $3::int + e.n::int, e.event_type, e.schema_version, e.data::jsonb, $1
+    FROM unnest($4::text[], $5::int[], $6::text[])
+        WITH ORDINALITY AS e(event_type, schema_version, data, n)
+    WHERE (SELECT ok FROM go)
+), queued AS (
+    INSERT INTO outbox (message_id, topic, key, ce_type, body)
+    SELECT o.message_id, o.topic, o.key, o.ce_type, o.body::jsonb
+    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+        WITH ORDINALITY AS o(message_id, topic, key, ce_type, body, n)
+    WHERE (SELECT ok FROM go)
+    ORDER BY o.n
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING 1
+), cancelled AS (
+    DELETE FROM timers
+    WHERE timer_id = ANY($12::text[]) AND NOT timer_id = ANY($13::text[])
+        AND (SELECT ok FROM go)
+), scheduled AS (
+    INSERT INTO timers (timer_id, stream_id, kind, due_at, payload)
+    SELECT t.timer_id, $2, t.kind, t.due_at, t.payload::jsonb
+    FROM unnest($13::text[], $14::text[], $15::timestamptz[], $16::text[])
+        AS t(timer_id, kind, due_at, payload)
+    WHERE (SELECT ok FROM go)
+    ON CONFLICT (timer_id) DO UPDATE SET due_at = EXCLUDED.due_at,
+        payload = EXCLUDED.payload, lease_until = NULL
+), viewed AS (
+    INSERT INTO request_view ({", ".join(VIEW_COLUMNS)})
+    SELECT {_VIEW_PARAMS}
+    WHERE $17::text IS NOT NULL AND (SELECT ok FROM go)
+    ON CONFLICT (request_id) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in VIEW_COLUMNS[1:])}
+    WHERE request_view.last_version <= EXCLUDED.last_version
+), notified AS (
+    SELECT pg_notify('{OUTBOX_CHANNEL}', '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
+)
+SELECT (SELECT ok FROM go) AND (SELECT count(*) FROM notified) >= 0
+"""
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -88,68 +157,37 @@ class PostgresEventStore:
         return found is not None
 
     async def commit(self, commit: Commit) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if commit.message_id is not None:
-                inserted = await conn.fetchval(
-                    "INSERT INTO processed_messages (message_id, stream_id) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING RETURNING 1",
-                    commit.message_id,
-                    commit.stream_id,
-                )
-                if inserted is None:
-                    raise DuplicateMessage(commit.message_id)
-            if commit.events:
-                rows = []
-                for offset, event in enumerate(commit.events, start=1):
-                    event_type, schema_version, data = encode(event)
-                    rows.append(
-                        (
-                            commit.stream_id,
-                            commit.expected_version + offset,
-                            event_type,
-                            schema_version,
-                            _dumps(data),
-                            commit.message_id,
-                        )
-                    )
-                try:
-                    await conn.executemany(
-                        "INSERT INTO request_events"
-                        " (stream_id, version, event_type, schema_version, data, message_id)"
-                        " VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
-                        rows,
-                    )
-                except asyncpg.UniqueViolationError as exc:
-                    raise ConcurrencyError(
-                        f"stream {commit.stream_id} moved past version {commit.expected_version}"
-                    ) from exc
-            if commit.outbox:
-                await conn.executemany(
-                    "INSERT INTO outbox (message_id, topic, key, ce_type, body)"
-                    " VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (message_id) DO NOTHING",
-                    [
-                        (m.message_id, m.topic, m.key, m.ce_type, _dumps(m.body))
-                        for m in commit.outbox
-                    ],
-                )
-                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
-            if commit.cancel_timers:
-                await conn.execute(
-                    "DELETE FROM timers WHERE timer_id = ANY($1::text[])", commit.cancel_timers
-                )
-            if commit.timers:
-                await conn.executemany(
-                    "INSERT INTO timers (timer_id, stream_id, kind, due_at, payload)"
-                    " VALUES ($1, $2, $3, $4, $5::jsonb)"
-                    " ON CONFLICT (timer_id) DO UPDATE SET due_at = EXCLUDED.due_at,"
-                    " payload = EXCLUDED.payload, lease_until = NULL",
-                    [
-                        (t.timer_id, t.stream_id, t.kind, t.due_at, _dumps(t.payload))
-                        for t in commit.timers
-                    ],
-                )
-            if commit.view is not None:
-                await conn.execute(_UPSERT_VIEW, *_view_args(commit.view))
+        # One statement, so one round trip and its own transaction (see ``_COMMIT``).
+        events = [encode(e) for e in commit.events]
+        view = _view_args(commit.view) if commit.view is not None else [None] * len(VIEW_COLUMNS)
+        try:
+            recorded = await self._pool.fetchval(
+                _COMMIT,
+                commit.message_id,
+                commit.stream_id,
+                commit.expected_version,
+                [t for t, _, _ in events],
+                [v for _, v, _ in events],
+                [_dumps(d) for _, _, d in events],
+                [m.message_id for m in commit.outbox],
+                [m.topic for m in commit.outbox],
+                [m.key for m in commit.outbox],
+                [m.ce_type for m in commit.outbox],
+                [_dumps(m.body) for m in commit.outbox],
+                commit.cancel_timers,
+                [t.timer_id for t in commit.timers],
+                [t.kind for t in commit.timers],
+                [t.due_at for t in commit.timers],
+                [_dumps(t.payload) for t in commit.timers],
+                *view,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # Everything else upserts or skips: only an event version can collide.
+            raise ConcurrencyError(
+                f"stream {commit.stream_id} moved past version {commit.expected_version}"
+            ) from exc
+        if not recorded:
+            raise DuplicateMessage(commit.message_id or "")
 
     async def streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
         last = ""
