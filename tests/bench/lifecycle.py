@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -155,11 +156,20 @@ async def bench_pao(platform: Platform, rates: list[int], duration_s: float) -> 
     results: list[Run] = []
     observer = asyncio.create_task(observe_completions(consumer, runs))
     headers = {"Authorization": f"Bearer {platform.token('bench')}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # Several small pools, not one big one: httpcore scans every connection of a pool for
+    # every request, and with 200 connections that scan made this client the bottleneck.
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
     try:
-        async with httpx.AsyncClient(
-            base_url=platform.gateway.url, headers=headers, limits=limits, timeout=30
-        ) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=platform.gateway.url, headers=headers, limits=limits, timeout=30
+                    )
+                )
+                for _ in range(CLIENT_POOLS)
+            ]
+            client = Clients(clients)
             warm = Run("warm-up", 20, 2)  # connections, caches, consumer groups
             runs.append(warm)
             await open_loop(20, 2, submitter(client, warm))
@@ -180,10 +190,23 @@ async def bench_pao(platform: Platform, rates: list[int], duration_s: float) -> 
     return results
 
 
-def submitter(client: httpx.AsyncClient, run: Run) -> Callable[[int, float], Awaitable[None]]:
+CLIENT_POOLS = 12
+
+
+@dataclass
+class Clients:
+    """HTTP clients taken in turn."""
+
+    pool: list[httpx.AsyncClient]
+
+    def __call__(self, n: int) -> httpx.AsyncClient:
+        return self.pool[n % len(self.pool)]
+
+
+def submitter(client: Clients, run: Run) -> Callable[[int, float], Awaitable[None]]:
     async def send(n: int, planned: float) -> None:
         try:
-            r = await client.post(
+            r = await client(n).post(
                 "/api/v1/requests",
                 json={"item_id": "debug-echo", "inputs": {"message": f"bench {n}"}},
             )

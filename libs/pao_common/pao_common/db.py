@@ -79,9 +79,19 @@ async def migrate(url: str) -> list[str]:
         await conn.close()
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool ``reset``: nothing beyond asyncpg's own rollback of an open transaction.
+
+    The default runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release: one more round trip per pooled query. PAO never sets session
+    state, takes advisory locks, keeps cursors or LISTENs on pooled connections (the
+    outbox relay listens on a connection of its own).
+    """
+
+
 async def create_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=1, max_size=max_size, timeout=5, command_timeout=30
+        url, min_size=1, max_size=max_size, timeout=5, command_timeout=30, reset=_keep_session
     )
     assert pool is not None
     return pool

@@ -214,7 +214,11 @@ def subscribe(
 
     committer = OffsetCommitter(commit_interval_s)
 
-    async def consume(body: bytes, msg: KafkaMessage) -> None:
+    async def consume(body: bytes) -> None:
+        # The message from FastStream's context, not as a ``msg: KafkaMessage`` parameter:
+        # that one is resolved by a synchronous dependency, run in a worker thread for
+        # every single message.
+        msg: KafkaMessage = broker.context.get_local("message")
         await handle(body, msg)
         committer.handled(msg)
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -188,6 +189,10 @@ class JwksKeySource:
         await self._client.aclose()
 
 
+VERIFIED_TTL_S = 60.0
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenVerifier:
     """Verifies signature, expiry, issuer and audience; maps the claims to a ``User``."""
 
@@ -207,8 +212,23 @@ class TokenVerifier:
         self._algorithms = algorithms
         self._claims = claims
         self._leeway_s = leeway_s
+        # token -> (user, trusted until): a client sends the same token with every call,
+        # and an RSA check plus PEM parsing per call is most of what a request costs.
+        self._verified: OrderedDict[str, tuple[User, float]] = OrderedDict()
 
     async def verify(self, token: str) -> User:
+        """The token's user; a token verified before is trusted again until it expires, for
+        at most ``VERIFIED_TTL_S`` (so a key removed from the JWKS stops working soon)."""
+        hit = self._verified.get(token)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
+        user, exp = await self._verify(token)
+        self._verified[token] = (user, min(exp + self._leeway_s, time.time() + VERIFIED_TTL_S))
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return user
+
+    async def _verify(self, token: str) -> tuple[User, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -238,7 +258,7 @@ class TokenVerifier:
             raise AuthenticationFailed("token signature does not verify") from exc
         except jwt.InvalidTokenError as exc:
             raise AuthenticationFailed(f"invalid token: {exc}") from exc
-        return self._claims.user(claims)
+        return self._claims.user(claims), float(claims["exp"])
 
     async def close(self) -> None:
         await self.keys.close()
