@@ -33,11 +33,8 @@ async def committed_by(service: ServiceProcess) -> dict[str, float]:
 async def test_two_orchestrators_share_200_requests(
     make_platform, db_pool: asyncpg.Pool, test_id: str
 ) -> None:
-    # Two consumers per topic in each process, three partitions: every consumer holds at
-    # most one partition, so each process holds at least one of every topic.
-    platform = await start_platform(
-        make_platform(orchestrator_env={"PAO_KAFKA_CONSUMERS": "2"}), orchestrators=2
-    )
+    # One group member per process and three partitions: each holds one or two of each topic.
+    platform = await start_platform(make_platform(), orchestrators=2)
     ids = [f"pair-{test_id}-{n:03d}" for n in range(200)]
     await platform.submit((rid, "lifecycle-steps", {"message": rid, "wait_s": 0.2}) for rid in ids)
     ended = await wait_until(db_pool, ids, platform=platform)

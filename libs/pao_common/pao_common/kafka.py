@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
@@ -138,8 +138,6 @@ class OffsetCommitter:
     idempotent on the message id. ``stop`` commits what is left.
     """
 
-    _all: set[OffsetCommitter] = set()
-
     def __init__(self, interval_s: float) -> None:
         self._interval_s = interval_s
         self._pending: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
@@ -154,7 +152,6 @@ class OffsetCommitter:
         offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
-            OffsetCommitter._all.add(self)
 
     async def _run(self) -> None:
         while True:
@@ -175,13 +172,69 @@ class OffsetCommitter:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self.flush()
-        OffsetCommitter._all.discard(self)
 
-    @classmethod
-    async def stop_all(cls) -> None:
-        """Commit what every committer holds (before the broker stops its consumers)."""
-        for committer in list(cls._all):
-            await committer.stop()
+
+class PartitionWorkers:
+    """One consumer, its partitions handled side by side, each partition in order.
+
+    The consumer hands every record to the queue of its partition and fetches on; a task
+    per partition handles that queue in order (one request's messages share a key, hence
+    a partition, so they are never reordered) and tells the committer. A full queue
+    (``depth``) holds the consumer back. One consumer per topic per process, rather than
+    one per partition: fewer group members, and far fewer fetches against a broker that
+    answers every fetch only when ``fetch_max_wait_ms`` is up (the bundled one).
+    """
+
+    running: set[PartitionWorkers] = set()
+
+    def __init__(
+        self,
+        handle: Callable[[bytes, KafkaMessage], Awaitable[None]],
+        committer: OffsetCommitter,
+        depth: int = 64,
+    ) -> None:
+        self._handle = handle
+        self._committer = committer
+        self._depth = depth
+        self._queues: dict[tuple[str, int], asyncio.Queue[tuple[bytes, KafkaMessage]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def put(self, body: bytes, msg: KafkaMessage) -> None:
+        record: ConsumerRecord[Any, Any] = msg.raw_message  # one record: no batch subscriber
+        key = (record.topic, record.partition)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = asyncio.Queue(self._depth)
+            self._tasks.append(asyncio.get_running_loop().create_task(self._work(queue)))
+            PartitionWorkers.running.add(self)
+        await queue.put((body, msg))
+
+    async def _work(self, queue: asyncio.Queue[tuple[bytes, KafkaMessage]]) -> None:
+        while True:
+            body, msg = await queue.get()
+            try:
+                await self._handle(body, msg)
+            except Exception:  # ``handle`` dead-letters; this is a bug, not a message fault
+                log.exception("message not handled: %s", msg.raw_message)
+                continue
+            self._committer.handled(msg)
+
+    async def stop(self) -> None:
+        """Stop handling (what is queued comes again from the last commit), commit."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._queues.clear()
+        await self._committer.stop()
+        PartitionWorkers.running.discard(self)
+
+
+async def stop_consuming() -> None:
+    """Stop every ``subscribe``d handler and commit what was handled: call it before the
+    broker stops its consumers."""
+    for workers in list(PartitionWorkers.running):
+        await workers.stop()
 
 
 async def _raw_decoder(msg: KafkaMessage) -> bytes:
@@ -202,25 +255,21 @@ def subscribe(
     session_timeout_ms: int | None = None,
     auto_offset_reset: str = "earliest",
     transient_retry_s: float = 1.0,
-    max_workers: int = 1,
     commit_interval_s: float = 0.2,
 ) -> None:
     """Consume ``topic`` in ``group_id``: parse, call ``handler``, dead-letter what fails.
 
-    ``max_workers > 1`` runs that many consumers of the group in this process: partitions
-    are handled concurrently, each partition still in order (one request's messages share
-    a key, hence a partition, so they are never reordered).
+    One consumer of the group per process; its partitions are handled concurrently, each
+    in order (``PartitionWorkers``), and offsets are committed once handled
+    (``OffsetCommitter``).
     """
-
-    committer = OffsetCommitter(commit_interval_s)
 
     async def consume(body: bytes) -> None:
         # The message from FastStream's context, not as a ``msg: KafkaMessage`` parameter:
         # that one is resolved by a synchronous dependency, run in a worker thread for
         # every single message.
         msg: KafkaMessage = broker.context.get_local("message")
-        await handle(body, msg)
-        committer.handled(msg)
+        await workers.put(body, msg)
 
     async def handle(body: bytes, msg: KafkaMessage) -> None:
         record = msg.raw_message
@@ -253,6 +302,7 @@ def subscribe(
                     )
                     return
 
+    workers = PartitionWorkers(handle, OffsetCommitter(commit_interval_s))
     consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
     kwargs: dict[str, Any] = {
         "group_id": group_id,
@@ -264,8 +314,6 @@ def subscribe(
     if session_timeout_ms is not None:
         kwargs["session_timeout_ms"] = session_timeout_ms
         kwargs["heartbeat_interval_ms"] = max(session_timeout_ms // 4, 100)
-    if max_workers > 1:
-        kwargs["max_workers"] = max_workers
     broker.subscriber(topic, **kwargs)(consume)
 
 

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pao_common import db
 from pao_common.dlq import DeadLetterPublisher
-from pao_common.kafka import BrokerEpoch, OffsetCommitter, create_broker, ensure_topics
+from pao_common.kafka import BrokerEpoch, create_broker, ensure_topics, stop_consuming
 from pao_common.logs import bind_context, configure_logging
 from pao_common.settings import Settings
 from pao_common.telemetry import configure_tracing
@@ -286,7 +286,7 @@ def create_service_app(
             await asyncio.gather(*runtime.background, return_exceptions=True)
             for hook in reversed(runtime.on_stop):
                 await hook(runtime)
-            await OffsetCommitter.stop_all()
+            await stop_consuming()
             await broker.stop()
             if runtime.redis is not None:
                 await runtime.redis.aclose()

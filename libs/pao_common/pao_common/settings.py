@@ -47,13 +47,6 @@ class Settings(BaseSettings):
     )
     kafka_client_id: str = "pao"
     topic_partitions: int = 3
-    kafka_consumers: int | None = Field(
-        None,
-        ge=1,
-        description="Consumers per subscribed topic in one process (default: topic_partitions)."
-        " With R replicas of a service, ceil(partitions / R) spreads the partitions over"
-        " all of them; more consumers than partitions in a group sit idle",
-    )
     topic_suffix: str = Field("", description="Appended to every topic name (tests, tenants)")
 
     # PostgreSQL and Redis
@@ -114,11 +107,6 @@ class Settings(BaseSettings):
     @property
     def session_timeout_ms(self) -> int:
         return self.kafka_session_timeout_ms or _SESSION_TIMEOUT_MS[self.profile]
-
-    @property
-    def consumers_per_topic(self) -> int:
-        """How many consumers of its group one process runs on each topic it reads."""
-        return self.kafka_consumers or self.topic_partitions
 
     @property
     def redis_enabled(self) -> bool:

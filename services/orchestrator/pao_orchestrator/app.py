@@ -123,8 +123,6 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
             session_timeout_ms=settings.session_timeout_ms,
-            # One request's messages share a partition: handle partitions side by side.
-            max_workers=settings.consumers_per_topic,
         )
 
     async def start(rt: ServiceRuntime) -> None:

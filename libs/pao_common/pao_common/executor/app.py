@@ -57,8 +57,6 @@ def create_executor_app(
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
             session_timeout_ms=settings.session_timeout_ms,
-            # Claims of different partitions side by side (each partition stays in order).
-            max_workers=settings.consumers_per_topic,
         )
 
         async def start(rt: ServiceRuntime) -> None:
