@@ -30,10 +30,9 @@ async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Set
 
     subscribe(
         broker,
-        topics.request_commands,
+        {topics.request_commands: (CancelRequest,)},
         handler,
         group_id="dlq-test",
-        accepts=(CancelRequest,),
         dlq=DeadLetterPublisher(broker, topics.dlq, source="dlq-test"),
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
     )

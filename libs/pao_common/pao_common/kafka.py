@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -245,11 +245,10 @@ async def _raw_decoder(msg: KafkaMessage) -> bytes:
 
 def subscribe(
     broker: KafkaBroker,
-    topic: str,
+    topics: Mapping[str, tuple[type[Message], ...]],
     handler: Handler,
     *,
     group_id: str,
-    accepts: tuple[type[Message], ...],
     dlq: DeadLetterPublisher,
     fetch_max_wait_ms: int,
     session_timeout_ms: int | None = None,
@@ -257,11 +256,12 @@ def subscribe(
     transient_retry_s: float = 1.0,
     commit_interval_s: float = 0.2,
 ) -> None:
-    """Consume ``topic`` in ``group_id``: parse, call ``handler``, dead-letter what fails.
+    """Consume ``topics`` (each with the message types it may carry) in ``group_id``:
+    parse, call ``handler``, dead-letter what fails.
 
-    One consumer of the group per process; its partitions are handled concurrently, each
-    in order (``PartitionWorkers``), and offsets are committed once handled
-    (``OffsetCommitter``).
+    One consumer of the group per process for all of ``topics`` (every consumer polls the
+    broker on its own); its partitions are handled concurrently, each in order
+    (``PartitionWorkers``), and offsets are committed once handled (``OffsetCommitter``).
     """
 
     async def consume(body: bytes) -> None:
@@ -272,11 +272,11 @@ def subscribe(
         await workers.put(body, msg)
 
     async def handle(body: bytes, msg: KafkaMessage) -> None:
-        record = msg.raw_message
+        record: ConsumerRecord[Any, Any] = msg.raw_message  # one record: no batch subscriber
         headers = decode_headers(getattr(record, "headers", None) or msg.headers)
         try:
             event = from_kafka(headers, body)
-            message = parse_message(event, accepts)
+            message = parse_message(event, topics[record.topic])
         except InvalidMessage as exc:
             await dlq.send(record, reason=str(exc), error_type="InvalidMessage")
             return
@@ -303,7 +303,8 @@ def subscribe(
                     return
 
     workers = PartitionWorkers(handle, OffsetCommitter(commit_interval_s))
-    consume.__name__ = f"consume_{topic.replace('.', '_').replace('-', '_')}_{group_id}"
+    names = "_".join(t.replace(".", "_").replace("-", "_") for t in topics)
+    consume.__name__ = f"consume_{names}_{group_id}"
     kwargs: dict[str, Any] = {
         "group_id": group_id,
         "auto_offset_reset": auto_offset_reset,
@@ -314,7 +315,7 @@ def subscribe(
     if session_timeout_ms is not None:
         kwargs["session_timeout_ms"] = session_timeout_ms
         kwargs["heartbeat_interval_ms"] = max(session_timeout_ms // 4, 100)
-    broker.subscriber(topic, **kwargs)(consume)
+    broker.subscriber(*topics, **kwargs)(consume)
 
 
 async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> None:

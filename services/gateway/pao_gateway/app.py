@@ -66,22 +66,29 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     )
     cache = CatalogCache(fastpath, ttl_s=settings.gateway_catalog_cache_ttl_s)
     live = LiveEvents()
+    versions_seen: list[PostgresItemVersions] = []
+    submissions_made: list[SubmissionStore] = []
+
+    async def on_catalog_event(message: Message, event: CloudEvent) -> None:
+        await cache.on_catalog_event(message, event)
+        if isinstance(message, CatalogItemPublished | CatalogItemRetired):
+            for versions in versions_seen:
+                versions.forget(message.item_id)
+
     subscribe(
         runtime.broker,
-        runtime.topics.catalog_events,
-        cache.on_catalog_event,
+        {runtime.topics.catalog_events: (CatalogItemPublished, CatalogItemRetired)},
+        on_catalog_event,
         group_id=f"gateway-cache-{instance}",
-        accepts=(CatalogItemPublished, CatalogItemRetired),
         dlq=runtime.dlq,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
     )
     subscribe(
         runtime.broker,
-        runtime.topics.request_events,
+        {runtime.topics.request_events: (RequestEvent,)},
         live.on_event,
         group_id=f"gateway-live-{instance}",
-        accepts=(RequestEvent,),
         dlq=runtime.dlq,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
@@ -98,12 +105,14 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         sender = KafkaCommandSender(runtime)
         reader = RequestReader(runtime.db)
         versions = PostgresItemVersions(runtime.db)
+        versions_seen.append(versions)
         submissions = SubmissionStore(
             runtime.db,
             fastpath,
             hint_ttl_s=settings.gateway_idempotency_ttl_s,
             topic=runtime.topics.request_commands,
         )
+        submissions_made.append(submissions)
         app.state.gateway = Gateway(
             settings=settings,
             verifier=verifier,
@@ -129,6 +138,8 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             await relay.republish_unprojected()
 
     async def stop(runtime: ServiceRuntime) -> None:
+        for store in submissions_made:
+            await store.close()
         for client in clients:
             await client.aclose()
         clients.clear()

@@ -10,6 +10,7 @@ check a submission passes are one and the same.
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -54,19 +55,43 @@ def _semver_key(version: str) -> semver.Version:
 
 class PostgresItemVersions:
     """``ItemVersions`` over ``catalog_item_versions``; parsed items are memoised
-    (a version is immutable, its content hash part of the memo key)."""
+    (a version is immutable, its content hash part of the memo key).
 
-    def __init__(self, pool: asyncpg.Pool, *, memo_size: int = 256) -> None:
+    An item's list of versions is kept for ``versions_ttl_s`` and forgotten at once when
+    ``pao.catalog.events`` says the item changed (``forget``), so a busy item costs no
+    query per submission and a new or retired version counts within moments.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, memo_size: int = 256, versions_ttl_s: float = 2.0
+    ) -> None:
         self._pool = pool
         self._memo: OrderedDict[tuple[str, str, str], PinnedItem] = OrderedDict()
         self._memo_size = memo_size
+        self._versions_ttl_s = versions_ttl_s
+        self._versions: dict[str, tuple[float, list[asyncpg.Record]]] = {}
 
-    async def resolve(self, item_id: str, version: str | None) -> PinnedItem:
-        rows = await self._pool.fetch(
+    def forget(self, item_id: str) -> None:
+        self._versions.pop(item_id, None)
+
+    async def _rows(self, item_id: str) -> list[asyncpg.Record]:
+        now = time.monotonic()
+        cached = self._versions.get(item_id)
+        if cached is not None and now - cached[0] < self._versions_ttl_s:
+            return cached[1]
+        rows: list[asyncpg.Record] = await self._pool.fetch(
             "SELECT version, content_hash, retired_at IS NOT NULL AS retired"
             " FROM catalog_item_versions WHERE item_id = $1",
             item_id,
         )
+        if rows:  # an unknown item is asked again next time (it may be on its way)
+            if len(self._versions) >= self._memo_size:
+                self._versions.clear()
+            self._versions[item_id] = (now, rows)
+        return rows
+
+    async def resolve(self, item_id: str, version: str | None) -> PinnedItem:
+        rows = await self._rows(item_id)
         if not rows:
             raise InvalidSubmission(
                 f"unknown catalog item {item_id!r}",

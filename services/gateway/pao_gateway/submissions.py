@@ -131,6 +131,8 @@ class SubmissionStore:
         self._redis = fastpath
         self._hint_ttl_s = hint_ttl_s
         self._topic = topic
+        self._published: list[str] = []
+        self._marking: asyncio.Task[None] | None = None
 
     def _hint_key(self, requester_id: str, key: str) -> str:
         digest = hashlib.sha256(f"{requester_id}\0{key}".encode()).hexdigest()[:40]
@@ -194,11 +196,30 @@ class SubmissionStore:
         return earlier
 
     async def mark_published(self, request_id: str) -> None:
-        await self._pool.execute(
-            "UPDATE gateway_submissions SET published_at = now()"
-            " WHERE request_id = $1 AND published_at IS NULL",
-            request_id,
-        )
+        """Record that the command left, in the background and in batches: the marks that
+        come in while one UPDATE runs share the next one. A late mark publishes nothing
+        twice (the relay waits ``grace_s`` before it takes a row); a mark lost in a crash
+        costs one duplicate command, which the orchestrator drops by its message id."""
+        self._published.append(request_id)
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._write_marks())
+
+    async def _write_marks(self) -> None:
+        while self._published:
+            ids, self._published = self._published, []
+            try:
+                await self._pool.execute(
+                    "UPDATE gateway_submissions SET published_at = now()"
+                    " WHERE request_id = ANY($1::text[]) AND published_at IS NULL",
+                    ids,
+                )
+            except Exception as exc:  # the relay publishes them again (same message ids)
+                log.warning("marking %d submissions published failed: %r", len(ids), exc)
+
+    async def close(self) -> None:
+        """Write the marks still waiting."""
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
 
 
 async def publish(

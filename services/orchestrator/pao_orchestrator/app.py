@@ -81,7 +81,7 @@ def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestr
         if commit.outbox:
             relay.wake()
         if commit.timers:
-            timers.wake()
+            timers.wake(min(t.due_at for t in commit.timers))
 
     handler.after_commit = after_commit
     return Orchestrator(handler=handler, relay=relay, timers=timers, store=store, topics=topics)
@@ -108,22 +108,17 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         await ready.wait()
         await holder["orchestrator"].handler.handle(inbound, event.id)
 
-    for topic, accepts in (
-        (runtime.topics.request_commands, COMMANDS),
-        (runtime.topics.action_results, RESULTS),
-    ):
-        subscribe(
-            runtime.broker,
-            topic,
-            on_message,
-            # Environments sharing a broker (topic suffixes) must not share the group:
-            # a member of another one would hold up every rebalance of this one.
-            group_id=GROUP_ID + settings.topic_suffix,
-            accepts=accepts,
-            dlq=runtime.dlq,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
-            session_timeout_ms=settings.session_timeout_ms,
-        )
+    subscribe(
+        runtime.broker,
+        {runtime.topics.request_commands: COMMANDS, runtime.topics.action_results: RESULTS},
+        on_message,
+        # Environments sharing a broker (topic suffixes) must not share the group:
+        # a member of another one would hold up every rebalance of this one.
+        group_id=GROUP_ID + settings.topic_suffix,
+        dlq=runtime.dlq,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        session_timeout_ms=settings.session_timeout_ms,
+    )
 
     async def start(rt: ServiceRuntime) -> None:
         orchestrator = bootstrap(settings, rt.db, send)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime, timedelta
 
 from pao_orchestrator.domain.decision import TimerFired
 from pao_orchestrator.handler import RequestHandler
@@ -34,10 +35,14 @@ class TimerPoller:
         self._max_sleep_s = max_sleep_s
         self._lease_s = lease_s
         self._wakeup = asyncio.Event()
+        self._sleeping_until: datetime | None = None
 
-    def wake(self) -> None:
-        """A timer was scheduled here: recompute when to wake."""
-        self._wakeup.set()
+    def wake(self, due_at: datetime | None = None) -> None:
+        """A timer due at ``due_at`` was scheduled here: wake now if it comes due before
+        the poller would wake anyway (most do not: a step timeout is minutes away)."""
+        until = self._sleeping_until
+        if due_at is None or until is None or due_at < until:
+            self._wakeup.set()
 
     async def fire_due(self) -> int:
         """Fire every timer due now; return how many fired."""
@@ -63,8 +68,10 @@ class TimerPoller:
                     until = (next_due - self._clock.now()).total_seconds()
                     sleep = max(0.0, min(sleep, until))
                 delay = 0.2
+                self._sleeping_until = self._clock.now() + timedelta(seconds=sleep)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), sleep)
+                self._sleeping_until = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -49,11 +49,10 @@ def create_executor_app(
         app.state.action_runner = runner
         subscribe(
             runtime.broker,
-            runtime.topics.actions(executor.family),
+            {runtime.topics.actions(executor.family): (ExecuteAction, CompensateAction)},
             runner.handle,
             # Per environment (topic suffix), like the topics: see the orchestrator.
             group_id=f"pao-executor-{executor.family}{settings.topic_suffix}",
-            accepts=(ExecuteAction, CompensateAction),
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
             session_timeout_ms=settings.session_timeout_ms,
