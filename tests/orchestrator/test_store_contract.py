@@ -158,6 +158,22 @@ class StoreContract:
         assert await stores.outbox.pending() == 0
         assert await stores.outbox.relay(publish) == 0
 
+    async def test_outbox_sweep_leaves_young_rows_and_delete_forgets(
+        self, stores: Stores, stream: str
+    ) -> None:
+        first, second = _msg(1), _msg(2)
+        await stores.events.commit(Commit(stream, 0, [], outbox=[first, second]))
+        seen: list[OutboxMessage] = []
+
+        async def publish(batch: list[OutboxMessage]) -> None:
+            seen.extend(batch)
+
+        assert await stores.outbox.relay(publish, min_age_s=60) == 0, "too young to sweep"
+        await stores.outbox.delete([first.message_id])  # the fast path published it
+        assert await stores.outbox.relay(publish) == 1
+        assert [m.body for m in seen] == [{"n": 2}]
+        assert await stores.outbox.pending() == 0
+
     async def test_outbox_keeps_rows_when_publishing_fails(
         self, stores: Stores, stream: str
     ) -> None:

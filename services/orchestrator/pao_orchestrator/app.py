@@ -67,7 +67,7 @@ def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestr
     topics = Topics(settings.topic_suffix)
     store = PostgresEventStore(pool)
     clock = SystemClock()
-    relay = OutboxRelay(PostgresOutbox(pool), send, listen_url=settings.database_url)
+    relay = OutboxRelay(PostgresOutbox(pool), send)
     handler = RequestHandler(
         store=store,
         catalog=PostgresItemCatalog(pool),
@@ -79,7 +79,7 @@ def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestr
 
     def after_commit(commit: Commit) -> None:
         if commit.outbox:
-            relay.wake()
+            relay.committed(commit.outbox)
         if commit.timers:
             timers.wake(min(t.due_at for t in commit.timers))
 

@@ -115,11 +115,16 @@ Publish = Callable[[list[OutboxMessage]], Awaitable[None]]
 class Outbox(Protocol):
     """Committed messages waiting to be published."""
 
-    async def relay(self, publish: Publish, limit: int = 200) -> int:
-        """Claim up to ``limit`` unsent rows no other relay holds (oldest first), hand them to
-        ``publish`` and delete them once it returned; return how many. If ``publish`` raises,
-        the rows stay for the next attempt (so a message may go out twice, never zero times).
+    async def relay(self, publish: Publish, limit: int = 200, *, min_age_s: float = 0.0) -> int:
+        """Claim up to ``limit`` unsent rows at least ``min_age_s`` old that no other relay
+        holds (oldest first), hand them to ``publish`` and delete them once it returned;
+        return how many. If ``publish`` raises, the rows stay for the next attempt (so a
+        message may go out twice, never zero times).
         """
+        ...
+
+    async def delete(self, message_ids: list[str]) -> None:
+        """Forget rows published by other means (the relay's fast path)."""
         ...
 
     async def pending(self) -> int:

@@ -1,10 +1,16 @@
 """The outbox relay: publishes committed messages to Kafka, then deletes them.
 
-It wakes at once when this process committed (``wake``), when another replica did
-(PostgreSQL ``LISTEN pao_outbox``, notified in the commit transaction) and, as a
-fallback, every ``poll_s``. Rows are claimed ``FOR UPDATE SKIP LOCKED``, so replicas
-share the work without publishing a row twice (except after a crash mid-publish:
-then a message goes out twice, and consumers deduplicate on its id).
+Fast path: right after a commit, the handler hands the commit's messages over
+(``committed``). They are published at once, in commit order (one request's messages in
+order, different requests side by side), and their rows deleted with one statement per
+batch: no query to find them, no lock.
+
+Sweep: every ``poll_s``, rows older than ``sweep_after_s`` are claimed
+``FOR UPDATE SKIP LOCKED`` and published. Those are what a replica committed and then
+died before publishing, or what the fast path failed to send (broker down). On start,
+and after the broker lost its data (``wake``), the sweep takes every row whatever its
+age. So a message may go out twice (a sweep racing a very slow fast path, a crash
+between publishing and deleting), never zero times; consumers deduplicate on its id.
 """
 
 from __future__ import annotations
@@ -16,10 +22,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from prometheus_client import Counter
 
-from pao_orchestrator.adapters.postgres import OUTBOX_CHANNEL
 from pao_orchestrator.ports import Outbox, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -35,19 +39,27 @@ class OutboxRelay:
         outbox: Outbox,
         send: SendOne,
         *,
-        listen_url: str | None = None,
         poll_s: float = 1.0,
+        sweep_after_s: float = 5.0,
         batch: int = 200,
     ) -> None:
         self._outbox = outbox
         self._send = send
-        self._listen_url = listen_url
         self._poll_s = poll_s
+        self._sweep_after_s = sweep_after_s
         self._batch = batch
         self._wakeup = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._fresh: list[OutboxMessage] = []
+        self._sweep_all = True  # the first sweep takes what an earlier life left behind
+
+    def committed(self, messages: list[OutboxMessage]) -> None:
+        """The messages of a commit that just became durable: publish them now."""
+        self._fresh.extend(messages)
+        self._wakeup.set()
 
     def wake(self) -> None:
+        """Sweep every row now, whatever its age (the broker lost what it had)."""
+        self._sweep_all = True
         self._wakeup.set()
 
     async def publish(self, messages: list[OutboxMessage]) -> None:
@@ -63,38 +75,44 @@ class OutboxRelay:
         await asyncio.gather(*(in_order(g) for g in by_key.values()))
         RELAYED.inc(len(messages))
 
-    async def drain(self) -> int:
-        """Publish until the outbox is empty (as far as this relay can claim)."""
+    async def publish_fresh(self) -> None:
+        """Publish what was handed over by ``committed`` and delete its rows."""
+        while self._fresh:
+            batch, self._fresh = self._fresh, []
+            try:
+                await self.publish(batch)
+            except Exception as exc:  # the rows stay: the sweep publishes them
+                log.warning("publishing %d committed messages failed: %r", len(batch), exc)
+                continue
+            await self._outbox.delete([m.message_id for m in batch])
+
+    async def drain(self, min_age_s: float = 0.0) -> int:
+        """Publish the rows older than ``min_age_s`` until none is left (as far as this
+        relay can claim them); return how many."""
         total = 0
         while True:
-            n = await self._outbox.relay(self.publish, self._batch)
+            n = await self._outbox.relay(self.publish, self._batch, min_age_s=min_age_s)
             total += n
             if n < self._batch:
                 return total
 
-    async def _listen(self) -> None:
-        if self._listen_url is None:
-            return
-        with contextlib.suppress(Exception):
-            if self._listener is not None:
-                await self._listener.close()
-        self._listener = await asyncpg.connect(self._listen_url, timeout=5)
-        await self._listener.add_listener(OUTBOX_CHANNEL, lambda *_: self._wakeup.set())
-
     async def run(self) -> None:
         """Relay forever (a background task); errors are logged and retried."""
+        loop = asyncio.get_running_loop()
         delay = 0.2
+        next_sweep = loop.time()
         while True:
             try:
-                if self._listen_url is not None and (
-                    self._listener is None or self._listener.is_closed()
-                ):
-                    await self._listen()
                 self._wakeup.clear()
-                await self.drain()
+                await self.publish_fresh()
+                if self._sweep_all or loop.time() >= next_sweep:
+                    min_age = 0.0 if self._sweep_all else self._sweep_after_s
+                    self._sweep_all = False
+                    await self.drain(min_age)
+                    next_sweep = loop.time() + self._poll_s
                 delay = 0.2
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                    await asyncio.wait_for(self._wakeup.wait(), max(0.0, next_sweep - loop.time()))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -103,6 +121,6 @@ class OutboxRelay:
                 delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
+        """Publish what the last commits handed over (the relay task has stopped)."""
+        with contextlib.suppress(Exception):
+            await self.publish_fresh()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ class MemoryDatabase:
     )
     processed: set[str] = field(default_factory=set)
     outbox: list[OutboxMessage] = field(default_factory=list)
+    queued_at: dict[str, float] = field(default_factory=dict)  # message id -> monotonic time
     timers: dict[str, Timer] = field(default_factory=dict)
     leases: dict[str, datetime] = field(default_factory=dict)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -59,7 +61,10 @@ class InMemoryEventStore:
                     (*encode(e), commit.message_id) for e in commit.events
                 ]
             known = {m.message_id for m in self.db.outbox}
-            self.db.outbox.extend(m for m in commit.outbox if m.message_id not in known)
+            for m in commit.outbox:
+                if m.message_id not in known:
+                    self.db.outbox.append(m)
+                    self.db.queued_at[m.message_id] = time.monotonic()
             for timer_id in commit.cancel_timers:
                 self.db.timers.pop(timer_id, None)
                 self.db.leases.pop(timer_id, None)
@@ -97,8 +102,13 @@ class InMemoryOutbox:
         self.db = db
         self._claimed: set[str] = set()
 
-    async def relay(self, publish: Publish, limit: int = 200) -> int:
-        batch = [m for m in self.db.outbox if m.message_id not in self._claimed][:limit]
+    async def relay(self, publish: Publish, limit: int = 200, *, min_age_s: float = 0.0) -> int:
+        oldest = time.monotonic() - min_age_s
+        batch = [
+            m
+            for m in self.db.outbox
+            if m.message_id not in self._claimed and self.db.queued_at[m.message_id] <= oldest
+        ][:limit]
         if not batch:
             return 0
         ids = {m.message_id for m in batch}
@@ -109,6 +119,10 @@ class InMemoryOutbox:
         finally:
             self._claimed -= ids
         return len(batch)
+
+    async def delete(self, message_ids: list[str]) -> None:
+        gone = set(message_ids)
+        self.db.outbox = [m for m in self.db.outbox if m.message_id not in gone]
 
     async def pending(self) -> int:
         return len(self.db.outbox)

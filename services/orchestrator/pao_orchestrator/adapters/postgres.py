@@ -15,8 +15,6 @@ from pao_orchestrator.domain.state import TERMINAL
 from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage
 from pao_orchestrator.ports import Commit, OutboxMessage, Publish, Timer
 
-OUTBOX_CHANNEL = "pao_outbox"
-
 VIEW_COLUMNS = (
     "request_id",
     "item_id",
@@ -63,9 +61,8 @@ _VIEW_PARAMS = ", ".join(
 # A whole ``Commit`` as ONE statement (a single round trip, atomic on its own): record
 # the message id; only if it was new ("go"), append the events (the primary key refuses
 # a version someone else appended: UniqueViolation -> ConcurrencyError), queue the outbox
-# rows in order and notify the relays, cancel and schedule timers, upsert the projection.
-# Data-modifying CTEs always run (each is gated on "go"); the plain SELECT calling
-# ``pg_notify`` runs only because the final SELECT reads it. Parameters: $1 message id,
+# rows in order, cancel and schedule timers, upsert the projection. Data-modifying CTEs
+# always run to completion, each gated on "go". Parameters: $1 message id,
 # $2 stream, $3 expected version, $4-$6 events, $7-$11 outbox, $12 timers to cancel,
 # $13-$16 timers to schedule, $17.. view.
 _COMMIT = f"""
@@ -90,7 +87,6 @@ WITH recorded AS (
     WHERE (SELECT ok FROM go)
     ORDER BY o.n
     ON CONFLICT (message_id) DO NOTHING
-    RETURNING 1
 ), cancelled AS (
     DELETE FROM timers
     WHERE timer_id = ANY($12::text[]) AND NOT timer_id = ANY($13::text[])
@@ -110,10 +106,8 @@ WITH recorded AS (
     ON CONFLICT (request_id) DO UPDATE SET
         {", ".join(f"{c} = EXCLUDED.{c}" for c in VIEW_COLUMNS[1:])}
     WHERE request_view.last_version <= EXCLUDED.last_version
-), notified AS (
-    SELECT pg_notify('{OUTBOX_CHANNEL}', '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
 )
-SELECT (SELECT ok FROM go) AND (SELECT count(*) FROM notified) >= 0
+SELECT (SELECT ok FROM go)
 """
 
 
@@ -241,12 +235,14 @@ class PostgresOutbox:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def relay(self, publish: Publish, limit: int = 200) -> int:
+    async def relay(self, publish: Publish, limit: int = 200, *, min_age_s: float = 0.0) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, message_id, topic, key, ce_type, body::text AS body, created_at"
-                " FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                " FROM outbox WHERE created_at <= now() - make_interval(secs => $2)"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 limit,
+                min_age_s,
             )
             if not rows:
                 return 0
@@ -267,6 +263,11 @@ class PostgresOutbox:
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
             return len(rows)
+
+    async def delete(self, message_ids: list[str]) -> None:
+        await self._pool.execute(
+            "DELETE FROM outbox WHERE message_id = ANY($1::text[])", message_ids
+        )
 
     async def pending(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM outbox")
