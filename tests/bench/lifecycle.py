@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -36,13 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import httpx
+import h11
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pao_common import db
 from pao_common.devbroker import BundledBroker, free_port
 from pao_common.kafka import ensure_topics
 from pao_common.settings import Profile, Settings
 
+from tests.bench.loadgen import LoadClient
 from tests.support.platform import Platform
 
 HOPS = 4
@@ -156,61 +156,35 @@ async def bench_pao(platform: Platform, rates: list[int], duration_s: float) -> 
     results: list[Run] = []
     observer = asyncio.create_task(observe_completions(consumer, runs))
     headers = {"Authorization": f"Bearer {platform.token('bench')}"}
-    # Several small pools, not one big one: httpcore scans every connection of a pool for
-    # every request, and with 200 connections that scan made this client the bottleneck.
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    client = LoadClient(platform.gateway.url, headers, connections=64)
     try:
-        async with contextlib.AsyncExitStack() as stack:
-            clients = [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        base_url=platform.gateway.url, headers=headers, limits=limits, timeout=30
-                    )
-                )
-                for _ in range(CLIENT_POOLS)
-            ]
-            client = Clients(clients)
-            warm = Run("warm-up", 20, 2)  # connections, caches, consumer groups
-            runs.append(warm)
-            await open_loop(20, 2, submitter(client, warm))
-            await wait_done(warm, len(warm.planned), idle_s=10)
+        warm = Run("warm-up", 20, 2)  # connections, caches, consumer groups
+        runs.append(warm)
+        await open_loop(20, 2, submitter(client, warm))
+        await wait_done(warm, len(warm.planned), idle_s=10)
+        runs.clear()
+        for rate in rates:
+            run = Run("pao", rate, duration_s)
+            runs.append(run)
+            await open_loop(rate, duration_s, submitter(client, run))
+            await wait_done(run, len(run.planned))
             runs.clear()
-            for rate in rates:
-                run = Run("pao", rate, duration_s)
-                runs.append(run)
-                await open_loop(rate, duration_s, submitter(client, run))
-                await wait_done(run, len(run.planned))
-                runs.clear()
-                print_run(run)
-                results.append(run)
+            print_run(run)
+            results.append(run)
     finally:
+        await client.aclose()
         observer.cancel()
         await asyncio.gather(observer, return_exceptions=True)
         await consumer.stop()
     return results
 
 
-CLIENT_POOLS = 12
-
-
-@dataclass
-class Clients:
-    """HTTP clients taken in turn."""
-
-    pool: list[httpx.AsyncClient]
-
-    def __call__(self, n: int) -> httpx.AsyncClient:
-        return self.pool[n % len(self.pool)]
-
-
-def submitter(client: Clients, run: Run) -> Callable[[int, float], Awaitable[None]]:
+def submitter(client: LoadClient, run: Run) -> Callable[[int, float], Awaitable[None]]:
     async def send(n: int, planned: float) -> None:
+        body = {"item_id": "debug-echo", "inputs": {"message": f"bench {n}"}}
         try:
-            r = await client(n).post(
-                "/api/v1/requests",
-                json={"item_id": "debug-echo", "inputs": {"message": f"bench {n}"}},
-            )
-        except httpx.HTTPError as exc:
+            r = await asyncio.wait_for(client.post_json("/api/v1/requests", body), 30)
+        except (OSError, TimeoutError, h11.ProtocolError) as exc:
             run.errors += 1
             run.first_error = run.first_error or repr(exc)
             return

@@ -53,6 +53,12 @@ class KafkaCommandSender:
         await publish_event(self._broker, self._topic, event)
 
 
+# The gateway's consumers feed people (live status, catalog pages), not the next hop of a
+# request: a tenth of a second is instant to them, and against a broker that answers each
+# fetch only when the wait is up (the bundled one) it is 20 times fewer fetches than 5 ms.
+FANOUT_FETCH_MAX_WAIT_MS = 100
+
+
 def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     """Register the gateway's routes and subscribers."""
     settings = runtime.settings
@@ -81,7 +87,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         on_catalog_event,
         group_id=f"gateway-cache-{instance}",
         dlq=runtime.dlq,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
         session_timeout_ms=settings.session_timeout_ms,
     )
     subscribe(
@@ -90,7 +96,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         live.on_event,
         group_id=f"gateway-live-{instance}",
         dlq=runtime.dlq,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
         session_timeout_ms=settings.session_timeout_ms,
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
     )
