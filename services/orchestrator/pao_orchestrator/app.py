@@ -6,11 +6,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
 from pao_common.cloudevents import CloudEvent
-from pao_common.kafka import ensure_topics, publish_event, subscribe
+from pao_common.kafka import enqueue_event, ensure_topics, subscribe
 from pao_common.messages import (
     ActionFailed,
     ActionProgress,
@@ -95,13 +96,13 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     ready = asyncio.Event()
     ensured: set[str] = set(runtime.all_topics())
 
-    async def send(message: OutboxMessage) -> None:
+    async def send(message: OutboxMessage) -> asyncio.Future[Any]:
         if message.topic not in ensured:
             await ensure_topics(
                 settings.kafka_bootstrap, [message.topic], partitions=settings.topic_partitions
             )
             ensured.add(message.topic)
-        await publish_event(runtime.broker, message.topic, message.cloudevent())
+        return await enqueue_event(runtime.broker, message.topic, message.cloudevent())
 
     async def on_message(message: Message, event: CloudEvent) -> None:
         inbound: Inbound = message  # type: ignore[assignment]  # accepts= narrows the types

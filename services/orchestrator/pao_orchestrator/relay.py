@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,7 +29,8 @@ log = logging.getLogger(__name__)
 
 RELAYED = Counter("pao_outbox_published_total", "Outbox messages published")
 
-SendOne = Callable[[OutboxMessage], Awaitable[Any]]
+# Hands one message to the producer; the returned future completes on the broker's ack.
+SendOne = Callable[[OutboxMessage], Awaitable["asyncio.Future[Any]"]]
 
 
 class OutboxRelay:
@@ -63,16 +63,10 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def publish(self, messages: list[OutboxMessage]) -> None:
-        """One request's messages in order; different requests concurrently."""
-        by_key: dict[str | None, list[OutboxMessage]] = defaultdict(list)
-        for m in messages:
-            by_key[m.key].append(m)
-
-        async def in_order(group: list[OutboxMessage]) -> None:
-            for m in group:
-                await self._send(m)
-
-        await asyncio.gather(*(in_order(g) for g in by_key.values()))
+        """Enqueue every message in order (one request's messages share a key, hence a
+        partition, where the producer keeps their order), then wait for all the acks."""
+        deliveries = [await self._send(m) for m in messages]
+        await asyncio.gather(*deliveries)
         RELAYED.inc(len(messages))
 
     async def publish_fresh(self) -> None:

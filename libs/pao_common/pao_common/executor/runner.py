@@ -111,6 +111,8 @@ class ActionRunner:
         self._retry_initial_s = retry_initial_s
         self._slots = asyncio.Semaphore(executor.max_concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # command id -> the last of its informational events still on their way
+        self._emitting: dict[str, asyncio.Task[None]] = {}
         self._ready = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -138,14 +140,14 @@ class ActionRunner:
         """
         self._stopping.set()
         tasks = list(self._tasks.values())
-        if not tasks:
-            return
-        wait_s = self.executor.drain_timeout_s if timeout_s is None else timeout_s
-        log.info("draining %d running action(s) for up to %.0fs", len(tasks), wait_s)
-        _, pending = await asyncio.wait(tasks, timeout=wait_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if tasks:
+            wait_s = self.executor.drain_timeout_s if timeout_s is None else timeout_s
+            log.info("draining %d running action(s) for up to %.0fs", len(tasks), wait_s)
+            _, pending = await asyncio.wait(tasks, timeout=wait_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._emitting.values(), return_exceptions=True)
 
     # --- the subscriber -------------------------------------------------------------------
 
@@ -373,16 +375,35 @@ class ActionRunner:
             event = event.model_copy(update={"traceparent": traceparent})
         return event
 
-    async def _emit(self, message: Message) -> None:
-        """Best effort: a lost ``ActionStarted``/``ActionProgress`` costs nothing."""
-        try:
-            await self.publisher.publish(self._event(message))
-        except Exception as exc:
-            log.warning("could not publish %s: %r", message.ce_type, exc)
+    async def _emit(self, message: ActionStarted | ActionProgress) -> None:
+        """Best effort and in the background: a lost ``ActionStarted``/``ActionProgress``
+        costs nothing, so the action does not wait for the broker's ack. One command's
+        events still go out in order, and before its answer (``_answer`` waits for them)."""
+        event = self._event(message)
+        previous = self._emitting.get(message.command_id)
+
+        async def publish() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                await self.publisher.publish(event)
+            except Exception as exc:
+                log.warning("could not publish %s: %r", message.ce_type, exc)
+
+        task = asyncio.create_task(publish())
+        self._emitting[message.command_id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self._emitting.get(message.command_id) is task:
+                del self._emitting[message.command_id]
+
+        task.add_done_callback(done)
 
     async def _answer(self, command: Command, result: ActionSucceeded | ActionFailed) -> None:
         """Record the answer, then publish it, retrying while infrastructure is down."""
         event = self._event(result)
+        if (emitting := self._emitting.get(command.command_id)) is not None:
+            await asyncio.gather(emitting, return_exceptions=True)
         answer = await self._retrying(
             "record the answer", lambda: self.dedup.complete(command.command_id, event), event
         )
