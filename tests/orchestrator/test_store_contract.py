@@ -113,6 +113,10 @@ class StoreContract:
         assert await stores.events.load(stream, after_version=1) == [started]
         assert await stores.events.is_processed(f"{stream}-m1")
         assert not await stores.events.is_processed(f"{stream}-other")
+        assert await stores.events.load_unless_processed(stream, f"{stream}-m2") is None
+        unseen = await stores.events.load_unless_processed(stream, f"{stream}-other")
+        assert unseen == [first, started]
+        assert await stores.events.load_unless_processed(f"{stream}-new", f"{stream}-x") == []
 
     async def test_stale_version_is_a_concurrency_error_and_writes_nothing(
         self, stores: Stores, stream: str

@@ -1,15 +1,20 @@
 """OpenTelemetry tracing: a tracer provider per process and W3C ``traceparent`` helpers.
 
-Exporters are configured by the standard ``OTEL_*`` variables where an exporter
-package is installed; without one, spans still exist so trace ids reach the logs
-and travel in message headers.
+No exporter is installed, so by default spans are not recorded (sampler ``always_off``):
+they still carry trace ids, which reach the logs and travel in HTTP and message
+headers, but recording attributes and events nobody exports cost every request CPU.
+A deployment that adds an exporter sets the standard ``OTEL_TRACES_SAMPLER`` (for
+example ``parentbased_always_on``), which is honoured.
 """
 
 from __future__ import annotations
 
+import os
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _propagator = TraceContextTextMapPropagator()
@@ -20,8 +25,11 @@ def configure_tracing(service: str) -> None:
     global _configured
     if _configured:
         return
+    sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_OFF
     trace.set_tracer_provider(
-        TracerProvider(resource=Resource.create({"service.name": f"pao-{service}"}))
+        TracerProvider(
+            resource=Resource.create({"service.name": f"pao-{service}"}), sampler=sampler
+        )
     )
     _configured = True
 

@@ -68,9 +68,10 @@ class RequestHandler:
             state = self._states.pop(stream_id, None)
             cached = state is not None
             if state is None:
-                if await self.store.is_processed(message_id):
+                events = await self.store.load_unless_processed(stream_id, message_id)
+                if events is None:
                     return "duplicate"
-                state = reduce(await self.store.load(stream_id))
+                state = reduce(events)
             ctx = await self._context(state, message)
             decision = decide(state, message, ctx)
             cancel = list(decision.cancel_timers)

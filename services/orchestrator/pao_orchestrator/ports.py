@@ -83,6 +83,12 @@ class EventStore(Protocol):
         """Whether a commit recorded ``message_id`` already."""
         ...
 
+    async def load_unless_processed(
+        self, stream_id: str, message_id: str
+    ) -> list[DomainEvent] | None:
+        """``load(stream_id)``, or None when ``message_id`` was recorded already (one trip)."""
+        ...
+
     async def commit(self, commit: Commit) -> None:
         """Append events at ``expected_version + 1..``, record the message id, add outbox
         rows and timers, delete ``cancel_timers`` and upsert ``view``: all or nothing.

@@ -42,6 +42,13 @@ class InMemoryEventStore:
         # Stored encoded, like the database: decoding here exercises the codec.
         return [decode(t, v, copy.deepcopy(d)) for t, v, d, _ in stored[after_version:]]
 
+    async def load_unless_processed(
+        self, stream_id: str, message_id: str
+    ) -> list[DomainEvent] | None:
+        if await self.is_processed(message_id):
+            return None
+        return await self.load(stream_id)
+
     async def is_processed(self, message_id: str) -> bool:
         return message_id in self.db.processed
 

@@ -144,6 +144,24 @@ class PostgresEventStore:
         )
         return [decode(r["event_type"], r["schema_version"], json.loads(r["data"])) for r in rows]
 
+    async def load_unless_processed(
+        self, stream_id: str, message_id: str
+    ) -> list[DomainEvent] | None:
+        # The events, or a single version-0 row saying the message was seen.
+        rows = await self._pool.fetch(
+            "SELECT version, event_type, schema_version, data::text AS data"
+            " FROM request_events WHERE stream_id = $1 AND NOT EXISTS"
+            " (SELECT 1 FROM processed_messages WHERE message_id = $2)"
+            " UNION ALL SELECT 0, NULL, NULL, NULL"
+            " WHERE EXISTS (SELECT 1 FROM processed_messages WHERE message_id = $2)"
+            " ORDER BY 1",
+            stream_id,
+            message_id,
+        )
+        if rows and rows[0]["version"] == 0:
+            return None
+        return [decode(r["event_type"], r["schema_version"], json.loads(r["data"])) for r in rows]
+
     async def is_processed(self, message_id: str) -> bool:
         found = await self._pool.fetchval(
             "SELECT 1 FROM processed_messages WHERE message_id = $1", message_id
