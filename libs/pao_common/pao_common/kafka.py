@@ -65,6 +65,9 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         logger=logging.getLogger(f"pao.kafka.{client_id}"),
         log_level=logging.DEBUG,
         graceful_timeout=10.0,
+        # ``subscribe`` parses and validates messages itself: no dependency injection
+        # (and no per-message pydantic pass over the raw body) in between.
+        apply_types=False,
     )
 
 
