@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -360,6 +361,10 @@ async def run_all(rates: list[int], duration_s: float) -> None:
             await conn.close()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """``--quick`` (or ``PAO_BENCH_QUICK=1`` via ``python -m tests.bench lifecycle``)."""
     parser = argparse.ArgumentParser(prog="python -m tests.bench.lifecycle")
@@ -372,6 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.relay:
         asyncio.run(relay_main(args.relay[0], int(args.relay[1])))
         return
+    # Killed (``timeout``, CI), stop the platform and drop the database all the same.
+    signal.signal(signal.SIGTERM, _interrupt)
     quick = args.quick or os.environ.get("PAO_BENCH_QUICK") == "1"
     duration = args.duration or (5.0 if quick else 30.0)
     rates = [int(r) for r in args.rates.split(",")]
