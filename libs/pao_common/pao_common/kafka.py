@@ -258,6 +258,7 @@ def subscribe(
     auto_offset_reset: str = "earliest",
     transient_retry_s: float = 1.0,
     commit_interval_s: float = 0.2,
+    wanted: Callable[[str | None], bool] | None = None,
 ) -> None:
     """Consume ``topics`` (each with the message types it may carry) in ``group_id``:
     parse, call ``handler``, dead-letter what fails.
@@ -265,6 +266,10 @@ def subscribe(
     One consumer of the group per process for all of ``topics`` (every consumer polls the
     broker on its own); its partitions are handled concurrently, each in order
     (``PartitionWorkers``), and offsets are committed once handled (``OffsetCommitter``).
+
+    ``wanted(subject)``, when given, is asked first with the record's ``ce_subject``
+    header: a record it declines is passed over unparsed (a fan-out consumer skipping
+    requests nobody follows on this instance).
     """
 
     async def consume(body: bytes) -> None:
@@ -277,6 +282,8 @@ def subscribe(
     async def handle(body: bytes, msg: KafkaMessage) -> None:
         record: ConsumerRecord[Any, Any] = msg.raw_message  # one record: no batch subscriber
         headers = decode_headers(getattr(record, "headers", None) or msg.headers)
+        if wanted is not None and not wanted(headers.get("ce_subject")):
+            return
         try:
             event = from_kafka(headers, body)
             message = parse_message(event, topics[record.topic])

@@ -99,6 +99,8 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
         session_timeout_ms=settings.session_timeout_ms,
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
+        # Only requests someone follows here: most events concern nobody on this instance.
+        wanted=lambda request_id: request_id is not None and live.listening(request_id) > 0,
     )
     clients: list[httpx.AsyncClient] = []
     relays: list[SubmissionRelay] = []
