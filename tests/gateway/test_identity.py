@@ -37,7 +37,12 @@ def verifier_for(keys: StaticKeySource | JwksKeySource, **claims: str) -> TokenV
 async def test_valid_token_maps_claims_to_user(issuer: Issuer) -> None:
     verifier = verifier_for(StaticKeySource(issuer.public_pem))
     token = issuer.token(
-        "alice", teams=("payments", "sre"), roles=("developer",), email="a@x.test", name="Alice"
+        "alice",
+        teams=("payments", "sre"),
+        roles=("developer",),
+        email="a@x.test",
+        name="Alice",
+        manager="carol",
     )
     assert await verifier.verify(token) == User(
         id="alice",
@@ -45,6 +50,7 @@ async def test_valid_token_maps_claims_to_user(issuer: Issuer) -> None:
         name="Alice",
         teams=("payments", "sre"),
         roles=("developer",),
+        manager="carol",
     )
 
 

@@ -212,6 +212,9 @@ async def test_approve_reject_cancel(
 
     r = await gateway.client.post(f"/api/v1/requests/{req['ben1']}/approve", headers=requester)
     assert r.status_code == 403, "the requester is no approver"
+    also_approver = issuer.headers(who["ben"], teams=(team["web"], team["sec"]))
+    r = await gateway.client.post(f"/api/v1/requests/{req['ben1']}/approve", headers=also_approver)
+    assert r.status_code == 403 and "approved by someone else" in r.json()["detail"]
     r = await gateway.client.post(
         f"/api/v1/requests/{req['ben1']}/approve", headers=issuer.headers("outsider")
     )

@@ -11,6 +11,8 @@ from pao_common.messages import (
     CompensateAction,
     ExecuteAction,
     RejectRequest,
+    Requester,
+    SubmitRequest,
     TicketResolved,
 )
 from pao_orchestrator.domain import policy
@@ -286,6 +288,38 @@ def test_approval_by_an_approver_starts_fulfilment() -> None:
     ]
     assert run.state.approval.decided_by == "bob"  # type: ignore[union-attr]
     assert not [t for t in run.timers.values() if t.fired.kind == "approval_expiry"]
+
+
+def test_manager_approves_and_a_requester_never_approves_their_own_request() -> None:
+    approval = {
+        "required": True,
+        "approvers": {"teams": ["payments"], "requester_manager": True},
+        "expires_after": "2h",
+    }
+    run = Run(automated_item(approval=approval))
+    run.send(
+        SubmitRequest(
+            request_id="req-1",
+            item_id="db",
+            inputs={"name": "orders"},
+            requester=ALICE.model_copy(update={"manager": "carol"}),
+        )
+    )
+    assert run.state.approval is not None and run.state.approval.approver_users == ("carol",)
+    # Alice is in an approver team, but it is her own request.
+    d = run.send(ApproveRequest(request_id="req-1", by=ALICE))
+    assert [e.event_type for e in d.events] == ["ApprovalRefused"]
+    assert "approved by someone else" in d.events[0].reason  # type: ignore[attr-defined]
+    d = run.send(ApproveRequest(request_id="req-1", by=Requester(id="carol")))
+    assert d.events[0].event_type == "RequestApproved"
+
+
+def test_platform_admin_may_approve() -> None:
+    run = Run(automated_item(approval=APPROVAL))
+    run.submit()
+    admin = Requester(id="root", roles=("platform-admin",))
+    d = run.send(ApproveRequest(request_id="req-1", by=admin))
+    assert d.events[0].event_type == "RequestApproved"
 
 
 def test_rejection_and_expiry() -> None:

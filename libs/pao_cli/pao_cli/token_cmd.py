@@ -32,6 +32,7 @@ def parse_ttl(text: str) -> int:
 @click.option("--role", "roles", multiple=True, help="A role (e.g. platform-admin); repeatable")
 @click.option("--email", default=None, help="E-mail address claim")
 @click.option("--name", default=None, help="Display name claim")
+@click.option("--manager", default=None, help="User id of the user's manager (manager claim)")
 @click.option("--ttl", default="8h", show_default=True, help="Lifetime: seconds, or 30m/8h/7d")
 def token(
     user_id: str,
@@ -39,6 +40,7 @@ def token(
     roles: tuple[str, ...],
     email: str | None,
     name: str | None,
+    manager: str | None,
     ttl: str,
 ) -> None:
     settings = Settings()
@@ -50,6 +52,7 @@ def token(
             roles=roles,
             email=email,
             name=name,
+            manager=manager,
             ttl_s=parse_ttl(ttl),
         )
     )

@@ -24,6 +24,9 @@ class Message(BaseModel):
     schema_version: int = 1
 
 
+PLATFORM_ADMIN = "platform-admin"
+
+
 class Requester(BaseModel):
     """The person a request is for, as the gateway's token says."""
 
@@ -33,6 +36,13 @@ class Requester(BaseModel):
     name: str | None = None
     teams: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    manager: str | None = Field(
+        None, description="User id of the person's manager (the token's manager claim)"
+    )
+
+    @property
+    def is_admin(self) -> bool:
+        return PLATFORM_ADMIN in self.roles
 
 
 # --- pao.requests.commands -------------------------------------------------------------

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     jwt_claim_name: str = "name"
     jwt_claim_teams: str = Field("teams", description="Claim (dotted path) listing the teams")
     jwt_claim_roles: str = Field("roles", description="Claim (dotted path) listing the roles")
+    jwt_claim_manager: str = Field(
+        "manager", description="Claim (dotted path) with the user id of the user's manager"
+    )
 
     # Gateway behaviour
     gateway_redis_timeout_s: float = Field(0.25, description="Budget of one Redis call")

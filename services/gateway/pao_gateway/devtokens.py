@@ -85,6 +85,7 @@ def mint(
     roles: tuple[str, ...] = (),
     email: str | None = None,
     name: str | None = None,
+    manager: str | None = None,
     ttl_s: int = 8 * 3600,
     now: float | None = None,
 ) -> str:
@@ -106,6 +107,8 @@ def mint(
         _put(claims, settings.jwt_claim_email, email)
     if name:
         _put(claims, settings.jwt_claim_name, name)
+    if manager:
+        _put(claims, settings.jwt_claim_manager, manager)
     return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
 
 

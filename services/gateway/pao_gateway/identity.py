@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
+from pao_common import messages
 from pao_common.errors import ConfigurationError
 from pao_common.messages import Requester
 from pao_common.settings import Profile, Settings
@@ -28,7 +29,7 @@ from pao_gateway.errors import AuthenticationFailed, IdentityProviderDown
 
 log = logging.getLogger(__name__)
 
-PLATFORM_ADMIN = "platform-admin"
+PLATFORM_ADMIN = messages.PLATFORM_ADMIN
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class User:
     name: str | None = None
     teams: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    manager: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -47,7 +49,12 @@ class User:
 
     def as_requester(self) -> Requester:
         return Requester(
-            id=self.id, email=self.email, name=self.name, teams=self.teams, roles=self.roles
+            id=self.id,
+            email=self.email,
+            name=self.name,
+            teams=self.teams,
+            roles=self.roles,
+            manager=self.manager,
         )
 
 
@@ -60,6 +67,7 @@ class ClaimMapping:
     name: str = "name"
     teams: str = "teams"
     roles: str = "roles"
+    manager: str = "manager"
 
     def user(self, claims: dict[str, Any]) -> User:
         user_id = _claim(claims, self.id)
@@ -67,12 +75,14 @@ class ClaimMapping:
             raise AuthenticationFailed(f"token has no user id claim {self.id!r}")
         email = _claim(claims, self.email)
         name = _claim(claims, self.name)
+        manager = _claim(claims, self.manager)
         return User(
             id=user_id,
             email=email if isinstance(email, str) else None,
             name=name if isinstance(name, str) else None,
             teams=_names(_claim(claims, self.teams)),
             roles=_names(_claim(claims, self.roles)),
+            manager=manager if isinstance(manager, str) and manager else None,
         )
 
 
@@ -290,6 +300,7 @@ def build_verifier(settings: Settings) -> TokenVerifier:
             name=settings.jwt_claim_name,
             teams=settings.jwt_claim_teams,
             roles=settings.jwt_claim_roles,
+            manager=settings.jwt_claim_manager,
         ),
         leeway_s=settings.jwt_leeway_s,
     )

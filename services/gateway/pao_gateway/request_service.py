@@ -127,6 +127,10 @@ class RequestService:
         row = await self.visible(user, request_id)
         if not is_approver(user, row.get("approval")):
             raise AccessDenied(f"{user.id} is not an approver of request {request_id}")
+        if approve and row.get("requester_id") == user.id:
+            raise AccessDenied(
+                f"{user.id} requested {request_id}: a request is approved by someone else"
+            )
         if row["status"] != "awaiting_approval":
             raise InvalidRequestState(
                 f"request {request_id} is {row['status']}, not awaiting_approval"

@@ -147,11 +147,15 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
             return
     if needs_approval:
         expires_at = b.now + timedelta(seconds=approval.expires_after_s)
+        users = tuple(approval.approvers.users)
+        manager = b.state.requester.manager if b.state.requester else None
+        if approval.approvers.requester_manager and manager and manager not in users:
+            users += (manager,)
         b.emit(
             ev.ApprovalRequested(
                 occurred_at=b.now,
                 approver_teams=approval.approvers.teams,
-                approver_users=approval.approvers.users,
+                approver_users=users,
                 expires_at=expires_at,
             )
         )
@@ -167,26 +171,28 @@ def _approval_timer(b: _Builder) -> str:
     return policy.timer_id(b.state.request_id, "approval_expiry")
 
 
-def _is_approver(state: RequestState, who: Requester) -> bool:
+def _refusal(state: RequestState, who: Requester, decision: str) -> str | None:
+    """Why ``who`` may not take ``decision`` on this request (None: they may)."""
     approval = state.approval
     if approval is None:
-        return False
-    return who.id in approval.approver_users or bool(set(who.teams) & set(approval.approver_teams))
+        return f"{who.id} is not an approver of this request"
+    if decision == "approve" and state.requester is not None and who.id == state.requester.id:
+        return f"{who.id} requested it: a request is approved by someone else"
+    if (
+        who.is_admin
+        or who.id in approval.approver_users
+        or set(who.teams) & set(approval.approver_teams)
+    ):
+        return None
+    return f"{who.id} is not an approver of this request"
 
 
 def _on_approval(b: _Builder, msg: ApproveRequest | RejectRequest) -> None:
     if b.state.status != "awaiting_approval":
         return
     decision = "approve" if isinstance(msg, ApproveRequest) else "reject"
-    if not _is_approver(b.state, msg.by):
-        b.emit(
-            ev.ApprovalRefused(
-                occurred_at=b.now,
-                by=msg.by,
-                decision=decision,
-                reason=f"{msg.by.id} is not an approver of this request",
-            )
-        )
+    if (refusal := _refusal(b.state, msg.by, decision)) is not None:
+        b.emit(ev.ApprovalRefused(occurred_at=b.now, by=msg.by, decision=decision, reason=refusal))
         return
     b.decision.cancel_timers.append(_approval_timer(b))
     if decision == "reject":
