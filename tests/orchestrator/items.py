@@ -171,7 +171,13 @@ class Run:
             )
         )
 
-    def fail(self, error: str = "boom", retryable: bool = False, command: Any = None) -> Decision:
+    def fail(
+        self,
+        error: str = "boom",
+        retryable: bool = False,
+        command: Any = None,
+        **details: Any,
+    ) -> Decision:
         c = command or self.last_command()
         return self.send(
             ActionFailed(
@@ -181,6 +187,7 @@ class Run:
                 attempt=c.attempt,
                 error=error,
                 retryable=retryable,
+                **details,
             )
         )
 

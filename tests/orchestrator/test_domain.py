@@ -121,10 +121,13 @@ def test_retry_with_backoff_only_for_retryable_failures() -> None:
 def test_non_retryable_failure_is_not_retried() -> None:
     run = Run(automated_item(retry={"attempts": 5}))
     run.submit()
-    run.fail("bad input", retryable=False)
+    run_url = {"run_url": "https://ci.example/runs/7"}
+    run.fail("bad input", retryable=False, outputs=run_url, error_type="ActionError")
     assert "StepRetryScheduled" not in run.types()
     assert run.state.status == "failed"
     assert run.state.error == "step create failed: bad input"
+    # What the executor reported with the failure stays on the step (the request shows it).
+    assert run.state.step("create").outputs == run_url  # type: ignore[union-attr]
 
 
 def test_stale_results_of_an_old_attempt_are_ignored() -> None:

@@ -416,7 +416,15 @@ def _on_failed(b: _Builder, msg: ActionFailed) -> None:
     if step is None:
         return
     b.decision.cancel_timers.append(_timeout_timer(b, step))
-    _attempt_failed(b, step, msg.error, msg.retryable, msg.command_id)
+    _attempt_failed(
+        b,
+        step,
+        msg.error,
+        msg.retryable,
+        msg.command_id,
+        outputs=msg.outputs,
+        error_type=msg.error_type,
+    )
 
 
 def _retry_policy(b: _Builder, step: StepState) -> policy.RetryPolicy:
@@ -427,7 +435,14 @@ def _retry_policy(b: _Builder, step: StepState) -> policy.RetryPolicy:
 
 
 def _attempt_failed(
-    b: _Builder, step: StepState, error: str, retryable: bool, command_id: str
+    b: _Builder,
+    step: StepState,
+    error: str,
+    retryable: bool,
+    command_id: str,
+    *,
+    outputs: dict[str, Any] | None = None,
+    error_type: str | None = None,
 ) -> None:
     """One attempt failed: retry it later, or give the step (or its rollback) up."""
     attempt = step.attempts if step.phase == "execute" else step.compensation_attempts
@@ -473,7 +488,15 @@ def _attempt_failed(
         )
         _continue_rollback(b)
         return
-    _fail_step(b, step, error, retryable=retryable, command_id=command_id)
+    _fail_step(
+        b,
+        step,
+        error,
+        retryable=retryable,
+        command_id=command_id,
+        outputs=outputs,
+        error_type=error_type,
+    )
 
 
 def _fail_step(
@@ -483,6 +506,8 @@ def _fail_step(
     *,
     retryable: bool = False,
     command_id: str | None = None,
+    outputs: dict[str, Any] | None = None,
+    error_type: str | None = None,
 ) -> None:
     b.emit(
         ev.StepFailed(
@@ -492,6 +517,8 @@ def _fail_step(
             command_id=command_id,
             error=error,
             retryable=retryable,
+            outputs=outputs or {},
+            error_type=error_type,
         )
     )
     if step.id == TICKET_STEP:

@@ -147,6 +147,9 @@ class StepFailed(DomainEvent):
     command_id: str | None = None
     error: str
     retryable: bool = False
+    # What the executor reported with the failure (e.g. the URL of a failed workflow run).
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error_type: str | None = None
 
 
 class StepTimedOut(DomainEvent):

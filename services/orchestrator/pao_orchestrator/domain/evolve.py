@@ -147,6 +147,7 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
                     error=event.error,
                     command_id=None,
                     finished_at=at,
+                    **({"outputs": event.outputs} if event.outputs else {}),
                 ),
                 "error": f"step {event.step_id} failed: {event.error}",
             }
