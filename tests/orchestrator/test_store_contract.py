@@ -251,3 +251,18 @@ class TestPostgresStores(StoreContract):
         yield Stores(
             PostgresEventStore(db_pool), PostgresOutbox(db_pool), PostgresTimerStore(db_pool)
         )
+
+    async def test_prune_forgets_only_old_message_ids(
+        self, stores: Stores, stream: str, db_pool: asyncpg.Pool
+    ) -> None:
+        for n in (1, 2):
+            await stores.events.commit(Commit(stream, 0, [], message_id=f"{stream}-{n}"))
+        await db_pool.execute(
+            "UPDATE processed_messages SET processed_at = now() - interval '30 days'"
+            " WHERE message_id = $1",
+            f"{stream}-1",
+        )
+        assert isinstance(stores.events, PostgresEventStore)
+        assert await stores.events.prune_processed(14 * 86_400) >= 1
+        assert not await stores.events.is_processed(f"{stream}-1")
+        assert await stores.events.is_processed(f"{stream}-2")

@@ -84,6 +84,20 @@ class ServiceRuntime:
     on_broker_reset: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
+    def run_every(self, interval_s: float, job: Callable[[], Awaitable[Any]], *, name: str) -> None:
+        """Run ``job`` every ``interval_s`` in the background until the service stops; a
+        failing run is logged and the next one comes all the same."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await job()
+                except Exception as exc:
+                    log.warning("%s failed: %r", name, exc)
+
+        self.background.append(asyncio.create_task(loop(), name=name))
+
     @property
     def db(self) -> asyncpg.Pool:
         if self.pool is None:

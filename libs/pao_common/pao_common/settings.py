@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         900.0, description="After a broker data loss, re-publish unprojected submissions this young"
     )
 
+    # Deduplication records (the orchestrator's processed message ids, the executors'
+    # answered commands): kept at least as long as the broker keeps the messages they
+    # recognise (Kafka's default retention is 7 days), then pruned every hour.
+    dedup_retention_s: float = Field(
+        14 * 86_400, description="How long message ids and command answers are remembered"
+    )
+    dedup_prune_interval_s: float = 3_600.0
+
     @property
     def fetch_max_wait_ms(self) -> int:
         if self.kafka_fetch_max_wait_ms is not None:

@@ -128,6 +128,11 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         await redispatch_unanswered(orchestrator.store, orchestrator.topics)
         rt.background.append(asyncio.create_task(orchestrator.relay.run(), name="outbox-relay"))
         rt.background.append(asyncio.create_task(orchestrator.timers.run(), name="timers"))
+        rt.run_every(
+            settings.dedup_prune_interval_s,
+            lambda: orchestrator.store.prune_processed(settings.dedup_retention_s),
+            name="processed-messages-prune",
+        )
 
     async def stop(rt: ServiceRuntime) -> None:
         if "orchestrator" in holder:

@@ -40,9 +40,10 @@ def create_executor_app(
     settings = settings or get_settings()
 
     def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
+        store = dedup or PostgresDedupStore(lambda: runtime.db)
         runner = ActionRunner(
             executor,
-            dedup=dedup or PostgresDedupStore(lambda: runtime.db),
+            dedup=store,
             publisher=KafkaResultPublisher(runtime.broker, runtime.topics.action_results),
             secrets=secrets,
         )
@@ -60,6 +61,12 @@ def create_executor_app(
 
         async def start(rt: ServiceRuntime) -> None:
             install_log_redaction()
+            if isinstance(store, PostgresDedupStore):
+                rt.run_every(
+                    settings.dedup_prune_interval_s,
+                    lambda: store.prune(settings.dedup_retention_s),
+                    name="command-answers-prune",
+                )
             for hook in executor.start_hooks:
                 await hook(rt)
             runner.mark_ready()

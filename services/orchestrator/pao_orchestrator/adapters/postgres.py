@@ -201,6 +201,15 @@ class PostgresEventStore:
         if not recorded:
             raise DuplicateMessage(commit.message_id or "")
 
+    async def prune_processed(self, older_than_s: float) -> int:
+        """Forget processed message ids older than ``older_than_s`` (no broker redelivers
+        a message that old); return how many."""
+        status = await self._pool.execute(
+            "DELETE FROM processed_messages WHERE processed_at < now() - make_interval(secs => $1)",
+            float(older_than_s),
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
     async def streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
         last = ""
         while True:
