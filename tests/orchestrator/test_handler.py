@@ -129,6 +129,26 @@ async def test_two_writers_on_one_stream_both_land_in_order(world: World) -> Non
     assert final.cancelling or final.status in ("rolling_back", "cancelled")
 
 
+async def test_a_replica_with_a_stale_state_decides_on_the_stored_stream(world: World) -> None:
+    """Replica A caches a request's state; the partition moves to B, which moves the
+    request on; back at A, a result A's stale state knows nothing of is still handled."""
+    rid = _rid()
+    a = world.handler
+    b = RequestHandler(world.store, a.catalog, world.clock, TOPICS, {"environment": "test"})
+    await a.handle(_submit(rid), "submit-" + rid)
+    create = reduce(await world.store.load(rid)).step("create")
+    assert create is not None and create.command_id is not None
+    done = ActionSucceeded(
+        command_id=create.command_id, request_id=rid, step_id="create", outputs={"host": "h"}
+    )
+    assert await b.handle(done, "create-ok-" + rid) == "committed"
+    grant = reduce(await world.store.load(rid)).step("grant")
+    assert grant is not None and grant.command_id is not None
+    granted = ActionSucceeded(command_id=grant.command_id, request_id=rid, step_id="grant")
+    assert await a.handle(granted, "grant-ok-" + rid) == "committed"
+    assert reduce(await world.store.load(rid)).step("grant").status == "succeeded"  # type: ignore[union-attr]
+
+
 async def test_timers_fire_through_the_handler_once(world: World) -> None:
     rid = _rid()
     await world.handler.handle(_submit(rid), "submit-" + rid)

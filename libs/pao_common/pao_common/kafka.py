@@ -273,9 +273,8 @@ def subscribe(
     """
 
     async def consume(body: bytes) -> None:
-        # The message from FastStream's context, not as a ``msg: KafkaMessage`` parameter:
-        # that one is resolved by a synchronous dependency, run in a worker thread for
-        # every single message.
+        # Without dependency injection (``apply_types=False``) a handler gets the decoded
+        # body only; the record itself is in FastStream's context.
         msg: KafkaMessage = broker.context.get_local("message")
         await workers.put(body, msg)
 

@@ -64,8 +64,9 @@ class RequestHandler:
         if isinstance(message, INFORMATIONAL):
             return "no-op"  # decide records nothing for them: skip the stream load
         stream_id = message.request_id
+        trust_cache = True
         for _ in range(MAX_CONFLICTS):
-            state = self._states.pop(stream_id, None)
+            state = self._states.pop(stream_id, None) if trust_cache else None
             cached = state is not None
             if state is None:
                 events = await self.store.load_unless_processed(stream_id, message_id)
@@ -74,14 +75,18 @@ class RequestHandler:
                 state = reduce(events)
             ctx = await self._context(state, message)
             decision = decide(state, message, ctx)
+            if cached and not decision.events:
+                # Only appended events meet the version check: a decision to append
+                # nothing (ignore the message, just cancel a timer) could come from a stale
+                # state, e.g. one from before this partition last moved to another
+                # replica. Decide it again on the stored stream.
+                trust_cache = False
+                continue
             cancel = list(decision.cancel_timers)
             if isinstance(message, TimerFired):
                 cancel.append(message.timer_id)  # a fired timer is done, whatever it decided
             elif decision.empty:
                 self._remember(stream_id, state)
-                # Nothing to write; a redelivery decides nothing too: say which it was.
-                if cached and await self.store.is_processed(message_id):
-                    return "duplicate"
                 return "no-op"
             after = reduce(decision.events, state)
             commit = Commit(
