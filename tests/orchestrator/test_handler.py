@@ -108,6 +108,22 @@ async def test_same_message_twice_records_one_set_of_events(world: World) -> Non
     assert view["status"] == "in_progress" and view["item_version"] == "1.2.0"
 
 
+async def test_a_second_submission_of_a_request_changes_nothing(world: World) -> None:
+    """A submission's stream is assumed new; one that exists is decided on as stored."""
+    rid = _rid()
+    assert await world.handler.handle(_submit(rid), "first-" + rid) == "committed"
+    fresh = RequestHandler(
+        world.store, world.handler.catalog, world.clock, TOPICS, {"environment": "test"}
+    )
+    for handler in (world.handler, fresh):
+        assert await handler.handle(_submit(rid), f"again-{id(handler)}-{rid}") == "no-op"
+    assert [e.event_type for e in await world.store.load(rid)] == [
+        "RequestSubmitted",
+        "FulfilmentStarted",
+        "StepDispatched",
+    ]
+
+
 async def test_two_writers_on_one_stream_both_land_in_order(world: World) -> None:
     rid = _rid()
     await world.handler.handle(_submit(rid), "submit-" + rid)

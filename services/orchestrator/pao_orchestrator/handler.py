@@ -6,10 +6,11 @@ projection row in one transaction); a concurrent writer means reload and decide
 again; a message seen before is skipped.
 
 The states of recently handled streams are kept in memory (one request's messages
-come to one process, its partition's consumer), so a message usually costs one
-round trip to the store: the commit. A cached state is only ever a guess: if another
-writer moved the stream on, the commit's version check refuses it and the stream is
-loaded again.
+come to one process, its partition's consumer), and a submission's stream is taken to
+be new, so a message usually costs one round trip to the store: the commit. A cached
+or assumed state is only ever a guess: if the stream is further along, the commit's
+version check refuses it (and a decision to append nothing is taken again on the
+stored stream).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class RequestHandler:
         trust_cache = True
         for _ in range(MAX_CONFLICTS):
             state = self._states.pop(stream_id, None) if trust_cache else None
+            if state is None and trust_cache and isinstance(message, SubmitRequest):
+                state = RequestState()  # a submission opens its stream: guess it is new
             cached = state is not None
             if state is None:
                 events = await self.store.load_unless_processed(stream_id, message_id)
@@ -112,6 +115,7 @@ class RequestHandler:
                 await self.store.commit(commit)
             except ConcurrencyError:
                 log.info("stream %s changed under us; deciding again", stream_id)
+                trust_cache = False
                 continue
             except DuplicateMessage:
                 return "duplicate"
