@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,20 +14,50 @@ from pathlib import Path
 
 import psutil
 import pytest
+from pao_cli.dev import SANDBOX_PORT_OFFSET
 from pao_common.devbroker import free_port, port_open
 from pao_common.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def free_port_block(size: int) -> int:
+    """A base port with ``size`` free ports from it, below the kernel's ephemeral range.
+
+    ``free_port()`` answers one port the kernel just handed out; the ports after it are
+    unchecked and, inside the ephemeral range, any client socket of the running suite may
+    take one before ``pao dev`` binds it (that happened: an executor found its port taken).
+    """
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    pick = random.Random()
+    for _ in range(200):
+        base = pick.randrange(20_000, low - size)
+        if all(_bindable(port) for port in range(base, base + size)):
+            return base
+    raise RuntimeError(f"no {size} free ports in a row below {low}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def test_pao_dev_reaches_all_ready_and_sigint_leaves_nothing_behind(
     settings: Settings, tmp_path: Path
 ) -> None:
+    # gateway, catalog, orchestrator, then the executors from base + 3 and the sandbox
+    # at executors' base + 16: 20 ports in a row.
+    base = free_port_block(3 + SANDBOX_PORT_OFFSET + 1)
     ports = {
-        "PAO_GATEWAY_PORT": free_port(),
-        "PAO_CATALOG_PORT": free_port(),
-        "PAO_ORCHESTRATOR_PORT": free_port(),
-        "PAO_EXECUTORS_BASE_PORT": free_port(),
+        "PAO_GATEWAY_PORT": base,
+        "PAO_CATALOG_PORT": base + 1,
+        "PAO_ORCHESTRATOR_PORT": base + 2,
+        "PAO_EXECUTORS_BASE_PORT": base + 3,
     }
     broker_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAO_")}
