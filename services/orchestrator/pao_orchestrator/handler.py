@@ -19,6 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Literal
 
 from pao_common.messages import RequestEvent, SubmitRequest
@@ -91,13 +92,15 @@ class RequestHandler:
             elif decision.empty:
                 self._remember(stream_id, state)
                 return "no-op"
-            after = reduce(decision.events, state)
+            # The state after each new event (public events carry their version and status).
+            states = list(accumulate(decision.events, evolve, initial=state))[1:]
+            after = states[-1] if states else state
             commit = Commit(
                 stream_id=stream_id,
                 expected_version=state.version,
                 events=decision.events,
                 message_id=message_id,
-                outbox=self._outbox(state, decision.events, decision.commands),
+                outbox=self._outbox(state, decision.events, states, decision.commands),
                 timers=[
                     Timer(
                         timer_id=t.timer_id,
@@ -147,7 +150,11 @@ class RequestHandler:
         return DecisionContext(now=now, item=item, system=self.system)
 
     def _outbox(
-        self, state: RequestState, events: list[Any], commands: list[Any]
+        self,
+        state: RequestState,
+        events: list[Any],
+        states: list[RequestState],
+        commands: list[Any],
     ) -> list[OutboxMessage]:
         out: list[OutboxMessage] = []
         rid = state.request_id or (events[0].request_id if events else "")
@@ -161,9 +168,7 @@ class RequestHandler:
                     body=command.model_dump(mode="json"),
                 )
             )
-        current = state
-        for event in events:
-            current = evolve(current, event)
+        for event, current in zip(events, states, strict=True):
             public = RequestEvent(
                 request_id=current.request_id or rid,
                 event_type=event.event_type,
