@@ -37,12 +37,15 @@ VIEW_COLUMNS = (
 )
 _JSON_COLUMNS = {"requester", "inputs", "outputs", "steps", "ticket", "approval"}
 
-_UPSERT_VIEW = (
-    f"INSERT INTO request_view ({', '.join(VIEW_COLUMNS)}) VALUES "
-    f"({', '.join(f'${i + 1}' for i in range(len(VIEW_COLUMNS)))}) "
+# An upsert keeps the newest row: a replayed or late older version never overwrites it.
+_VIEW_CONFLICT = (
     "ON CONFLICT (request_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in VIEW_COLUMNS[1:])
     + " WHERE request_view.last_version <= EXCLUDED.last_version"
+)
+_UPSERT_VIEW = (
+    f"INSERT INTO request_view ({', '.join(VIEW_COLUMNS)}) VALUES "
+    f"({', '.join(f'${i + 1}' for i in range(len(VIEW_COLUMNS)))}) {_VIEW_CONFLICT}"
 )
 
 
@@ -103,9 +106,7 @@ WITH recorded AS (
     INSERT INTO request_view ({", ".join(VIEW_COLUMNS)})
     SELECT {_VIEW_PARAMS}
     WHERE $17::text IS NOT NULL AND (SELECT ok FROM go)
-    ON CONFLICT (request_id) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in VIEW_COLUMNS[1:])}
-    WHERE request_view.last_version <= EXCLUDED.last_version
+    {_VIEW_CONFLICT}
 )
 SELECT (SELECT ok FROM go)
 """
