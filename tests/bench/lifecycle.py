@@ -329,7 +329,6 @@ async def run_all(rates: list[int], duration_s: float) -> None:
         redis_url=os.environ.get("PAO_REDIS_URL", "redis://127.0.0.1:6379/0"),
         redis_prefix=f"pao-bench:{uuid.uuid4().hex[:6]}:",
         topic_suffix="",
-        topic_partitions=3,
     )
     platform = Platform(settings=settings, log_dir=work, with_gateway=True, log_level="WARNING")
     try:

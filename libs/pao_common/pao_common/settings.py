@@ -46,7 +46,11 @@ class Settings(BaseSettings):
         None, description="Overrides the profile's consumer group session timeout"
     )
     kafka_client_id: str = "pao"
-    topic_partitions: int = 3
+    topic_partitions: int = Field(
+        12,
+        description="Partitions of the topics PAO creates: at most this many replicas of a"
+        " service share its work (and the bundled broker's fetches cost less when spread)",
+    )
     topic_suffix: str = Field("", description="Appended to every topic name (tests, tenants)")
 
     # PostgreSQL and Redis

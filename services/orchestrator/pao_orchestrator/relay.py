@@ -2,8 +2,9 @@
 
 Fast path: right after a commit, the handler hands the commit's messages over
 (``committed``). They are published at once, in commit order (one request's messages in
-order, different requests side by side), and their rows deleted with one statement per
-batch: no query to find them, no lock.
+order, different requests side by side); no query to find them, no lock. Their rows are
+deleted in batches: one statement for whatever was published in the last ``forget_after_s``
+(or once ``batch`` ids are waiting), not one per commit.
 
 Sweep: every ``poll_s``, rows older than ``sweep_after_s`` are claimed
 ``FOR UPDATE SKIP LOCKED`` and published. Those are what a replica committed and then
@@ -42,6 +43,7 @@ class OutboxRelay:
         poll_s: float = 1.0,
         sweep_after_s: float = 5.0,
         batch: int = 200,
+        forget_after_s: float = 0.1,
     ) -> None:
         self._outbox = outbox
         self._send = send
@@ -50,6 +52,9 @@ class OutboxRelay:
         self._batch = batch
         self._wakeup = asyncio.Event()
         self._fresh: list[OutboxMessage] = []
+        self._forget_after_s = forget_after_s
+        self._published: list[str] = []  # ids published whose rows are not deleted yet
+        self._forget_at: float | None = None
         self._sweep_all = True  # the first sweep takes what an earlier life left behind
 
     def committed(self, messages: list[OutboxMessage]) -> None:
@@ -70,7 +75,9 @@ class OutboxRelay:
         RELAYED.inc(len(messages))
 
     async def publish_fresh(self) -> None:
-        """Publish what was handed over by ``committed`` and delete its rows."""
+        """Publish what was handed over by ``committed``; its rows are deleted by
+        ``forget_published``."""
+        loop = asyncio.get_running_loop()
         while self._fresh:
             batch, self._fresh = self._fresh, []
             try:
@@ -78,7 +85,18 @@ class OutboxRelay:
             except Exception as exc:  # the rows stay: the sweep publishes them
                 log.warning("publishing %d committed messages failed: %r", len(batch), exc)
                 continue
-            await self._outbox.delete([m.message_id for m in batch])
+            self._published.extend(m.message_id for m in batch)
+            if self._forget_at is None:
+                self._forget_at = loop.time() + self._forget_after_s
+        if len(self._published) >= self._batch:
+            await self.forget_published()
+
+    async def forget_published(self) -> None:
+        """Delete the rows of what the fast path published (a row left by a crash before
+        this is published again by the sweep: at least once)."""
+        ids, self._published, self._forget_at = self._published, [], None
+        if ids:
+            await self._outbox.delete(ids)
 
     async def drain(self, min_age_s: float = 0.0) -> int:
         """Publish the rows older than ``min_age_s`` until none is left (as far as this
@@ -99,14 +117,17 @@ class OutboxRelay:
             try:
                 self._wakeup.clear()
                 await self.publish_fresh()
+                if self._forget_at is not None and loop.time() >= self._forget_at:
+                    await self.forget_published()
                 if self._sweep_all or loop.time() >= next_sweep:
                     min_age = 0.0 if self._sweep_all else self._sweep_after_s
                     self._sweep_all = False
                     await self.drain(min_age)
                     next_sweep = loop.time() + self._poll_s
                 delay = 0.2
+                wake_at = min(next_sweep, self._forget_at or next_sweep)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), max(0.0, next_sweep - loop.time()))
+                    await asyncio.wait_for(self._wakeup.wait(), max(0.0, wake_at - loop.time()))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -118,3 +139,4 @@ class OutboxRelay:
         """Publish what the last commits handed over (the relay task has stopped)."""
         with contextlib.suppress(Exception):
             await self.publish_fresh()
+            await self.forget_published()
