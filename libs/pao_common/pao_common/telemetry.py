@@ -21,11 +21,16 @@ _propagator = TraceContextTextMapPropagator()
 _configured = False
 
 
+def spans_recorded() -> bool:
+    """Whether the deployment asked for spans (``OTEL_TRACES_SAMPLER``)."""
+    return bool(os.environ.get("OTEL_TRACES_SAMPLER"))
+
+
 def configure_tracing(service: str) -> None:
     global _configured
     if _configured:
         return
-    sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ALWAYS_OFF
+    sampler = None if spans_recorded() else ALWAYS_OFF
     trace.set_tracer_provider(
         TracerProvider(
             resource=Resource.create({"service.name": f"pao-{service}"}), sampler=sampler
