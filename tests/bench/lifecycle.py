@@ -1,19 +1,21 @@
 """Request lifecycle benchmark: ``python -m tests.bench lifecycle`` (or ``python -m
 tests.bench.lifecycle [--quick] [--rates 50,100,200] [--duration 30]``).
 
-Starts the platform as real processes (its own bundled broker and a throw-away
-database; catalog, gateway, orchestrator, debug executor) and from this process
+For each rate, starts a fresh platform as real processes (its own bundled broker and a
+throw-away database; catalog, gateway, orchestrator, debug executor) and from this process
 submits ``debug-echo`` requests over HTTP to the gateway at fixed arrival rates
 (open loop: request *n* is sent at ``start + n / rate`` whatever happened to the
 earlier ones, and its latency counts from that planned instant). Completion is
 observed on ``pao.requests.events`` (bare aiokafka). Prints submit-to-completed
-p50 / p99 and the sustained completion throughput per rate.
+p50 / p99, the sustained completion throughput and the CPU time each process spent per
+completed request (a figure that does not depend on how busy the machine was).
 
 In the same run, the raw floor: the same number of Kafka hops as a ``debug-echo``
 request takes (gateway -> commands -> orchestrator -> actions -> executor -> results
 -> orchestrator -> request events -> observer: 4 topics) relayed by bare aiokafka
 relays in a process of their own, with the same client settings (fetch_max_wait_ms,
-linger, acks), at the same rates. Prints the ratio of PAO's p50 to the floor's.
+linger, acks), at the same rate on the same broker once the platform has stopped. Prints
+the ratio of PAO's p50 to the floor's.
 
 Targets on the 2-core dev machine: 200 completed requests/s sustained, p50 within
 3x the floor. Measures and prints; asserts nothing.
@@ -45,6 +47,7 @@ from pao_common.settings import Profile, Settings
 
 from tests.bench.loadgen import LoadClient
 from tests.support.platform import Platform
+from tests.support.services import ServiceProcess
 
 HOPS = 4
 FLOOR_TOPICS = [f"bench.floor.hop{n}" for n in range(HOPS)]
@@ -58,6 +61,49 @@ def client_settings(settings: Settings) -> dict[str, object]:
 PRODUCER = {"acks": "all", "linger_ms": 0, "enable_idempotence": False}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on the machine (the bench's backends among them)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() == "postgres":
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU time each named process (or group of processes) spent between ``start`` and
+    ``stop``: a figure that does not depend on how saturated the machine was."""
+
+    def __init__(self, pids: dict[str, Callable[[], list[int]]]) -> None:
+        self._pids = pids
+        self._start: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in pids()) for name, pids in self._pids.items()}
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> dict[str, float]:
+        now = self._now()
+        self.spent = {name: now[name] - self._start.get(name, 0.0) for name in now}
+        return self.spent
+
+
 @dataclass
 class Run:
     name: str
@@ -67,6 +113,7 @@ class Run:
     done: dict[str, float] = field(default_factory=dict)
     errors: int = 0
     first_error: str = ""
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     def latencies_ms(self) -> list[float]:
         return sorted(
@@ -148,7 +195,25 @@ async def observe_completions(consumer: AIOKafkaConsumer, runs: list[Run]) -> No
                 run.done.setdefault(body["request_id"], now)
 
 
-async def bench_pao(platform: Platform, rates: list[int], duration_s: float) -> list[Run]:
+def platform_meter(platform: Platform, broker_pid: int) -> CpuMeter:
+    def of(*services: ServiceProcess | None) -> Callable[[], list[int]]:
+        return lambda: [s.process.pid for s in services if s is not None and s.process]
+
+    return CpuMeter(
+        {
+            "broker": lambda: [broker_pid],
+            "gateway": of(platform.gateway),
+            "orchestrator": of(*platform.orchestrators),
+            "executor": of(platform.executor),
+            "postgres": postgres_pids,
+            "bench client": lambda: [os.getpid()],
+        }
+    )
+
+
+async def bench_pao(
+    platform: Platform, rates: list[int], duration_s: float, meter: CpuMeter
+) -> list[Run]:
     assert platform.gateway is not None
     consumer = await start_consumer(
         platform.bootstrap, platform.topics.request_events, platform.settings.fetch_max_wait_ms
@@ -167,8 +232,10 @@ async def bench_pao(platform: Platform, rates: list[int], duration_s: float) -> 
         for rate in rates:
             run = Run("pao", rate, duration_s)
             runs.append(run)
+            meter.start()
             await open_loop(rate, duration_s, submitter(client, run))
             await wait_done(run, len(run.planned))
+            run.cpu_s = meter.stop()
             runs.clear()
             print_run(run)
             results.append(run)
@@ -208,6 +275,14 @@ def print_run(run: Run) -> None:
         f"max {r.get('max', float('nan')):.1f} ms, throughput {r['throughput']:.1f}/s",
         flush=True,
     )
+    if run.cpu_s and r["completed"]:
+        per = {name: 1000 * s / r["completed"] for name, s in run.cpu_s.items()}
+        print(
+            f"        CPU per completed request: {sum(per.values()):.1f} ms ("
+            + ", ".join(f"{name} {ms:.2f}" for name, ms in per.items())
+            + ")",
+            flush=True,
+        )
 
 
 # --- the floor -----------------------------------------------------------------------------
@@ -244,7 +319,9 @@ async def relay_main(bootstrap: str, fetch_max_wait_ms: int) -> None:
     await asyncio.gather(*tasks)
 
 
-async def bench_floor(settings: Settings, rates: list[int], duration_s: float) -> list[Run]:
+async def bench_floor(
+    settings: Settings, rates: list[int], duration_s: float, broker_pid: int
+) -> list[Run]:
     bootstrap = settings.kafka_bootstrap
     await ensure_topics(bootstrap, FLOOR_TOPICS, partitions=settings.topic_partitions)
     relays = subprocess.Popen(  # noqa: ASYNC220  (started once, not waited on here)
@@ -258,6 +335,13 @@ async def bench_floor(settings: Settings, rates: list[int], duration_s: float) -
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
+    )
+    meter = CpuMeter(
+        {
+            "broker": lambda: [broker_pid],
+            "relays": lambda: [relays.pid],
+            "bench client": lambda: [os.getpid()],
+        }
     )
     consumer = await start_consumer(bootstrap, FLOOR_TOPICS[-1], settings.fetch_max_wait_ms)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
@@ -294,8 +378,10 @@ async def bench_floor(settings: Settings, rates: list[int], duration_s: float) -
         for rate in rates:
             run = Run("floor", rate, duration_s)
             current.append(run)
+            meter.start()
             await open_loop(rate, duration_s, sender(run))
             await wait_done(run, len(run.planned))
+            run.cpu_s = meter.stop()
             current.clear()
             print_run(run)
             results.append(run)
@@ -312,9 +398,12 @@ async def bench_floor(settings: Settings, rates: list[int], duration_s: float) -
 # --- main ------------------------------------------------------------------------------------
 
 
-async def run_all(rates: list[int], duration_s: float) -> None:
+async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
+    """One rate on a platform and broker of its own: what an earlier rate left behind
+    (a backlog, the bundled broker's stored records) does not weigh on it."""
     broker = BundledBroker(free_port())
     broker.start()
+    assert broker.process is not None
     url = db.with_database(
         os.environ.get("PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         f"pao_bench_{uuid.uuid4().hex[:8]}",
@@ -333,23 +422,17 @@ async def run_all(rates: list[int], duration_s: float) -> None:
     platform = Platform(settings=settings, log_dir=work, with_gateway=True, log_level="WARNING")
     try:
         print(
-            f"platform: catalog, gateway, orchestrator, debug executor as processes; "
-            f"fetch_max_wait_ms={settings.fetch_max_wait_ms}, logs in {work}",
+            f"{rate}/s: fresh broker and platform (catalog, gateway, orchestrator, debug "
+            f"executor as processes; {settings.topic_partitions} partitions, "
+            f"fetch_max_wait_ms={settings.fetch_max_wait_ms}), logs in {work}",
             flush=True,
         )
         await asyncio.to_thread(platform.start)
-        pao = await bench_pao(platform, rates, duration_s)
+        meter = platform_meter(platform, broker.process.pid)
+        [pao] = await bench_pao(platform, [rate], duration_s, meter)
         await asyncio.to_thread(platform.stop)
-        floor = await bench_floor(platform.settings, rates, duration_s)
-        print("\nsummary (submit-to-completed; floor = 4 bare-aiokafka hops):")
-        for p, f in zip(pao, floor, strict=True):
-            pr, fr = p.report(), f.report()
-            print(
-                f"  {p.rate:4d}/s: PAO p50 {pr['p50']:7.1f} ms  p99 {pr['p99']:7.1f} ms  "
-                f"{pr['throughput']:6.1f} completed/s | floor p50 {fr['p50']:6.1f} ms  "
-                f"p99 {fr['p99']:6.1f} ms | p50 ratio {pr['p50'] / fr['p50']:.2f}x",
-                flush=True,
-            )
+        [floor] = await bench_floor(settings, [rate], duration_s, broker.process.pid)
+        return pao, floor
     finally:
         await asyncio.to_thread(platform.stop)
         broker.stop()
@@ -358,6 +441,19 @@ async def run_all(rates: list[int], duration_s: float) -> None:
             await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+async def run_all(rates: list[int], duration_s: float) -> None:
+    results = [await run_rate(rate, duration_s) for rate in rates]
+    print("\nsummary (submit-to-completed; floor = 4 bare-aiokafka hops):")
+    for p, f in results:
+        pr, fr = p.report(), f.report()
+        print(
+            f"  {p.rate:4d}/s: PAO p50 {pr['p50']:7.1f} ms  p99 {pr['p99']:7.1f} ms  "
+            f"{pr['throughput']:6.1f} completed/s | floor p50 {fr['p50']:6.1f} ms  "
+            f"p99 {fr['p99']:6.1f} ms | p50 ratio {pr['p50'] / fr['p50']:.2f}x",
+            flush=True,
+        )
 
 
 def _interrupt(signum: int, frame: object) -> None:
