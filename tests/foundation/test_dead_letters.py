@@ -8,7 +8,13 @@ import pytest
 from pao_common.cloudevents import CloudEvent
 from pao_common.dlq import DeadLetterPublisher
 from pao_common.kafka import create_broker, ensure_topics, publish_event, subscribe
-from pao_common.messages import CancelRequest, Message, Requester, to_cloudevent
+from pao_common.messages import (
+    ApproveRequest,
+    CancelRequest,
+    Message,
+    Requester,
+    to_cloudevent,
+)
 from pao_common.settings import Settings
 from pao_common.topics import Topics
 
@@ -77,5 +83,66 @@ async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Set
         for r in reasons:
             assert r["pao_dlq_source_topic"] == topics.request_commands
             assert r["pao_dlq_source_partition"].isdigit() and r["pao_dlq_source_offset"].isdigit()
+    finally:
+        await broker.stop()
+
+
+async def test_ignored_types_are_passed_over_unparsed(settings: Settings) -> None:
+    topics = Topics(settings.topic_suffix)
+    await ensure_topics(settings.kafka_bootstrap, topics.core(), partitions=1)
+    broker = create_broker(settings, client_id="ignore-test")
+    handled: list[Message] = []
+
+    async def handler(message: Message, event: CloudEvent) -> None:
+        handled.append(message)
+
+    subscribe(
+        broker,
+        {topics.request_commands: (CancelRequest, ApproveRequest)},
+        handler,
+        group_id="ignore-test",
+        dlq=DeadLetterPublisher(broker, topics.dlq, source="ignore-test"),
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        ignored=(ApproveRequest,),
+    )
+    await broker.start()
+    try:
+
+        def headers(ce_id: str, ce_type: str) -> list[tuple[str, bytes]]:
+            return [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", ce_id.encode()),
+                ("ce_type", ce_type.encode()),
+                ("ce_source", b"test"),
+            ]
+
+        # A broken body of an ignored type: never parsed, so never dead-lettered.
+        approve = headers("ignored-1", ApproveRequest.ce_type)
+        await produce(
+            settings.kafka_bootstrap,
+            topics.request_commands,
+            b"{broken",
+            key=b"r-1",
+            headers=approve,
+        )
+        cancel = headers("broken-2", CancelRequest.ce_type)
+        await produce(
+            settings.kafka_bootstrap,
+            topics.request_commands,
+            b"{broken",
+            key=b"r-1",
+            headers=cancel,
+        )
+        good = to_cloudevent(
+            CancelRequest(request_id="r-1", by=Requester(id="alice"), reason="ok"),
+            source="t",
+            subject="r-1",
+        )
+        await publish_event(broker, topics.request_commands, good)
+
+        await wait_for(lambda: len(handled) == 1)
+        assert isinstance(handled[0], CancelRequest)
+        [dead] = await consume(settings.kafka_bootstrap, topics.dlq, count=1)
+        assert dict(dead.headers)["ce_id"] == b"broken-2", "the ignored message was not parsed"
     finally:
         await broker.stop()

@@ -259,6 +259,7 @@ def subscribe(
     transient_retry_s: float = 1.0,
     commit_interval_s: float = 0.2,
     wanted: Callable[[str | None], bool] | None = None,
+    ignored: tuple[type[Message], ...] = (),
 ) -> None:
     """Consume ``topics`` (each with the message types it may carry) in ``group_id``:
     parse, call ``handler``, dead-letter what fails.
@@ -270,7 +271,11 @@ def subscribe(
     ``wanted(subject)``, when given, is asked first with the record's ``ce_subject``
     header: a record it declines is passed over unparsed (a fan-out consumer skipping
     requests nobody follows on this instance).
+
+    ``ignored`` message types (allowed on a topic, of no use to this handler) are passed
+    over by their ``ce_type`` header, before any parsing.
     """
+    ignored_types = frozenset(m.ce_type for m in ignored)
 
     async def consume(body: bytes) -> None:
         # Without dependency injection (``apply_types=False``) a handler gets the decoded
@@ -281,6 +286,8 @@ def subscribe(
     async def handle(body: bytes, msg: KafkaMessage) -> None:
         record: ConsumerRecord[Any, Any] = msg.raw_message  # one record: no batch subscriber
         headers = decode_headers(getattr(record, "headers", None) or msg.headers)
+        if headers.get("ce_type") in ignored_types:
+            return
         if wanted is not None and not wanted(headers.get("ce_subject")):
             return
         try:

@@ -34,6 +34,7 @@ from pao_orchestrator.adapters.postgres import (
     PostgresOutbox,
     PostgresTimerStore,
 )
+from pao_orchestrator.domain.decide import INFORMATIONAL
 from pao_orchestrator.domain.decision import Inbound
 from pao_orchestrator.handler import RequestHandler
 from pao_orchestrator.ports import Commit, OutboxMessage
@@ -119,6 +120,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         dlq=runtime.dlq,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
+        ignored=INFORMATIONAL,  # an executor's started/progress reports change nothing
     )
 
     async def start(rt: ServiceRuntime) -> None:
