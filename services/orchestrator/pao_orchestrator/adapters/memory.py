@@ -122,7 +122,7 @@ class InMemoryOutbox:
         self._claimed |= ids
         try:
             await publish(batch)
-            self.db.outbox = [m for m in self.db.outbox if m.message_id not in ids]
+            await self.delete(list(ids))
         finally:
             self._claimed -= ids
         return len(batch)
@@ -130,6 +130,8 @@ class InMemoryOutbox:
     async def delete(self, message_ids: list[str]) -> None:
         gone = set(message_ids)
         self.db.outbox = [m for m in self.db.outbox if m.message_id not in gone]
+        for message_id in gone:
+            self.db.queued_at.pop(message_id, None)
 
     async def pending(self) -> int:
         return len(self.db.outbox)
