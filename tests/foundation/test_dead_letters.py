@@ -23,6 +23,16 @@ from tests.support.kafka import consume, produce, wait_for
 pytestmark = pytest.mark.integration
 
 
+def ce_headers(ce_id: str, ce_type: str) -> list[tuple[str, bytes]]:
+    """The required CloudEvents headers (binary mode) of a hand-made record."""
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", ce_id.encode()),
+        ("ce_type", ce_type.encode()),
+        ("ce_source", b"test"),
+    ]
+
+
 async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Settings) -> None:
     topics = Topics(settings.topic_suffix)
     await ensure_topics(settings.kafka_bootstrap, topics.core(), partitions=1)
@@ -44,12 +54,7 @@ async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Set
     )
     await broker.start()
     try:
-        ce = [
-            ("ce_specversion", b"1.0"),
-            ("ce_id", b"bad-1"),
-            ("ce_type", b"pao.request.cancel"),
-            ("ce_source", b"test"),
-        ]
+        ce = ce_headers("bad-1", CancelRequest.ce_type)
         await produce(
             settings.kafka_bootstrap, topics.request_commands, b"{broken", key=b"r-1", headers=ce
         )
@@ -107,17 +112,8 @@ async def test_ignored_types_are_passed_over_unparsed(settings: Settings) -> Non
     )
     await broker.start()
     try:
-
-        def headers(ce_id: str, ce_type: str) -> list[tuple[str, bytes]]:
-            return [
-                ("ce_specversion", b"1.0"),
-                ("ce_id", ce_id.encode()),
-                ("ce_type", ce_type.encode()),
-                ("ce_source", b"test"),
-            ]
-
         # A broken body of an ignored type: never parsed, so never dead-lettered.
-        approve = headers("ignored-1", ApproveRequest.ce_type)
+        approve = ce_headers("ignored-1", ApproveRequest.ce_type)
         await produce(
             settings.kafka_bootstrap,
             topics.request_commands,
@@ -125,7 +121,7 @@ async def test_ignored_types_are_passed_over_unparsed(settings: Settings) -> Non
             key=b"r-1",
             headers=approve,
         )
-        cancel = headers("broken-2", CancelRequest.ce_type)
+        cancel = ce_headers("broken-2", CancelRequest.ce_type)
         await produce(
             settings.kafka_bootstrap,
             topics.request_commands,

@@ -4,6 +4,8 @@ deletes their rows in batches; what it could not publish is left to the sweep.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pao_orchestrator.adapters.memory import InMemoryEventStore, InMemoryOutbox, MemoryDatabase
@@ -44,6 +46,17 @@ class Producer:
         return done
 
 
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[None]:
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.05)  # the first sweep (of an empty outbox) is done
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def _commit(store: InMemoryEventStore, relay: OutboxRelay, stream: str) -> None:
     outbox = [_msg(stream, 1), _msg(stream, 2)]
     await store.commit(Commit(stream, 0, message_id=f"{stream}:in", outbox=outbox))
@@ -54,9 +67,7 @@ async def test_fast_path_publishes_in_order_and_deletes_in_one_batch() -> None:
     db = MemoryDatabase()
     store, outbox, producer = InMemoryEventStore(db), CountingOutbox(db), Producer()
     relay = OutboxRelay(outbox, producer.send, poll_s=60, forget_after_s=0.2)
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.05)  # the first sweep (of an empty outbox) is done
+    async with running(relay):
         for stream in ("a", "b", "c"):
             await _commit(store, relay, stream)
             await asyncio.sleep(0.01)
@@ -67,9 +78,6 @@ async def test_fast_path_publishes_in_order_and_deletes_in_one_batch() -> None:
         assert outbox.deletes == [["a:1", "a:2", "b:1", "b:2", "c:1", "c:2"]]
         assert await outbox.pending() == 0
         assert db.queued_at == {}
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_close_deletes_what_was_published() -> None:
@@ -86,9 +94,7 @@ async def test_what_the_fast_path_failed_to_send_is_swept() -> None:
     db = MemoryDatabase()
     store, outbox, producer = InMemoryEventStore(db), CountingOutbox(db), Producer()
     relay = OutboxRelay(outbox, producer.send, poll_s=0.05, sweep_after_s=0.2)
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.05)
+    async with running(relay):
         producer.failing = True
         await _commit(store, relay, "a")
         await asyncio.sleep(0.1)
@@ -100,6 +106,3 @@ async def test_what_the_fast_path_failed_to_send_is_swept() -> None:
             await asyncio.sleep(0.05)
         assert producer.sent == ["a:1", "a:2"]
         assert await outbox.pending() == 0
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
