@@ -211,15 +211,12 @@ def platform_meter(platform: Platform, broker_pid: int) -> CpuMeter:
     )
 
 
-async def bench_pao(
-    platform: Platform, rates: list[int], duration_s: float, meter: CpuMeter
-) -> list[Run]:
+async def bench_pao(platform: Platform, rate: int, duration_s: float, meter: CpuMeter) -> Run:
     assert platform.gateway is not None
     consumer = await start_consumer(
         platform.bootstrap, platform.topics.request_events, platform.settings.fetch_max_wait_ms
     )
-    runs: list[Run] = []  # the run(s) whose completions the observer records
-    results: list[Run] = []
+    runs: list[Run] = []  # the run whose completions the observer records
     observer = asyncio.create_task(observe_completions(consumer, runs))
     headers = {"Authorization": f"Bearer {platform.token('bench')}"}
     client = LoadClient(platform.gateway.url, headers, connections=64)
@@ -229,22 +226,20 @@ async def bench_pao(
         await open_loop(20, 2, submitter(client, warm))
         await wait_done(warm, len(warm.planned), idle_s=10)
         runs.clear()
-        for rate in rates:
-            run = Run("pao", rate, duration_s)
-            runs.append(run)
-            meter.start()
-            await open_loop(rate, duration_s, submitter(client, run))
-            await wait_done(run, len(run.planned))
-            run.cpu_s = meter.stop()
-            runs.clear()
-            print_run(run)
-            results.append(run)
+        run = Run("pao", rate, duration_s)
+        runs.append(run)
+        meter.start()
+        await open_loop(rate, duration_s, submitter(client, run))
+        await wait_done(run, len(run.planned))
+        run.cpu_s = meter.stop()
+        runs.clear()
+        print_run(run)
     finally:
         await client.aclose()
         observer.cancel()
         await asyncio.gather(observer, return_exceptions=True)
         await consumer.stop()
-    return results
+    return run
 
 
 def submitter(client: LoadClient, run: Run) -> Callable[[int, float], Awaitable[None]]:
@@ -319,9 +314,7 @@ async def relay_main(bootstrap: str, fetch_max_wait_ms: int) -> None:
     await asyncio.gather(*tasks)
 
 
-async def bench_floor(
-    settings: Settings, rates: list[int], duration_s: float, broker_pid: int
-) -> list[Run]:
+async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_pid: int) -> Run:
     bootstrap = settings.kafka_bootstrap
     await ensure_topics(bootstrap, FLOOR_TOPICS, partitions=settings.topic_partitions)
     relays = subprocess.Popen(  # noqa: ASYNC220  (started once, not waited on here)
@@ -364,7 +357,6 @@ async def bench_floor(
 
         return send
 
-    results = []
     try:
         # warm up until the relays' groups have joined and a message makes it through
         warm = Run("warm-up", 10, 1)
@@ -375,16 +367,14 @@ async def bench_floor(
             if warm.done:
                 break
         current.clear()
-        for rate in rates:
-            run = Run("floor", rate, duration_s)
-            current.append(run)
-            meter.start()
-            await open_loop(rate, duration_s, sender(run))
-            await wait_done(run, len(run.planned))
-            run.cpu_s = meter.stop()
-            current.clear()
-            print_run(run)
-            results.append(run)
+        run = Run("floor", rate, duration_s)
+        current.append(run)
+        meter.start()
+        await open_loop(rate, duration_s, sender(run))
+        await wait_done(run, len(run.planned))
+        run.cpu_s = meter.stop()
+        current.clear()
+        print_run(run)
     finally:
         observer.cancel()
         await asyncio.gather(observer, return_exceptions=True)
@@ -392,7 +382,7 @@ async def bench_floor(
         await producer.stop()
         relays.terminate()
         relays.wait(10)
-    return results
+    return run
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -429,9 +419,9 @@ async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
         )
         await asyncio.to_thread(platform.start)
         meter = platform_meter(platform, broker.process.pid)
-        [pao] = await bench_pao(platform, [rate], duration_s, meter)
+        pao = await bench_pao(platform, rate, duration_s, meter)
         await asyncio.to_thread(platform.stop)
-        [floor] = await bench_floor(settings, [rate], duration_s, broker.process.pid)
+        floor = await bench_floor(settings, rate, duration_s, broker.process.pid)
         return pao, floor
     finally:
         await asyncio.to_thread(platform.stop)
