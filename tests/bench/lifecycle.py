@@ -33,9 +33,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import h11
@@ -410,6 +411,9 @@ async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
         topic_suffix="",
     )
     platform = Platform(settings=settings, log_dir=work, with_gateway=True, log_level="WARNING")
+    # Started in a thread that a cancellation (SIGTERM) cannot stop half way: the cleanup
+    # below waits for it, so it stops every process the start made.
+    starting = asyncio.ensure_future(asyncio.to_thread(platform.start))
     try:
         print(
             f"{rate}/s: fresh broker and platform (catalog, gateway, orchestrator, debug "
@@ -417,13 +421,14 @@ async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
             f"fetch_max_wait_ms={settings.fetch_max_wait_ms}), logs in {work}",
             flush=True,
         )
-        await asyncio.to_thread(platform.start)
+        await asyncio.shield(starting)
         meter = platform_meter(platform, broker.process.pid)
         pao = await bench_pao(platform, rate, duration_s, meter)
         await asyncio.to_thread(platform.stop)
         floor = await bench_floor(settings, rate, duration_s, broker.process.pid)
         return pao, floor
     finally:
+        await asyncio.gather(starting, return_exceptions=True)
         await asyncio.to_thread(platform.stop)
         broker.stop()
         conn = await asyncpg.connect(db.with_database(url, "postgres"))
@@ -446,8 +451,12 @@ async def run_all(rates: list[int], duration_s: float) -> None:
         )
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+async def cancelled_by_sigterm(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work``; SIGTERM (``timeout``, CI) cancels it at its next await, so its
+    cleanup (stop the platform, drop the database) runs in the event loop as it should."""
+    task = asyncio.ensure_future(work)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    await task
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -462,12 +471,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.relay:
         asyncio.run(relay_main(args.relay[0], int(args.relay[1])))
         return
-    # Killed (``timeout``, CI), stop the platform and drop the database all the same.
-    signal.signal(signal.SIGTERM, _interrupt)
     quick = args.quick or os.environ.get("PAO_BENCH_QUICK") == "1"
     duration = args.duration or (5.0 if quick else 30.0)
     rates = [int(r) for r in args.rates.split(",")]
-    asyncio.run(run_all(rates, duration))
+    try:
+        asyncio.run(cancelled_by_sigterm(run_all(rates, duration)))
+    except asyncio.CancelledError:
+        sys.exit("benchmark stopped by SIGTERM; platform stopped, database dropped")
 
 
 if __name__ == "__main__":
