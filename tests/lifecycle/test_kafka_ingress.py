@@ -18,6 +18,10 @@ from tests.lifecycle.conftest import start_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+# The submitting system's trace: every message PAO sends for the request continues it.
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
 
 def headers(ce_type: str, request_id: str) -> list[tuple[str, bytes]]:
     return [
@@ -72,7 +76,10 @@ async def test_submit_over_kafka_and_follow_events(make_platform, test_id: str) 
             topics.request_commands,
             json.dumps(body).encode(),
             key=request_id.encode(),
-            headers=headers("pao.request.submit", request_id),
+            headers=[
+                *headers("pao.request.submit", request_id),
+                ("traceparent", TRACEPARENT.encode()),
+            ],
         )
         # two malformed messages: a submission without item_id, and a body that is no JSON
         await producer.send_and_wait(
@@ -106,6 +113,10 @@ async def test_submit_over_kafka_and_follow_events(make_platform, test_id: str) 
     first = dict(mine[0].headers)
     assert first["ce_type"] == b"pao.request.event"
     assert first["ce_subject"] == request_id.encode()
+    # The trace crosses the orchestrator (outbox) and the executor (command and answer):
+    # the events of both commits, before and after the action ran, carry it.
+    traces = {dict(r.headers)["traceparent"].decode().split("-")[1] for r in mine}
+    assert traces == {TRACE_ID}, traces
 
     def dead(records: list[Any]) -> bool:
         keys = {r.key for r in records}

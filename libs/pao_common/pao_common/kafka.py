@@ -31,6 +31,7 @@ from pao_common.errors import InvalidMessage
 from pao_common.logs import bind_context
 from pao_common.messages import Message, parse_message
 from pao_common.settings import Settings
+from pao_common.telemetry import current_traceparent, in_trace
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,10 @@ def subscribe(
         except InvalidMessage as exc:
             await dlq.send(record, reason=str(exc), error_type="InvalidMessage")
             return
-        with bind_context(request_id=event.subject, message_id=event.id, trace=event.traceparent):
+        with (
+            bind_context(request_id=event.subject, message_id=event.id, trace=event.traceparent),
+            in_trace(event.traceparent),
+        ):
             delay = transient_retry_s
             while True:
                 try:
@@ -334,10 +338,19 @@ def subscribe(
     broker.subscriber(*topics, **kwargs)(consume)
 
 
+def _headers(event: CloudEvent) -> dict[str, str]:
+    """The event's headers; without a ``traceparent`` of its own it carries the current
+    trace (the HTTP request or the message being handled)."""
+    headers = event.header_map()
+    if "traceparent" not in headers and (traceparent := current_traceparent()):
+        headers["traceparent"] = traceparent
+    return headers
+
+
 async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> None:
     """Publish one CloudEvent in binary mode, keyed by its subject; return once the
     broker acknowledged it."""
-    await broker.publish(event.value(), topic, key=event.key(), headers=event.header_map())
+    await broker.publish(event.value(), topic, key=event.key(), headers=_headers(event))
 
 
 async def enqueue_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> asyncio.Future[Any]:
@@ -348,6 +361,6 @@ async def enqueue_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> a
     then wait for all of it: one round trip for the batch instead of one per event.
     """
     future: asyncio.Future[Any] = await broker.publish(
-        event.value(), topic, key=event.key(), headers=event.header_map(), no_confirm=True
+        event.value(), topic, key=event.key(), headers=_headers(event), no_confirm=True
     )
     return future

@@ -9,8 +9,11 @@ example ``parentbased_always_on``), which is honoured.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -43,6 +46,20 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def in_trace(traceparent: str | None) -> Iterator[None]:
+    """Make ``traceparent`` the current trace context (nothing when it is None), so what is
+    logged and published meanwhile carries it."""
+    if not traceparent:
+        yield
+        return
+    token = otel_context.attach(_propagator.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def context_from_traceparent(traceparent: str | None) -> object:

@@ -23,6 +23,7 @@ from itertools import accumulate
 from typing import Any, Literal
 
 from pao_common.messages import RequestEvent, SubmitRequest
+from pao_common.telemetry import current_traceparent
 from pao_common.topics import Topics
 from prometheus_client import Counter
 
@@ -158,6 +159,7 @@ class RequestHandler:
     ) -> list[OutboxMessage]:
         out: list[OutboxMessage] = []
         rid = state.request_id or (events[0].request_id if events else "")
+        traceparent = current_traceparent()  # the handled message's (``subscribe``)
         for command in commands:
             out.append(
                 OutboxMessage(
@@ -166,6 +168,7 @@ class RequestHandler:
                     key=command.request_id,
                     ce_type=command.ce_type,
                     body=command.model_dump(mode="json"),
+                    traceparent=traceparent,
                 )
             )
         for event, current in zip(events, states, strict=True):
@@ -184,6 +187,7 @@ class RequestHandler:
                     key=public.request_id,
                     ce_type=public.ce_type,
                     body=public.model_dump(mode="json"),
+                    traceparent=traceparent,
                 )
             )
         return out

@@ -28,6 +28,7 @@ class OutboxMessage:
     ce_type: str
     body: dict[str, Any]
     created_at: datetime | None = None
+    traceparent: str | None = None  # the trace of the message whose handling produced it
 
     def cloudevent(self) -> CloudEvent:
         extra = {"time": self.created_at} if self.created_at else {}
@@ -37,6 +38,7 @@ class OutboxMessage:
             source=SOURCE,
             subject=self.key,
             data=self.body,
+            traceparent=self.traceparent,
             **extra,
         )
 

@@ -67,7 +67,7 @@ _VIEW_PARAMS = ", ".join(
 # rows in order, cancel and schedule timers, upsert the projection. Data-modifying CTEs
 # always run to completion, each gated on "go". Parameters: $1 message id,
 # $2 stream, $3 expected version, $4-$6 events, $7-$11 outbox, $12 timers to cancel,
-# $13-$16 timers to schedule, $17.. view.
+# $13-$16 timers to schedule, $17-$34 view, $35 the outbox rows' traceparents.
 _COMMIT = f"""
 WITH recorded AS (
     INSERT INTO processed_messages (message_id, stream_id)
@@ -83,10 +83,11 @@ WITH recorded AS (
         WITH ORDINALITY AS e(event_type, schema_version, data, n)
     WHERE (SELECT ok FROM go)
 ), queued AS (
-    INSERT INTO outbox (message_id, topic, key, ce_type, body)
-    SELECT o.message_id, o.topic, o.key, o.ce_type, o.body::jsonb
-    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-        WITH ORDINALITY AS o(message_id, topic, key, ce_type, body, n)
+    INSERT INTO outbox (message_id, topic, key, ce_type, body, headers)
+    SELECT o.message_id, o.topic, o.key, o.ce_type, o.body::jsonb,
+        jsonb_strip_nulls(jsonb_build_object('traceparent', o.traceparent))
+    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $35::text[])
+        WITH ORDINALITY AS o(message_id, topic, key, ce_type, body, traceparent, n)
     WHERE (SELECT ok FROM go)
     ORDER BY o.n
     ON CONFLICT (message_id) DO NOTHING
@@ -193,6 +194,7 @@ class PostgresEventStore:
                 [t.due_at for t in commit.timers],
                 [_dumps(t.payload) for t in commit.timers],
                 *view,
+                [m.traceparent for m in commit.outbox],
             )
         except asyncpg.UniqueViolationError as exc:
             # Everything else upserts or skips: only an event version can collide.
@@ -266,7 +268,8 @@ class PostgresOutbox:
     async def relay(self, publish: Publish, limit: int = 200, *, min_age_s: float = 0.0) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, message_id, topic, key, ce_type, body::text AS body, created_at"
+                "SELECT id, message_id, topic, key, ce_type, body::text AS body, created_at,"
+                " headers->>'traceparent' AS traceparent"
                 " FROM outbox WHERE created_at <= now() - make_interval(secs => $2)"
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 limit,
@@ -283,6 +286,7 @@ class PostgresOutbox:
                         ce_type=r["ce_type"],
                         body=json.loads(r["body"]),
                         created_at=r["created_at"],
+                        traceparent=r["traceparent"],
                     )
                     for r in rows
                 ]
