@@ -298,7 +298,7 @@ def subscribe(
             await dlq.send(record, reason=str(exc), error_type="InvalidMessage")
             return
         with (
-            bind_context(request_id=event.subject, message_id=event.id, trace=event.traceparent),
+            bind_context(request_id=event.subject, message_id=event.id),
             in_trace(event.traceparent),
         ):
             delay = transient_retry_s

@@ -38,13 +38,6 @@ def current_context() -> dict[str, str]:
     return dict(_context.get())
 
 
-def _trace_id_from(traceparent: str | None) -> str | None:
-    # W3C traceparent: version-traceid-spanid-flags
-    if traceparent and traceparent.count("-") == 3:
-        return traceparent.split("-")[1]
-    return None
-
-
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -58,13 +51,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        ctx = _context.get()
-        entry.update({k: v for k, v in ctx.items() if k != "trace"})
+        entry.update(_context.get())
+        # The current trace: an HTTP request's span, or the handled message's traceparent.
         span = trace.get_current_span().get_span_context()
         if span.is_valid:
             entry["trace_id"] = format(span.trace_id, "032x")
-        elif trace_id := _trace_id_from(ctx.get("trace")):
-            entry["trace_id"] = trace_id
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -76,7 +67,7 @@ class PlainFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        ctx = {k: v for k, v in _context.get().items() if k != "trace"}
+        ctx = _context.get()
         record.ctx = (" " + " ".join(f"{k}={v}" for k, v in ctx.items())) if ctx else ""
         return super().format(record)
 
