@@ -59,7 +59,9 @@ def client_settings(settings: Settings) -> dict[str, object]:
     return {"fetch_max_wait_ms": settings.fetch_max_wait_ms}
 
 
-PRODUCER = {"acks": "all", "linger_ms": 0, "enable_idempotence": False}
+def producer_settings(settings: Settings) -> dict[str, object]:
+    """What PAO's producers use (``pao_common.kafka.create_broker``)."""
+    return {"acks": "all", "linger_ms": settings.kafka_linger_ms, "enable_idempotence": False}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -284,7 +286,7 @@ def print_run(run: Run) -> None:
 # --- the floor -----------------------------------------------------------------------------
 
 
-async def relay_main(bootstrap: str, fetch_max_wait_ms: int) -> None:
+async def relay_main(bootstrap: str, fetch_max_wait_ms: int, linger_ms: int) -> None:
     """``--relay``: forward hop n -> hop n+1 for each of the first HOPS-1 topics, forever."""
 
     async def relay(src: str, dst: str) -> None:
@@ -295,7 +297,12 @@ async def relay_main(bootstrap: str, fetch_max_wait_ms: int) -> None:
             auto_offset_reset="latest",
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=linger_ms,
+            enable_idempotence=False,
+        )
         await consumer.start()
         await producer.start()
         while True:
@@ -326,6 +333,7 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
             "--relay",
             bootstrap,
             str(settings.fetch_max_wait_ms),
+            str(settings.kafka_linger_ms),
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
@@ -338,7 +346,7 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
         }
     )
     consumer = await start_consumer(bootstrap, FLOOR_TOPICS[-1], settings.fetch_max_wait_ms)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_settings(settings))
     await producer.start()
     current: list[Run] = []
 
@@ -418,7 +426,8 @@ async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
         print(
             f"{rate}/s: fresh broker and platform (catalog, gateway, orchestrator, debug "
             f"executor as processes; {settings.topic_partitions} partitions, "
-            f"fetch_max_wait_ms={settings.fetch_max_wait_ms}), logs in {work}",
+            f"fetch_max_wait_ms={settings.fetch_max_wait_ms}, "
+            f"linger_ms={settings.kafka_linger_ms}), logs in {work}",
             flush=True,
         )
         await asyncio.shield(starting)
@@ -465,11 +474,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="5 s per rate instead of 30")
     parser.add_argument("--rates", default=os.environ.get("PAO_BENCH_RATES", "50,100,200"))
     parser.add_argument("--duration", type=float, default=None)
-    parser.add_argument("--relay", nargs=2, metavar=("BOOTSTRAP", "FETCH_MAX_WAIT_MS"))
+    parser.add_argument("--relay", nargs=3, metavar=("BOOTSTRAP", "FETCH_MAX_WAIT_MS", "LINGER_MS"))
     # Through ``python -m tests.bench lifecycle`` the benchmark names are in argv too.
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.relay:
-        asyncio.run(relay_main(args.relay[0], int(args.relay[1])))
+        asyncio.run(relay_main(args.relay[0], int(args.relay[1]), int(args.relay[2])))
         return
     quick = args.quick or os.environ.get("PAO_BENCH_QUICK") == "1"
     duration = args.duration or (5.0 if quick else 30.0)

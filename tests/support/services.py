@@ -26,6 +26,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
             "PAO_REDIS_PREFIX": settings.redis_prefix,
             "PAO_TOPIC_SUFFIX": settings.topic_suffix,
             "PAO_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "PAO_KAFKA_LINGER_MS": str(settings.kafka_linger_ms),
             "PAO_CATALOG_DIR": str(settings.catalog_dir),
             "PAO_CATALOG_URL": settings.catalog_url,
             "PAO_LOG_JSON": "true",

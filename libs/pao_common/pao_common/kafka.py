@@ -60,7 +60,7 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         client_id=f"{settings.kafka_client_id}-{client_id}",
         enable_idempotence=False,
         acks="all",
-        linger_ms=0,
+        linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=10_000,
         retry_backoff_ms=200,
         logger=logging.getLogger(f"pao.kafka.{client_id}"),

@@ -264,7 +264,7 @@ class ActionRunner:
 
     async def _attempt(self, command: Command) -> tuple[ActionSucceeded | ActionFailed, str]:
         """Run the handler; the answer and the metrics outcome (never raises but cancel)."""
-        await self._emit(ActionStarted(**self._base(command)))
+        self._emit(ActionStarted(**self._base(command)))
         try:
             route = (
                 self.executor.route_compensate(command.action_type)
@@ -353,7 +353,7 @@ class ActionRunner:
         base = self._base(command)
 
         async def report(message: str, percent: float | None) -> None:
-            await self._emit(ActionProgress(**base, message=message, percent=percent))
+            self._emit(ActionProgress(**base, message=message, percent=percent))
 
         return ActionContext(
             command=command,
@@ -375,7 +375,7 @@ class ActionRunner:
             event = event.model_copy(update={"traceparent": traceparent})
         return event
 
-    async def _emit(self, message: ActionStarted | ActionProgress) -> None:
+    def _emit(self, message: ActionStarted | ActionProgress) -> None:
         """Best effort and in the background: a lost ``ActionStarted``/``ActionProgress``
         costs nothing, so the action does not wait for the broker's ack. One command's
         events still go out in order, and before its answer (``_answer`` waits for them)."""
