@@ -33,6 +33,8 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.kafka_fetch_max_wait_ms is not None:
+        env["PAO_KAFKA_FETCH_MAX_WAIT_MS"] = str(settings.kafka_fetch_max_wait_ms)
     env.update(extra)
     return env
 
