@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 import uuid
@@ -57,6 +58,8 @@ HTTP_LATENCY = Histogram(
 
 CHECK_TIMEOUT_S = 1.0
 EPOCH_TIMEOUT_S = 5.0
+# Python's default is 700 allocations; a request allocates thousands of objects.
+GC_YOUNG_THRESHOLD = 10_000
 
 
 @dataclass
@@ -366,10 +369,21 @@ def runtime_of(app: FastAPI) -> ServiceRuntime:
     return runtime
 
 
+def settle_garbage_collector() -> None:
+    """Freeze what exists once the app is built (modules, schemas, routes, models: it lives
+    as long as the process) out of the cyclic collector's reach, and collect the youngest
+    generation less often. Full collections then walk what requests left behind, not the
+    whole program."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def serve(app: FastAPI, port: int, host: str = "127.0.0.1") -> None:
     """Run ``app`` with uvicorn until SIGINT/SIGTERM."""
     import uvicorn
 
+    settle_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
 
 
