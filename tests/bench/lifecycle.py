@@ -14,7 +14,7 @@ In the same run, the raw floor: the same number of Kafka hops as a ``debug-echo`
 request takes (gateway -> commands -> orchestrator -> actions -> executor -> results
 -> orchestrator -> request events -> observer: 4 topics) relayed by bare aiokafka
 relays in a process of their own, with the same client settings (fetch_max_wait_ms,
-linger, acks), at the same rate on the same broker once the platform has stopped. Prints
+linger, acks), at the same rate on a fresh broker once the platform has stopped. Prints
 the ratio of PAO's p50 to the floor's.
 
 Targets on the 2-core dev machine: 200 completed requests/s sustained, p50 within
@@ -398,9 +398,11 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
 
 
 async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
-    """One rate on a platform and broker of its own: what an earlier rate left behind
-    (a backlog, the bundled broker's stored records) does not weigh on it."""
+    """One rate on a platform and broker of its own, then the floor on a broker of its
+    own: what ran before (a backlog, the bundled broker's stored records, whose number
+    makes its fetches dearer) weighs on neither."""
     broker = BundledBroker(free_port())
+    brokers = [broker]
     broker.start()
     assert broker.process is not None
     url = db.with_database(
@@ -434,12 +436,19 @@ async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
         meter = platform_meter(platform, broker.process.pid)
         pao = await bench_pao(platform, rate, duration_s, meter)
         await asyncio.to_thread(platform.stop)
-        floor = await bench_floor(settings, rate, duration_s, broker.process.pid)
+        broker.stop()
+        floor_broker = BundledBroker(free_port())
+        brokers.append(floor_broker)
+        floor_broker.start()
+        assert floor_broker.process is not None
+        floor_settings = settings.model_copy(update={"kafka_bootstrap": floor_broker.bootstrap})
+        floor = await bench_floor(floor_settings, rate, duration_s, floor_broker.process.pid)
         return pao, floor
     finally:
         await asyncio.gather(starting, return_exceptions=True)
         await asyncio.to_thread(platform.stop)
-        broker.stop()
+        for each in brokers:
+            each.stop()
         conn = await asyncpg.connect(db.with_database(url, "postgres"))
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
