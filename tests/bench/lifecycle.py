@@ -59,9 +59,9 @@ def client_settings(settings: Settings) -> dict[str, object]:
     return {"fetch_max_wait_ms": settings.fetch_max_wait_ms}
 
 
-def producer_settings(settings: Settings) -> dict[str, object]:
+def producer_settings(linger_ms: int) -> dict[str, Any]:
     """What PAO's producers use (``pao_common.kafka.create_broker``)."""
-    return {"acks": "all", "linger_ms": settings.kafka_linger_ms, "enable_idempotence": False}
+    return {"acks": "all", "linger_ms": linger_ms, "enable_idempotence": False}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -297,12 +297,7 @@ async def relay_main(bootstrap: str, fetch_max_wait_ms: int, linger_ms: int) -> 
             auto_offset_reset="latest",
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            linger_ms=linger_ms,
-            enable_idempotence=False,
-        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_settings(linger_ms))
         await consumer.start()
         await producer.start()
         while True:
@@ -346,7 +341,9 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
         }
     )
     consumer = await start_consumer(bootstrap, FLOOR_TOPICS[-1], settings.fetch_max_wait_ms)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **producer_settings(settings))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, **producer_settings(settings.kafka_linger_ms)
+    )
     await producer.start()
     current: list[Run] = []
 
