@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 from pao_common.devbroker import free_port
 from pao_common.settings import Settings
 
@@ -76,13 +77,25 @@ class ServiceProcess:
                 raise RuntimeError(f"{self.module} exited: {self.log_tail()}")
             try:
                 r = httpx.get(self.url + "/readyz", timeout=2)
-                if r.status_code == 200:
+                if r.status_code == 200 and self._listening():
                     return
-                last = r.text
+                last = r.text if r.status_code != 200 else "another process answered"
             except httpx.HTTPError as exc:
                 last = repr(exc)
             time.sleep(0.1)
         raise TimeoutError(f"{self.module} not ready in {timeout_s}s ({last}): {self.log_tail()}")
+
+    def _listening(self) -> bool:
+        """The answer came from this process, not from another one on the same port."""
+        assert self.process is not None
+        try:
+            connections = psutil.Process(self.process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port
+            for c in connections
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         try:
