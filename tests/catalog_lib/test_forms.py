@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator
 from pao_catalog.forms import apply_defaults, build_form, validate_inputs
 from pao_catalog.model import CatalogItem, parse_item
 
@@ -29,7 +29,7 @@ def item_with(*fields: dict[str, Any], sections: bool = False) -> CatalogItem:
 
 def prop(f: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     form = build_form(item_with(f))
-    Draft202012Validator.check_schema(form["schema"])
+    Draft7Validator.check_schema(form["schema"])
     return form["schema"]["properties"][f["id"]], form["uiSchema"][f["id"]]
 
 
@@ -38,8 +38,8 @@ def test_form_envelope() -> None:
     assert set(form) == {"schema", "uiSchema", "version"}
     assert form["version"] == "1.0.0"
     schema = form["schema"]
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["required"] == ["f"] and schema["unevaluatedProperties"] is False
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema["required"] == ["f"] and schema["propertyNames"] == {"enum": ["f"]}
     assert form["uiSchema"]["ui:order"] == ["f", "*"]
 
 
@@ -202,6 +202,7 @@ def test_conditional_visibility_is_if_then() -> None:
             "properties": {"ticket": {"type": "string", "title": "F"}},
             "required": ["ticket"],
         },
+        "else": {"not": {"required": ["ticket"]}},
     }
     assert schema["allOf"][1] == {
         "if": {"properties": {"env": {"enum": ["prod"]}}, "required": ["env"]},

@@ -27,6 +27,9 @@ async def test_portal_page_and_its_files_are_served(tmp_path: Path) -> None:
         for path in ("/catalog/items", "/validate", "/requests", "/stream", "/dev/token"):
             assert path in script.text, f"the portal uses {path}"
         assert (await client.get("/portal/portal.css")).status_code == 200
+        assert 'src="conditions.js"' in page.text
+        conditions = await client.get("/portal/conditions.js")
+        assert conditions.status_code == 200 and "conditionHolds" in conditions.text
 
 
 async def test_dev_sign_in_mints_a_token_the_gateway_trusts(tmp_path: Path) -> None:

@@ -1,8 +1,14 @@
-"""The request form of an item: JSON Schema 2020-12 + a react-jsonschema-form uiSchema.
+"""The request form of an item: JSON Schema draft-07 + a react-jsonschema-form uiSchema.
 
 ``build_form`` is the single source: the portal renders its ``schema`` and ``uiSchema``
 with a stock form library, and ``validate_inputs`` checks a submission against that same
-``schema`` (``Draft202012Validator``, format checking on), so the two never disagree.
+``schema`` (``Draft7Validator``, format checking on), so the two never disagree.
+
+Draft-07, not 2020-12: it is the draft react-jsonschema-form's default validator
+(``@rjsf/validator-ajv8``, a plain ``Ajv``) compiles; a 2020-12 ``$schema`` makes it fail
+on every form. So only draft-07 keywords appear here (``if``/``then``/``else``,
+``propertyNames``, ``const``, ``contains``; no ``unevaluatedProperties``, ``$defs`` or
+``prefixItems``), which tests/portal/test_rjsf_forms.py checks with the stock validator.
 
 Mapping of the catalog's field types::
 
@@ -17,10 +23,12 @@ Mapping of the catalog's field types::
     keyvalue                 object of string values (``pattern`` checks the keys)
 
 Conditional fields: a field with ``visible_if`` lives only in the ``then`` branch of an
-``if`` in ``allOf``, so it shows (and is accepted) only when its condition holds; the
-document closes with ``unevaluatedProperties: false``. ``required_if`` adds ``required``
-in such a branch. Custom messages (``validation.messages``) are in each property's
-``errorMessage`` (the ajv-errors convention) and in the errors ``validate_inputs`` returns.
+``if`` in ``allOf``, so it shows only when its condition holds, and the ``else`` branch
+(``not: {required: [field]}``) refuses it while hidden. The document closes with
+``propertyNames: {enum: [every field]}``: draft-07's ``additionalProperties`` cannot see
+properties declared in a ``then``. ``required_if`` adds ``required`` in such a branch.
+Custom messages (``validation.messages``) are in each property's ``errorMessage`` (the
+ajv-errors convention) and in the errors ``validate_inputs`` returns.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from pao_catalog.model import CatalogItem, Condition, FormField
@@ -59,6 +67,8 @@ _KEYWORD_RULES = {keyword: rule for rule, keyword in _RULE_KEYWORDS.items()} | {
     "const": "options",
 }
 _FORMATS = {"email": "email", "url": "uri", "date": "date", "datetime": "date-time"}
+FORM_DRAFT = "http://json-schema.org/draft-07/schema#"
+HIDDEN_FIELD = "not expected: the field is hidden by its condition"
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def build_form(item: CatalogItem) -> dict[str, Any]:
 def build_schema(item: CatalogItem) -> dict[str, Any]:
     fields = item.presentation.all_fields()
     schema: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": FORM_DRAFT,
         "title": item.metadata.name,
         "type": "object",
     }
@@ -109,7 +119,13 @@ def build_schema(item: CatalogItem) -> dict[str, Any]:
             then: dict[str, Any] = {"properties": {f.id: prop}}
             if f.required:
                 then["required"] = [f.id]
-            conditionals.append({"if": condition_schema(f.visible_if), "then": then})
+            conditionals.append(
+                {
+                    "if": condition_schema(f.visible_if),
+                    "then": then,
+                    "else": {"not": {"required": [f.id]}},
+                }
+            )
         if f.required_if is not None:
             conditions = [c for c in (f.visible_if, f.required_if) if c is not None]
             condition = (
@@ -125,7 +141,7 @@ def build_schema(item: CatalogItem) -> dict[str, Any]:
         schema["allOf"] = conditionals
     if required_messages:
         schema["errorMessage"] = {"required": required_messages}
-    schema["unevaluatedProperties"] = False
+    schema["propertyNames"] = {"enum": [f.id for f in fields]}
     return schema
 
 
@@ -348,8 +364,8 @@ def _is_date(value: object) -> bool:
     return True
 
 
-def form_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
-    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+def form_validator(schema: Mapping[str, Any]) -> Draft7Validator:
+    return Draft7Validator(schema, format_checker=FORMAT_CHECKER)
 
 
 def validate_inputs(item: CatalogItem, inputs: Mapping[str, Any]) -> list[FieldError]:
@@ -415,6 +431,11 @@ def _explain(
             )
             out.append(FieldError(_path_text(target), message))
         return out
+    if error.validator == "not" and _hidden_field(error) is not None:
+        return [FieldError(_path_text([*path, _hidden_field(error) or ""]), HIDDEN_FIELD)]
+    if error.validator == "enum" and list(error.relative_schema_path) == ["propertyNames", "enum"]:
+        # the document's closing ``propertyNames``: ``error.instance`` is the unknown name
+        return [FieldError(_path_text([*path, str(error.instance)]), "unknown field")]
     if error.validator in ("unevaluatedProperties", "additionalProperties"):
         instance = error.instance if isinstance(error.instance, Mapping) else {}
         names = [n for n in re.findall(r"'([^']*)'", error.message) if n in instance]
@@ -422,9 +443,7 @@ def _explain(
         for name in names or ["?"]:
             target = [*path, name]
             known = _field_at(target, fields) is not None
-            message = (
-                "not expected: the field is hidden by its condition" if known else "unknown field"
-            )
+            message = HIDDEN_FIELD if known else "unknown field"
             out.append(FieldError(_path_text(target), message))
         return out
     f = _field_at(path, fields)
@@ -432,6 +451,16 @@ def _explain(
     if f is not None and rule and rule in f.validation.messages:
         return [FieldError(_path_text(path), f.validation.messages[rule])]
     return [FieldError(_path_text(path), _default_message(error, f))]
+
+
+def _hidden_field(error: ValidationError) -> str | None:
+    """The field a conditional field's ``else: {not: {required: [field]}}`` refused."""
+    refused = error.validator_value
+    if isinstance(refused, Mapping) and set(refused) == {"required"}:
+        names = refused["required"]
+        if isinstance(names, list) and len(names) == 1:
+            return str(names[0])
+    return None
 
 
 def _default_message(error: ValidationError, f: FormField | None) -> str:

@@ -101,18 +101,13 @@ async function catalogPage(query = "") {
 
 // --- forms ------------------------------------------------------------------------------
 
-function conditionHolds(condition, values) {
-  // The `if` of the generated schema: properties with const / enum, and required.
-  for (const name of condition.required || []) {
-    if (values[name] === undefined || values[name] === "") return false;
+function visibleWhen(condition, values) {
+  // conditions.js decides, as the server does; a condition it cannot read shows the field
+  // (the server still refuses what the condition hides).
+  try { return PaoConditions.conditionHolds(condition, values); } catch (error) {
+    console.warn(String(error));
+    return true;
   }
-  for (const [name, rule] of Object.entries(condition.properties || {})) {
-    const value = values[name];
-    if ("const" in rule && value !== rule.const) return false;
-    if (rule.enum && !rule.enum.includes(value)) return false;
-    if (rule.contains && "const" in rule.contains && !(value || []).includes(rule.contains.const)) return false;
-  }
-  return true;
 }
 
 function conditionalFields(schema) {
@@ -278,7 +273,7 @@ class FormRenderer {
     const values = this.rawValues();
     for (const [name, branches] of Object.entries(this.conditional)) {
       const input = this.inputs[name];
-      if (input) input.wrapper.hidden = !branches.some(b => conditionHolds(b.if, values));
+      if (input) input.wrapper.hidden = !branches.some(b => visibleWhen(b.if, values));
     }
   }
 
