@@ -1,0 +1,201 @@
+"""What the shipped deploy files give each PAO process: its command and its environment.
+
+Read from the files themselves (``docker-compose.yml``, ``deploy/k8s/*.yaml`` and the image's
+``ENV`` lines in ``deploy/docker/Dockerfile``), so a test that starts a process with this
+environment starts it the way Compose or Kubernetes would, and a setting the files forget is a
+failing start, not a surprise in production.
+
+Secrets mounted as files (Kubernetes secret volumes, Compose ``secrets:``) are written to a
+folder of the caller's, and the paths in the environment are pointed there.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+K8S = REPO / "deploy" / "k8s"
+DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
+# Where the image keeps the repository's files (Dockerfile: WORKDIR /app).
+IMAGE_ROOT = "/app"
+
+
+@dataclass
+class DeployedProcess:
+    """One container of the deploy: ``argv`` as the file says, ``env`` as the container sees it."""
+
+    source: str  # "compose:gateway", "k8s:pao-gateway/gateway"
+    argv: list[str]
+    env: dict[str, str]
+    # Files the container sees (mounted secrets), by their path inside the container.
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str | None:
+        """The Python module a ``python -m <module>`` command runs."""
+        if len(self.argv) >= 3 and self.argv[0] == "python" and self.argv[1] == "-m":
+            return self.argv[2]
+        return None
+
+
+def image_env() -> dict[str, str]:
+    """The ``ENV`` lines of the image (``KEY=value`` pairs, as Docker reads them)."""
+    env: dict[str, str] = {}
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("ENV "):
+            for pair in shlex.split(line[4:]):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}|\$\$")
+
+
+def interpolate(value: str, shell: dict[str, str], where: str) -> str:
+    """Compose's variable substitution (``${X}``, ``${X:-default}``, ``${X:?error}``, ``$$``)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
+        current = shell.get(name)
+        if op in (":-", "-"):
+            if current is None or (op == ":-" and current == ""):
+                return arg
+            return current
+        if op in (":?", "?"):
+            if current is None or (op == ":?" and current == ""):
+                raise ValueError(f"{where}: required variable {name} is missing: {arg}")
+            return current
+        return current or ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def compose_processes(shell: dict[str, str] | None = None) -> list[DeployedProcess]:
+    """Every PAO container of ``docker-compose.yml`` (image ``pao:local``), sandbox included,
+    with the variables of ``shell`` (none by default: what a newcomer's empty shell gives)."""
+    shell = shell or {}
+    document = yaml.safe_load(COMPOSE.read_text())
+    base = image_env()
+    secrets = document.get("secrets") or {}
+    processes = []
+    for name, service in document["services"].items():
+        if service.get("image") != "pao:local":
+            continue
+        env = dict(base)
+        raw = service.get("environment") or {}
+        if isinstance(raw, list):
+            raw = dict(item.split("=", 1) for item in raw)
+        for key, value in raw.items():
+            env[key] = interpolate(str(value), shell, f"docker-compose.yml {name}.{key}")
+        files: dict[str, bytes] = {}
+        for entry in service.get("secrets") or []:
+            source = entry if isinstance(entry, str) else entry["source"]
+            target = entry if isinstance(entry, str) else entry.get("target", source)
+            target = target if target.startswith("/") else f"/run/secrets/{target}"
+            declared = secrets[source]
+            if "file" in declared:
+                files[target] = (REPO / declared["file"]).read_bytes()
+            elif "environment" in declared and declared["environment"] in shell:
+                files[target] = shell[declared["environment"]].encode()
+        command = service["command"]
+        argv = shlex.split(command) if isinstance(command, str) else list(command)
+        processes.append(DeployedProcess(f"compose:{name}", argv, env, files))
+    return processes
+
+
+def _k8s_documents() -> list[dict[str, Any]]:
+    documents = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return documents
+
+
+def _data(document: dict[str, Any]) -> dict[str, str]:
+    data = {k: str(v) for k, v in (document.get("stringData") or {}).items()}
+    for key, value in (document.get("data") or {}).items():
+        data[key] = base64.b64decode(value).decode() if document["kind"] == "Secret" else value
+    return data
+
+
+def k8s_processes() -> list[DeployedProcess]:
+    """Every container of the Deployments and Jobs in ``deploy/k8s``."""
+    documents = _k8s_documents()
+    maps = {
+        (d["kind"], d["metadata"]["name"]): _data(d)
+        for d in documents
+        if d["kind"] in ("ConfigMap", "Secret")
+    }
+    base = image_env()
+    processes = []
+    for document in documents:
+        if document["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = document["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes") or []}
+        for container in pod["containers"]:
+            env = dict(base)
+            for source in container.get("envFrom") or []:
+                if "configMapRef" in source:
+                    env.update(maps[("ConfigMap", source["configMapRef"]["name"])])
+                else:
+                    env.update(maps[("Secret", source["secretRef"]["name"])])
+            for entry in container.get("env") or []:
+                if "value" in entry:
+                    env[entry["name"]] = str(entry["value"])
+                    continue
+                ref = entry["valueFrom"]
+                if "secretKeyRef" in ref:
+                    kind, key_ref = "Secret", ref["secretKeyRef"]
+                else:
+                    kind, key_ref = "ConfigMap", ref["configMapKeyRef"]
+                env[entry["name"]] = maps[(kind, key_ref["name"])][key_ref["key"]]
+            files: dict[str, bytes] = {}
+            for mount in container.get("volumeMounts") or []:
+                volume = volumes[mount["name"]]
+                if "secret" in volume:
+                    data = maps[("Secret", volume["secret"]["secretName"])]
+                elif "configMap" in volume:
+                    data = maps[("ConfigMap", volume["configMap"]["name"])]
+                else:
+                    continue
+                for key, value in data.items():
+                    files[f"{mount['mountPath'].rstrip('/')}/{key}"] = value.encode()
+            argv = list(container["command"]) + list(container.get("args") or [])
+            name = f"k8s:{document['metadata']['name']}/{container['name']}"
+            processes.append(DeployedProcess(name, argv, env, files))
+    return processes
+
+
+def materialise(process: DeployedProcess, root: Path) -> dict[str, str]:
+    """The environment with every in-container path that the test can provide pointed at a
+    local copy: mounted secret files are written under ``root``; ``/app/...`` is the repo."""
+    env = dict(process.env)
+    for path, content in process.files.items():
+        local = root / path.lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(content)
+        os.chmod(local, 0o600)
+    for key, value in env.items():
+        if value.startswith(IMAGE_ROOT + "/"):
+            env[key] = str(REPO / value[len(IMAGE_ROOT) + 1 :])
+        elif any(value == p or value.startswith(p.rstrip("/") + "/") for p in _mounts(process)):
+            env[key] = str(root / value.lstrip("/"))
+    return env
+
+
+def _mounts(process: DeployedProcess) -> set[str]:
+    return {str(Path(path).parent) for path in process.files}
