@@ -6,7 +6,8 @@ JIRA ticket is a template. The context has six roots::
     inputs    the validated form values
     user      id, email, name, teams, roles, manager (the requester)
     item      the catalog metadata: id, name, version, owner, category, tags, lifecycle
-    request   id, submitted_at, item_version, failure (why automation fell back to manual)
+    request   id, submitted_at, item_version, failure (why automation fell back to manual),
+              url (the request's page in the portal, ``pao_common.portal_links``)
     system    environment, portal_url, now
     steps     steps.<id>.outputs of the steps that already ran
 
@@ -41,6 +42,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
 
 from pao_common.errors import TemplateError, UnknownVariable
+from pao_common.portal_links import request_url
 
 #: The roots a template may start from, and what build_context puts under each.
 CONTEXT_ROOTS: Mapping[str, frozenset[str] | None] = {
@@ -49,7 +51,7 @@ CONTEXT_ROOTS: Mapping[str, frozenset[str] | None] = {
     "item": frozenset(
         {"id", "name", "version", "owner", "category", "tags", "description", "lifecycle"}
     ),
-    "request": frozenset({"id", "submitted_at", "item_version", "failure"}),
+    "request": frozenset({"id", "submitted_at", "item_version", "failure", "url"}),
     "system": frozenset({"environment", "portal_url", "now"}),
     "steps": None,  # steps.<id>.outputs; checked against the item's steps
 }
@@ -319,15 +321,27 @@ def build_context(
     ``user`` may be a dict or a model (``pao_common.messages.Requester``); ``item`` a dict of
     metadata or a ``CatalogItem`` (its ``metadata`` is used). ``steps`` maps a step id either
     to that step's outputs or to ``{"outputs": {...}}``. Without ``system.now`` the clock is
-    read when ``now()`` is called.
+    read when ``now()`` is called. ``request.url``, unless given, is the request's page in
+    the portal under ``system.portal_url``.
     """
+    system_context = {"environment": "local", "portal_url": "", "now": None} | dict(system or {})
+    request_context = {
+        "id": None,
+        "submitted_at": None,
+        "item_version": None,
+        "failure": None,
+        "url": None,
+    } | dict(request or {})
+    if request_context["url"] is None and request_context["id"] is not None:
+        request_context["url"] = request_url(
+            str(system_context["portal_url"] or ""), str(request_context["id"])
+        )
     return {
         "inputs": dict(inputs or {}),
         "user": _user(user),
         "item": _item(item),
-        "request": {"id": None, "submitted_at": None, "item_version": None, "failure": None}
-        | dict(request or {}),
-        "system": {"environment": "local", "portal_url": "", "now": None} | dict(system or {}),
+        "request": request_context,
+        "system": system_context,
         "steps": {step_id: _step(value) for step_id, value in (steps or {}).items()},
     }
 

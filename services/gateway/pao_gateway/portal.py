@@ -1,6 +1,8 @@
 """The portal: a web page over this API that renders the generated forms.
 
-Static files under ``/portal/`` (plain JavaScript, no build step). On a local
+Static files under ``/portal/`` (plain JavaScript, no build step). ``/requests/<id>``
+redirects to that request's page in the portal (``#/requests/<id>``): links in JIRA tickets
+written before templates had ``request.url`` point there. On a local
 platform, where the gateway trusts its development key, ``/api/v1/dev/token``
 lets the portal sign a person in as any development user, the way ``pao token``
 does on the command line; with a real issuer configured the route does not exist.
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from pao_common.portal_links import PORTAL_PATH, request_page
 from pao_common.settings import Profile, Settings
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,7 +47,11 @@ def register(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
-        return RedirectResponse("/portal/")
+        return RedirectResponse(PORTAL_PATH)
+
+    @app.get("/requests/{request_id}", include_in_schema=False)
+    async def request_link(request_id: str) -> RedirectResponse:
+        return RedirectResponse(PORTAL_PATH + request_page(request_id))
 
     if not trusts_dev_key(settings):
         return
