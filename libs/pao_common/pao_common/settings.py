@@ -111,6 +111,27 @@ class Settings(BaseSettings):
         900.0, description="After a broker data loss, re-publish unprojected submissions this young"
     )
 
+    # Gateway limits (README "Limits"): what one caller may send and hold; 0 switches one off.
+    gateway_max_body_bytes: int = Field(
+        1_048_576, description="Largest request body accepted; larger ones get 413"
+    )
+    gateway_webhook_max_body_bytes: int = Field(
+        10_485_760,
+        description="Largest body under /api/v1/webhooks/ (JIRA sends the whole issue)",
+    )
+    gateway_submit_rate_per_min: float = Field(
+        60.0, description="Submissions per user per minute, sustained; faster ones get 429"
+    )
+    gateway_submit_burst: int = Field(
+        30, description="Submissions a user may make at once before the rate applies"
+    )
+    gateway_submit_limit_exempt_roles: str = Field(
+        "", description="Roles not rate limited, comma-separated (none: admins are limited too)"
+    )
+    gateway_sse_streams_per_user: int = Field(
+        10, description="Live streams one user may hold open on one replica; more get 429"
+    )
+
     # Deduplication records (the orchestrator's processed message ids, the executors'
     # answered commands): kept at least as long as the broker keeps the messages they
     # recognise (Kafka's default retention is 7 days), then pruned every hour.

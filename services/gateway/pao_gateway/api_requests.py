@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse
 
 from pao_gateway.http import CurrentUser, gateway
 from pao_gateway.identity import User
@@ -24,6 +23,7 @@ from pao_gateway.schemas import (
     StoredEvent,
     SubmitBody,
 )
+from pao_gateway.stream_slots import SlotHoldingEventSource
 
 router = APIRouter(prefix=f"{API}/requests", tags=["requests"])
 
@@ -47,7 +47,9 @@ def _accepted(request_id: str, status: str, response: Response) -> Accepted:
     responses={
         **ERRORS,
         409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body"},
+        413: {"model": ErrorOut, "description": "Body larger than PAO_GATEWAY_MAX_BODY_BYTES"},
         422: {"model": ErrorOut, "description": "Invalid inputs, with per-field errors"},
+        429: {"model": ErrorOut, "description": "Submitting too fast; see Retry-After"},
     },
 )
 async def submit(
@@ -107,7 +109,11 @@ async def request_events(request_id: str, request: Request, user: CurrentUser) -
 
 @router.get(
     "/{request_id}/stream",
-    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    responses={
+        **ERRORS,
+        200: {"content": {"text/event-stream": {}}},
+        429: {"model": ErrorOut, "description": "Too many live streams open; see Retry-After"},
+    },
     summary="Server-sent events: `state`, then each `event`, then `end` at a terminal status",
 )
 async def stream(
@@ -115,7 +121,7 @@ async def stream(
     request: Request,
     user: CurrentUser,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
-) -> EventSourceResponse:
+) -> SlotHoldingEventSource:
     component = gateway(request)
     await component.requests.visible(user, request_id)
 
@@ -130,7 +136,12 @@ async def stream(
         poll_s=component.settings.gateway_sse_poll_s,
         last_event_id=last_event_id,
     )
-    return EventSourceResponse(events, ping=15)
+    slot = component.stream_slots.acquire(user.id)
+    try:
+        return SlotHoldingEventSource(events, ping=15, slot=slot)
+    except BaseException:
+        slot.release()
+        raise
 
 
 @router.post("/{request_id}/cancel", status_code=202, response_model=Accepted, responses=ERRORS)

@@ -13,6 +13,7 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware import Middleware
 from pao_common.cloudevents import CloudEvent
 from pao_common.kafka import publish_event, subscribe
 from pao_common.messages import (
@@ -27,14 +28,17 @@ from pao_common.settings import Settings, get_settings
 from pao_common.topics import Topics
 
 from pao_gateway import api_catalog, api_requests, portal, webhooks
+from pao_gateway.body_limit import BodySizeLimit
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
 from pao_gateway.fastpath import FastPath
 from pao_gateway.http import Gateway, install_error_handlers
 from pao_gateway.identity import build_verifier
 from pao_gateway.live import LiveEvents
+from pao_gateway.rate_limit import Rate, SubmissionRateLimiter
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
+from pao_gateway.stream_slots import StreamSlots
 from pao_gateway.submissions import SubmissionRelay, SubmissionStore
 
 SPEC = ServiceSpec(name="gateway", uses_database=True, uses_redis=True)
@@ -72,6 +76,16 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     )
     cache = CatalogCache(fastpath, ttl_s=settings.gateway_catalog_cache_ttl_s)
     live = LiveEvents()
+    limiter = SubmissionRateLimiter(
+        fastpath,
+        Rate(settings.gateway_submit_rate_per_min, settings.gateway_submit_burst),
+        exempt_roles=frozenset(
+            role.strip()
+            for role in settings.gateway_submit_limit_exempt_roles.split(",")
+            if role.strip()
+        ),
+    )
+    stream_slots = StreamSlots(settings.gateway_sse_streams_per_user)
     versions_seen: list[PostgresItemVersions] = []
     submissions_made: list[SubmissionStore] = []
 
@@ -127,10 +141,15 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             catalog=CatalogProxy(catalog_client, cache),
             versions=versions,
             requests=RequestService(
-                versions=versions, submissions=submissions, reader=reader, sender=sender
+                versions=versions,
+                submissions=submissions,
+                reader=reader,
+                sender=sender,
+                limiter=limiter,
             ),
             reader=reader,
             live=live,
+            stream_slots=stream_slots,
         )
         relay = SubmissionRelay(
             runtime.db,
@@ -156,6 +175,15 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     runtime.on_start.append(start)
     runtime.on_stop.append(stop)
     runtime.on_broker_reset.append(broker_reset)
+    # Innermost of the middleware (appended, not ``add_middleware``'s outermost), so the
+    # 413s still carry a request id and are counted by ``ObserveRequests``.
+    app.user_middleware.append(
+        Middleware(
+            BodySizeLimit,
+            limit=settings.gateway_max_body_bytes,
+            by_prefix={webhooks.PREFIX: settings.gateway_webhook_max_body_bytes},
+        )
+    )
     install_error_handlers(app)
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)

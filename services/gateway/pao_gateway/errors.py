@@ -10,7 +10,13 @@ PaoError
     │   ├── IdempotencyConflict       same Idempotency-Key, different body
     │   └── InvalidRequestState       e.g. approving a request that does not await approval
     ├── InvalidSubmission         422  per-field errors (``errors``)
+    ├── TooManyRequests           429  with ``Retry-After`` (``retry_after_s``)
+    │   ├── RateLimited               submissions faster than the user's rate
+    │   └── TooManyStreams            more live streams than a user may hold
     └── CatalogUnavailable        502  the catalog service does not answer
+
+(A body over the size limit is refused with 413 before any route runs:
+``pao_gateway.body_limit``.)
 """
 
 from __future__ import annotations
@@ -74,6 +80,22 @@ class InvalidSubmission(GatewayError):
     def __init__(self, detail: str, errors: list[FieldProblem]) -> None:
         super().__init__(detail)
         self.errors = errors
+
+
+class TooManyRequests(GatewayError):
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(TooManyRequests):
+    """The user submitted faster than ``PAO_GATEWAY_SUBMIT_RATE_PER_MIN`` allows."""
+
+
+class TooManyStreams(TooManyRequests):
+    """The user holds ``PAO_GATEWAY_SSE_STREAMS_PER_USER`` live streams already."""
 
 
 class CatalogUnavailable(GatewayError):

@@ -14,11 +14,17 @@ from pao_common.settings import Settings
 
 from pao_gateway.catalog_items import ItemVersions
 from pao_gateway.catalog_proxy import CatalogProxy
-from pao_gateway.errors import AuthenticationFailed, GatewayError, InvalidSubmission
+from pao_gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidSubmission,
+    TooManyRequests,
+)
 from pao_gateway.identity import TokenVerifier, User
 from pao_gateway.live import LiveEvents
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
+from pao_gateway.stream_slots import StreamSlots
 
 REALM = "pao"
 
@@ -34,6 +40,7 @@ class Gateway:
     requests: RequestService
     reader: RequestReader
     live: LiveEvents
+    stream_slots: StreamSlots
 
 
 def gateway(request: Request) -> Gateway:
@@ -73,6 +80,9 @@ def error_response(exc: GatewayError) -> JSONResponse:
         if exc.detail != "missing bearer token":  # RFC 6750 3.1: no error code then
             challenge += f', error="invalid_token", error_description="{_quoted(exc.detail)}"'
         headers["WWW-Authenticate"] = challenge
+    if isinstance(exc, TooManyRequests):  # RFC 9110 10.2.3: delay-seconds
+        body["retry_after_s"] = exc.retry_after_s
+        headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

@@ -21,6 +21,7 @@ from pao_gateway.errors import (
 )
 from pao_gateway.identity import User
 from pao_gateway.live import TERMINAL_STATUSES
+from pao_gateway.rate_limit import SubmissionRateLimiter
 from pao_gateway.request_reads import RequestFilter, RequestReader
 from pao_gateway.schemas import SubmitBody
 from pao_gateway.submissions import (
@@ -55,12 +56,14 @@ class RequestService:
         submissions: SubmissionStore,
         reader: RequestReader,
         sender: CommandSender,
+        limiter: SubmissionRateLimiter | None = None,
         publish_timeout_s: float = 5.0,
     ) -> None:
         self._versions = versions
         self._submissions = submissions
         self._reader = reader
         self._sender = sender
+        self._limiter = limiter
         self._publish_timeout_s = publish_timeout_s
 
     async def submit(self, user: User, body: SubmitBody, key: str | None) -> SubmitOutcome:
@@ -71,6 +74,8 @@ class RequestService:
                 return SubmitOutcome(hint.request_id, replayed=True)
             if (earlier := await self._submissions.by_key(user.id, key)) is not None:
                 return await self._replay(earlier, digest, key)
+        if self._limiter is not None:  # a replay above is free: it creates nothing
+            await self._limiter.check(user)
         pinned = await self._versions.resolve(body.item_id, body.item_version)
         check_access(user, pinned)
         inputs = checked_inputs(pinned, body.inputs)

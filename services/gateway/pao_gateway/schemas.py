@@ -166,3 +166,4 @@ class FieldErrorOut(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     errors: list[FieldErrorOut] | None = None
+    retry_after_s: int | None = Field(None, description="With 429: as the Retry-After header")

@@ -42,7 +42,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("pao.gateway.webhooks")
-PATH = "/api/v1/webhooks/jira"
+PREFIX = "/api/v1/webhooks/"  # PAO_GATEWAY_WEBHOOK_MAX_BODY_BYTES applies under it
+PATH = f"{PREFIX}jira"
 SOURCE = "pao-gateway/webhooks/jira"
 
 
