@@ -115,6 +115,7 @@ async def test_list_filters_by_owner_and_returns_summaries(catalog: RunningCatal
         "status": "active",
         "fulfillment_mode": "manual",
         "approval_required": False,
+        "access": {"teams": [], "roles": []},
         "retired_at": None,
     }
     assert first["content_hash"].startswith("sha256:")

@@ -166,3 +166,34 @@ async def test_cache_survives_its_own_events_topic_noise(
         gateway.settings.kafka_bootstrap, gateway.topics.dlq, [item_id]
     )
     assert any(r.value == b"{not json" for r in dead)
+
+
+async def test_the_list_says_who_may_request_each_item(
+    gateway: RunningGateway, issuer: Issuer, catalog_service: JsonServer
+) -> None:
+    """Items a person may not request are listed, marked, with who may; the cache is shared."""
+    open_id, dba_id = (f"item-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    listed = [
+        {"id": open_id, "access": {"teams": [], "roles": []}},
+        {"id": dba_id, "access": {"teams": ["dba"], "roles": ["db-owner"]}},
+        {"id": "from-elsewhere"},
+    ]
+    catalog_service.routes[("GET", ITEMS)] = (200, {"items": listed, "total": 3})
+    catalog_service.routes[("GET", f"{ITEMS}/{dba_id}")] = (200, listed[1])
+    listing = {"q": dba_id}
+    calls = catalog_service.count("GET", ITEMS)
+
+    async def marks(user: str, **claims: tuple[str, ...]) -> list[tuple[object, object]]:
+        r = await gateway.client.get(ITEMS, params=listing, headers=issuer.headers(user, **claims))
+        assert r.status_code == 200, r.text
+        return [(i.get("can_request"), i.get("access_reason")) for i in r.json()["items"]]
+
+    refusal = f"{dba_id} may only be requested by teams dba or roles db-owner"
+    assert await marks("eve", teams=("web",)) == [(True, None), (False, refusal), (None, None)]
+    assert await marks("dan", teams=("dba",)) == [(True, None), (True, None), (None, None)]
+    assert (await marks("olga", roles=("db-owner",)))[1] == (True, None)
+    assert (await marks("root", roles=("platform-admin",)))[1] == (True, None)
+    assert catalog_service.count("GET", ITEMS) == calls + 1, "one cached list, marked per person"
+
+    detail = await gateway.client.get(f"{ITEMS}/{dba_id}", headers=issuer.headers("eve"))
+    assert detail.json() == {**listed[1], "can_request": False, "access_reason": refusal}

@@ -85,6 +85,8 @@ class VersionEntry:
             "status": "retired" if stored.retired else lifecycle,
             "fulfillment_mode": _text(item.fulfillment.mode),
             "approval_required": bool(getattr(approval, "required", False)),
+            # who may request it: the gateway marks each listed item for the person asking
+            "access": item.access.model_dump(mode="json"),
             "content_hash": stored.content_hash,
             "published_at": stored.published_at.isoformat(),
             "retired_at": stored.retired_at.isoformat() if stored.retired_at else None,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import asyncpg
 import semver
 from pao_catalog.forms import apply_defaults, validate_inputs
-from pao_catalog.model import CatalogItem, parse_item
+from pao_catalog.model import Access, CatalogItem, parse_item
 
 from pao_gateway.errors import AccessDenied, FieldProblem, InvalidSubmission
 from pao_gateway.identity import User
@@ -143,17 +143,38 @@ class PostgresItemVersions:
         return pinned
 
 
-def check_access(user: User, pinned: PinnedItem) -> None:
-    """The item's ``access`` rules (platform admins pass); ``AccessDenied`` says who may."""
-    access = pinned.item.access
+def access_refusal(user: User, item_id: str, access: Access) -> str | None:
+    """Why ``user`` may not request the item (who may), or None when they may."""
     if user.is_admin or access.allows(user.teams, user.roles):
-        return
+        return None
     who = []
     if access.teams:
         who.append(f"teams {', '.join(access.teams)}")
     if access.roles:
         who.append(f"roles {', '.join(access.roles)}")
-    raise AccessDenied(f"{pinned.item_id} may only be requested by {' or '.join(who)}")
+    return f"{item_id} may only be requested by {' or '.join(who)}"
+
+
+def check_access(user: User, pinned: PinnedItem) -> None:
+    """The item's ``access`` rules (platform admins pass); ``AccessDenied`` says who may."""
+    refusal = access_refusal(user, pinned.item_id, pinned.item.access)
+    if refusal is not None:
+        raise AccessDenied(refusal)
+
+
+def mark_requestable(user: User, summary: dict[str, Any]) -> dict[str, Any]:
+    """A catalog item as listed, with whether ``user`` may request it.
+
+    ``can_request`` is decided by the rules ``check_access`` applies at submission (which
+    still refuses with 403); when it is false, ``access_reason`` says who may. A summary
+    without ``access`` (not from this catalog service) is left as it is.
+    """
+    rules = summary.get("access")
+    if not isinstance(rules, dict):
+        return summary
+    access = Access.model_validate(rules)
+    refusal = access_refusal(user, str(summary.get("id")), access)
+    return {**summary, "can_request": refusal is None, "access_reason": refusal}
 
 
 def checked_inputs(pinned: PinnedItem, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -90,13 +90,22 @@ async function catalogPage(query = "") {
   search.addEventListener("change", () => catalogPage(search.value).catch(failure));
   show(
     el("h1", {}, "Catalog"), search, el("p", { className: "muted" }, `${body.total ?? items.length} item(s)`),
-    ...items.map(item => el("div", { className: "card" },
+    ...items.map(item => el("div", { className: item.can_request === false ? "card locked" : "card" },
       el("h3", {}, el("a", { href: `#/items/${item.id}` }, item.name)),
+      accessNote(item),
       el("div", { className: "muted" }, `${item.category || ""} · owned by ${item.owner || "?"} · v${item.version}`
         + ` · ${item.fulfillment_mode}${item.approval_required ? " · approval" : ""}`),
       el("p", {}, item.description || ""),
       el("div", {}, (item.tags || []).map(t => el("span", { className: "tag" }, t))))),
   );
+}
+
+// The gateway marks each item for the person asking: can_request false (with who may) for
+// an item this person may not request. Shown, not hidden: a catalog says what exists.
+function accessNote(item) {
+  if (item.can_request !== false) return null;
+  return el("div", { className: "access-note" },
+    `You cannot request this: ${item.access_reason || "not allowed"}. Ask ${item.owner || "the owning team"} for access.`);
 }
 
 // --- forms ------------------------------------------------------------------------------
@@ -324,12 +333,14 @@ async function itemPage(itemId) {
     location.hash = `#/requests/${body.id}`;
   };
   const submitText = form.uiSchema?.["ui:submitButtonOptions"]?.submitText || "Request";
+  const locked = item.can_request === false;  // the server refuses it too (403)
   show(
     el("h1", {}, item.name), el("p", { className: "muted" }, `v${form.version} · ${item.fulfillment_mode}`
       + (item.approval_required ? " · needs approval" : "")),
     el("p", {}, item.description || ""),
+    accessNote(item),
     el("form", { className: "card", onsubmit: (e) => submit(e).catch(failure) },
-      renderer.render(), problems, el("button", { type: "submit" }, submitText)),
+      renderer.render(), problems, el("button", { type: "submit", disabled: locked }, submitText)),
   );
 }
 
