@@ -14,11 +14,12 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from pao_gateway.body_limit import BodySizeLimit
-from pao_gateway.errors import RateLimited
+from pao_gateway.errors import RateLimited, TooManyStreams
 from pao_gateway.fastpath import FastPath
 from pao_gateway.http import Gateway
 from pao_gateway.identity import User
 from pao_gateway.rate_limit import LocalRateLimiter, Rate, SubmissionRateLimiter
+from pao_gateway.stream_slots import StreamSlots
 
 from tests.gateway.conftest import (
     Issuer,
@@ -170,6 +171,71 @@ async def test_exempt_roles_are_not_limited_and_admins_are_by_default(
     lenient = SubmissionRateLimiter(fastpath, rate, exempt_roles=frozenset({"platform-admin"}))
     for _ in range(3):
         await lenient.check(admin)
+
+
+# --- the live-stream cap, shared by replicas through Redis --------------------------------
+
+
+async def test_replicas_share_the_stream_cap(redis_client: aioredis.Redis) -> None:
+    fastpath = fastpath_on(redis_client)
+    one, two = StreamSlots(fastpath, 2), StreamSlots(fastpath, 2)
+    first = await one.acquire("ann")
+    await two.acquire("ann")
+    with pytest.raises(TooManyStreams, match="already follows 2 requests live") as refused:
+        await one.acquire("ann")
+    assert refused.value.retry_after_s > 0
+    await two.acquire("bob")
+    await first.release()
+    await first.release()  # once only
+    assert one.open_for("ann") == 0 and two.open_for("ann") == 1
+    assert await redis_client.zcard(one.key("ann")) == 1
+    await two.acquire("ann")
+    with pytest.raises(TooManyStreams):
+        await one.acquire("ann")
+
+
+async def test_a_dead_replicas_streams_lapse(redis_client: aioredis.Redis) -> None:
+    fastpath = fastpath_on(redis_client)
+    dead = StreamSlots(fastpath, 1, lease_s=0.2)
+    await dead.acquire("ann")  # never renewed nor released: its replica died
+    alive = StreamSlots(fastpath, 1, lease_s=0.2)
+    with pytest.raises(TooManyStreams):
+        await alive.acquire("ann")
+
+    async def acquired() -> bool:
+        try:
+            await alive.acquire("ann")
+        except TooManyStreams:
+            return False
+        return True
+
+    await eventually(acquired, timeout_s=10)
+
+
+async def test_renewal_puts_back_what_redis_lost(redis_client: aioredis.Redis) -> None:
+    fastpath = fastpath_on(redis_client)
+    here, there = StreamSlots(fastpath, 1), StreamSlots(fastpath, 1)
+    await here.acquire("ann")
+    await redis_client.delete(here.key("ann"))  # e.g. Redis restarted empty
+    await here.renew()
+    with pytest.raises(TooManyStreams):
+        await there.acquire("ann")
+    ttl_ms = await redis_client.pttl(here.key("ann"))
+    assert 0 < ttl_ms <= here.lease_s * 1000
+
+
+async def test_without_redis_the_stream_cap_holds_per_replica() -> None:
+    down = aioredis.Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0")
+    try:
+        slots = StreamSlots(fastpath_on(down), 1)
+        slot = await slots.acquire("ann")
+        with pytest.raises(TooManyStreams):
+            await slots.acquire("ann")
+        await slots.renew()  # nothing to renew it in; no error either
+        await slot.release()
+        await slots.acquire("ann")
+    finally:
+        await down.aclose()
 
 
 # --- the body size limit on its own ------------------------------------------------------

@@ -136,11 +136,11 @@ async def stream(
         poll_s=component.settings.gateway_sse_poll_s,
         last_event_id=last_event_id,
     )
-    slot = component.stream_slots.acquire(user.id)
+    slot = await component.stream_slots.acquire(user.id)
     try:
         return SlotHoldingEventSource(events, ping=15, slot=slot)
     except BaseException:
-        slot.release()
+        await slot.release()
         raise
 
 

@@ -85,7 +85,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             if role.strip()
         ),
     )
-    stream_slots = StreamSlots(settings.gateway_sse_streams_per_user)
+    stream_slots = StreamSlots(fastpath, settings.gateway_sse_streams_per_user)
     versions_seen: list[PostgresItemVersions] = []
     submissions_made: list[SubmissionStore] = []
 
@@ -158,6 +158,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             republish_window_s=settings.gateway_republish_window_s,
         )
         relays.append(relay)
+        runtime.run_every(stream_slots.lease_s / 3, stream_slots.renew, name="sse-lease-renewal")
         runtime.background.append(asyncio.create_task(relay.run(settings.gateway_relay_interval_s)))
 
     async def broker_reset(runtime: ServiceRuntime) -> None:
