@@ -8,6 +8,8 @@ PaoError
 │       └── UnknownActionType     an action type no executor declared
 ├── TemplateError         a template that does not parse, render or escapes the sandbox
 │   └── UnknownVariable   a template names a variable its context does not have
+├── UnsupportedPattern    a regular expression the linear-time engine (RE2) cannot run, or
+│                         that the portal's browser would read differently (``.reason``)
 └── ActionError           an action failed; ``retryable`` says whether trying again may help
     ├── InvalidActionInputs   the inputs do not satisfy the action's model (never retryable)
     ├── ActionTimeout         the handler ran past the command's ``timeout_s`` (retryable)
@@ -38,6 +40,21 @@ class TemplateError(PaoError):
 
 class UnknownVariable(TemplateError):
     """A template refers to a variable that its context does not define."""
+
+
+class UnsupportedPattern(PaoError, ValueError):
+    """A regular expression PAO refuses to match inputs with; ``reason`` says why.
+
+    Input patterns run on RE2, whose matching time is linear in the input; a pattern that
+    needs backtracking (lookaround, backreferences, possessive quantifiers) cannot run on
+    it, and one the portal's ECMAScript engine would read differently would make the
+    browser and the server disagree.
+    """
+
+    def __init__(self, pattern: str, reason: str) -> None:
+        super().__init__(f"pattern {pattern!r}: {reason}")
+        self.pattern = pattern
+        self.reason = reason
 
 
 class ActionRegistryError(ConfigurationError):

@@ -41,7 +41,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
 
-from pao_common.errors import TemplateError, UnknownVariable
+from pao_common.errors import TemplateError, UnknownVariable, UnsupportedPattern
+from pao_common.patterns import compile_pattern, substitute
 from pao_common.portal_links import request_url
 
 #: The roots a template may start from, and what build_context puts under each.
@@ -97,9 +98,10 @@ def _from_json(value: str) -> Any:
 
 
 def _regex_replace(value: object, pattern: str, replacement: str) -> str:
+    """``re.sub`` matched by RE2: the value is often a requester's input (linear time)."""
     try:
-        return re.sub(pattern, replacement, str(value))
-    except re.error as exc:
+        return substitute(pattern, replacement, str(value))
+    except UnsupportedPattern as exc:
         raise TemplateError(f"regex_replace: {exc}") from exc
 
 
@@ -434,6 +436,26 @@ def _referenced(source: str, expression: bool) -> frozenset[tuple[str | int, ...
     found: set[tuple[str | int, ...]] = set()
     _collect(tree, found)
     return frozenset(path for path in found if path[0] not in bound)
+
+
+def regex_problems(source: str, *, expression: bool = False) -> list[str]:
+    """Why each literal ``regex_replace`` pattern in a template cannot run on RE2.
+
+    Patterns are matched in linear time (pao_common.patterns), so one that needs
+    backtracking is refused when the catalog loads instead of failing a request.
+    """
+    tree: nodes.Node = parse_expression(source) if expression else parse(source)
+    problems = []
+    for node in tree.find_all(nodes.Filter):
+        if node.name != "regex_replace" or not node.args:
+            continue
+        pattern = node.args[0]
+        if isinstance(pattern, nodes.Const) and isinstance(pattern.value, str):
+            try:
+                compile_pattern(pattern.value)
+            except UnsupportedPattern as exc:
+                problems.append(f"regex_replace: {exc}")
+    return problems
 
 
 def _chain(node: nodes.Node) -> tuple[str | int, ...] | None:

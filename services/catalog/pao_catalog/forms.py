@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from pao_common.patterns import linear_time_validator
 
 from pao_catalog.model import CatalogItem, Condition, FormField
 
@@ -364,8 +365,13 @@ def _is_date(value: object) -> bool:
     return True
 
 
+#: ``pattern`` matched by RE2, in linear time: a catalog pattern such as ``^(a+)+$`` cannot
+#: make a requester's input backtrack for seconds (pao_common.patterns).
+FormValidator = linear_time_validator(Draft7Validator)
+
+
 def form_validator(schema: Mapping[str, Any]) -> Draft7Validator:
-    return Draft7Validator(schema, format_checker=FORMAT_CHECKER)
+    return FormValidator(schema, format_checker=FORMAT_CHECKER)
 
 
 def validate_inputs(item: CatalogItem, inputs: Mapping[str, Any]) -> list[FieldError]:

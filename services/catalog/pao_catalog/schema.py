@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from pao_common.patterns import linear_time_validator
 
 #: Schema versions this build understands, newest last.
 SUPPORTED_SCHEMA_VERSIONS = ("2.0",)
@@ -29,4 +30,4 @@ def document_schema(version: str = "2.0") -> dict[str, Any]:
 
 @cache
 def document_validator(version: str = "2.0") -> Draft202012Validator:
-    return Draft202012Validator(document_schema(version))
+    return linear_time_validator(Draft202012Validator)(document_schema(version))

@@ -5,7 +5,8 @@
 tree. The meaning checks, one function each:
 
 - ids are unique: fields (across sections), list columns, sections, steps, examples;
-- fields: rules fit the type, regexes compile, min <= max, options are unique, a
+- fields: rules fit the type, patterns compile with RE2 (linear time) and read the same
+  in the portal's browser, min <= max, options are unique, a
   message exists only for a rule the field has, conditions name other existing fields,
   a default satisfies the field's own rules;
 - steps: the action type is known and gets its required inputs; ``rollback:`` uses an
@@ -29,11 +30,13 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
 from pao_common.errors import TemplateError
+from pao_common.patterns import pattern_problem
 from pao_common.templating import (
     CONTEXT_ROOTS,
     format_path,
     parse_expression,
     referenced_variables,
+    regex_problems,
     template_strings,
 )
 
@@ -226,10 +229,9 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
     for rule in sorted(set_rules - allowed):
         yield (*path, "validation", rule), f"rule {rule} does not apply to a {f.type} field"
     if rules.pattern is not None:
-        try:
-            re.compile(rules.pattern)
-        except re.error as exc:
-            yield (*path, "validation", "pattern"), f"invalid regular expression: {exc}"
+        problem = pattern_problem(rules.pattern)
+        if problem is not None:
+            yield (*path, "validation", "pattern"), f"pattern {rules.pattern!r} refused: {problem}"
             return  # the field's schema cannot be used to check its default
     for low, high in (
         ("min_length", "max_length"),
@@ -351,6 +353,8 @@ def _template_problems(value: Any, path: Path_, scope: _Scope) -> Iterator[Probl
             continue
         for message in _variable_problems(refs, scope):
             yield where, message
+        for message in regex_problems(text):
+            yield where, message
 
 
 def _expression_problems(expr: str, path: Path_, scope: _Scope) -> Iterator[Problem]:
@@ -361,6 +365,8 @@ def _expression_problems(expr: str, path: Path_, scope: _Scope) -> Iterator[Prob
         yield path, str(exc)
         return
     for message in _variable_problems(refs, scope):
+        yield path, message
+    for message in regex_problems(expr, expression=True):
         yield path, message
 
 
