@@ -142,6 +142,15 @@ async def test_redis_limiter_is_shared_by_replicas(redis_client: aioredis.Redis)
     assert 60_000 < ttl_ms <= 120_000, "the key goes once the user is idle again"
 
 
+async def test_redis_limiter_takes_any_rate(redis_client: aioredis.Redis) -> None:
+    """An interval under the resolution of the TAT (µs as a double): the TAT does not move,
+    and the key still needs an expiry of at least 1 ms."""
+    fastpath = fastpath_on(redis_client)
+    limiter = SubmissionRateLimiter(fastpath, Rate(per_minute=1e9, burst=1))
+    await limiter.check(User(id="ann"))
+    assert fastpath.available, "the script ran (a Redis error would have tripped the breaker)"
+
+
 async def test_limiter_without_redis_holds_per_replica() -> None:
     down = aioredis.Redis.from_url(f"redis://127.0.0.1:{closed_port()}/0")
     clock = FakeClock()

@@ -49,8 +49,9 @@ local allowed_at = new_tat - interval * burst
 if now < allowed_at then
   return {0, math.ceil(allowed_at - now)}
 end
+-- at least 1 ms: an interval under the TAT's resolution (µs in a double) leaves it unmoved
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
-  math.ceil((new_tat - now) / 1000))
+  math.max(1, math.ceil((new_tat - now) / 1000)))
 return {1, 0}
 """
 
