@@ -16,6 +16,7 @@ import pytest
 from jsonschema import Draft7Validator
 from pao_catalog.forms import build_form, validate_inputs
 from pao_catalog.loader import load_directory
+from pao_catalog.model import parse_item
 from pao_catalog.schema import document_validator
 from pao_common.errors import TemplateError, UnsupportedPattern
 from pao_common.patterns import (
@@ -104,6 +105,17 @@ def test_a_pattern_re2_cannot_run_admits_nothing_at_run_time() -> None:
     [error] = validator.iter_errors("a")
     assert error.validator == "pattern"
     assert "lookahead" in error.message and "cannot be checked" in error.message
+
+
+def test_a_stored_item_whose_pattern_re2_cannot_run_says_why_it_refuses() -> None:
+    # parse_item skips the load-time checks, as reading an old version from history does.
+    item = parse_item(with_pattern("^(?!root$)[a-z]+$"))
+    [error] = validate_inputs(item, {"name": "alice"})
+    assert error.field == "name"
+    assert error.message == (
+        "cannot be checked: the item's pattern is refused (the pattern uses a negative "
+        "lookahead (?!...), which the linear-time engine (RE2) does not support)"
+    )
 
 
 def test_the_document_schema_is_matched_by_re2() -> None:

@@ -384,7 +384,7 @@ def _pattern_keyword(
     try:
         matched = search(pattern, instance)
     except UnsupportedPattern as exc:  # fail closed: a pattern that cannot run admits nothing
-        yield ValidationError(f"the pattern {pattern!r} cannot be checked: {exc.reason}")
+        yield ValidationError(f"the pattern {pattern!r} cannot be checked: {exc.reason}", cause=exc)
         return
     if not matched:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
@@ -399,7 +399,9 @@ def _pattern_properties_keyword(
         try:
             compiled = compile_pattern(pattern)
         except UnsupportedPattern as exc:
-            yield ValidationError(f"the pattern {pattern!r} cannot be checked: {exc.reason}")
+            yield ValidationError(
+                f"the pattern {pattern!r} cannot be checked: {exc.reason}", cause=exc
+            )
             continue
         for key, value in instance.items():
             if compiled.search(key) is not None:

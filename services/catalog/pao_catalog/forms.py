@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from pao_common.errors import UnsupportedPattern
 from pao_common.patterns import linear_time_validator
 
 from pao_catalog.model import CatalogItem, Condition, FormField
@@ -484,6 +485,8 @@ def _default_message(error: ValidationError, f: FormField | None) -> str:
             return f"must be at most {value}"
         case "multipleOf":
             return f"must be a multiple of {value}"
+        case "pattern" if isinstance(error.cause, UnsupportedPattern):
+            return f"cannot be checked: the item's pattern is refused ({error.cause.reason})"
         case "pattern" if f is not None and f.type == "keyvalue":
             return f"keys must match the pattern {value}"
         case "pattern":
