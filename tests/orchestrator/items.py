@@ -26,7 +26,7 @@ BOB_APPROVER = Requester(id="bob", teams=("dba",))
 MALLORY = Requester(id="mallory", teams=("sales",))
 
 
-def _item(fulfillment: dict[str, Any], **extra: Any) -> CatalogItem:
+def build_item(fulfillment: dict[str, Any], **extra: Any) -> CatalogItem:
     return parse_item(
         {
             "schemaVersion": "2.0",
@@ -106,14 +106,37 @@ def automated_item(
     extra: dict[str, Any] = {"version": version}
     if approval:
         extra["approval"] = approval
-    return _item(fulfillment, **extra)
+    return build_item(fulfillment, **extra)
+
+
+def provision_item(*, fallback: bool = False) -> CatalogItem:
+    """Like catalog/postgres-database: the item's outputs read a step output by name."""
+    fulfillment: dict[str, Any] = {
+        "mode": "automated",
+        "automated": {
+            "steps": [
+                {
+                    "id": "provision",
+                    "action": "terraform.run",
+                    "with": {"workspace": "pg-{{ inputs.name }}"},
+                    "rollback": {"with": {"workspace": "pg-{{ inputs.name }}", "destroy": True}},
+                },
+                {"id": "notify", "action": "debug.log", "with": {"message": "ready"}},
+            ],
+            "outputs": {"endpoint": "{{ steps.provision.outputs.endpoint }}"},
+            "fallback_to_manual": fallback,
+        },
+    }
+    if fallback:
+        fulfillment["manual"] = JIRA
+    return build_item(fulfillment, id="pg-provisioned")
 
 
 def manual_item(approval: dict[str, Any] | None = None) -> CatalogItem:
     extra: dict[str, Any] = {"id": "vm"}
     if approval:
         extra["approval"] = approval
-    return _item({"mode": "manual", "manual": JIRA}, **extra)
+    return build_item({"mode": "manual", "manual": JIRA}, **extra)
 
 
 class Run:

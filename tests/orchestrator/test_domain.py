@@ -25,7 +25,9 @@ from tests.orchestrator.items import (
     MALLORY,
     Run,
     automated_item,
+    build_item,
     manual_item,
+    provision_item,
 )
 
 HOST = {"host": "db-1.internal"}
@@ -230,6 +232,67 @@ def test_fallback_without_anything_to_roll_back_goes_manual_directly() -> None:
     run.fail("no capacity")  # first step fails: nothing ran
     assert "RollbackStarted" not in run.types()
     assert run.state.status == "fallback_to_manual"
+
+
+def test_item_outputs_that_do_not_render_roll_back_what_ran() -> None:
+    # Finding 2: the workspace applied, then ``steps.provision.outputs.endpoint`` was missing.
+    run = Run(provision_item())
+    run.submit()
+    run.succeed({"address": "db-1.internal"})  # provision, with no ``endpoint``
+    d = run.succeed()  # notify: every step done, the outputs do not render
+    assert [e.event_type for e in d.events] == [
+        "StepSucceeded",
+        "AutomationFailed",
+        "RollbackStarted",
+        "StepDispatched",
+    ]
+    undo = d.commands[0]
+    assert isinstance(undo, CompensateAction)
+    assert (undo.step_id, undo.inputs) == ("provision", {"workspace": "pg-orders", "destroy": True})
+    assert undo.outputs == {"address": "db-1.internal"}
+    assert run.state.status == "rolling_back"
+    run.succeed()
+    state = run.state
+    assert state.status == "rolled_back"
+    assert [s.status for s in state.steps] == ["compensated", "succeeded"]
+    assert "item outputs" in (state.error or "") and "endpoint" in (state.error or "")
+
+
+def test_item_outputs_that_do_not_render_fall_back_to_manual_after_rollback() -> None:
+    run = Run(provision_item(fallback=True))
+    run.submit()
+    run.succeed({"address": "db-1.internal"})
+    run.succeed()
+    d = run.succeed()  # provision destroyed
+    assert [e.event_type for e in d.events] == [
+        "StepCompensated",
+        "RequestRolledBack",
+        "FallbackToManual",
+        "StepAdded",
+        "StepDispatched",
+    ]
+    ticket = d.commands[0]
+    assert ticket.step_id == TICKET_STEP
+    assert "endpoint" in ticket.inputs["description"]  # the ticket says what went wrong
+    assert run.state.status == "fallback_to_manual"
+
+
+def test_item_outputs_that_do_not_render_with_nothing_to_undo_fail() -> None:
+    item = build_item(
+        {
+            "mode": "automated",
+            "automated": {
+                "steps": [{"id": "look", "action": "debug.log", "with": {"message": "hi"}}],
+                "outputs": {"endpoint": "{{ steps.look.outputs.endpoint }}"},
+            },
+        }
+    )
+    run = Run(item)
+    run.submit()
+    run.succeed()
+    assert "RollbackStarted" not in run.types()
+    assert run.state.status == "failed"
+    assert (run.state.error or "").startswith("item outputs:")
 
 
 def test_manual_item_creates_a_ticket_and_completes_when_resolved() -> None:

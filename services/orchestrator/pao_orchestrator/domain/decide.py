@@ -263,13 +263,28 @@ def _advance(b: _Builder) -> None:
 
 
 def _complete(b: _Builder) -> None:
-    automated = b.ctx.item.fulfillment.automated
+    """Every step is done: complete with the item's outputs, or fail like a step would.
+
+    Outputs that do not render (a step returned no ``endpoint`` that an output reads)
+    leave resources behind as surely as a failed step: what ran is rolled back.
+    """
+    item = b.ctx.item
+    if item is None:
+        problem = b.ctx.item_problem or f"item version {b.state.item_version} is gone"
+        _automation_failed(b, f"item outputs: {problem}")
+        return
+    automated = item.fulfillment.automated
     try:
         outputs = templating.render(dict(automated.outputs), _context(b)) if automated else {}
     except TemplateError as exc:
-        b.emit(ev.RequestFailed(occurred_at=b.now, error=f"item outputs: {exc}"))
+        _automation_failed(b, f"item outputs: {exc}")
         return
     b.emit(ev.RequestCompleted(occurred_at=b.now, outputs=outputs))
+
+
+def _automation_failed(b: _Builder, reason: str) -> None:
+    b.emit(ev.AutomationFailed(occurred_at=b.now, reason=reason))
+    _fail_automation(b, reason)
 
 
 def _dispatch_step(b: _Builder, step: StepState, spec: Any, attempt: int) -> None:
@@ -617,6 +632,18 @@ def _continue_rollback(b: _Builder) -> None:
 
 def _compensate(b: _Builder, step: StepState, attempt: int) -> None:
     spec = _step_def(b, step.id)
+    if spec is None or spec.rollback is None:
+        # A retry of a rollback came due after the item version left the catalog.
+        b.emit(
+            ev.CompensationFailed(
+                occurred_at=b.now,
+                step_id=step.id,
+                attempt=attempt,
+                error=f"rollback: step {step.id!r} is not in item version {b.state.item_version}",
+            )
+        )
+        _continue_rollback(b)
+        return
     rollback = spec.rollback
     context = _context(b)
     # The rollback sees its own step's outputs under ``steps.<id>.outputs`` like any other.

@@ -2,7 +2,7 @@
 
 Every event class has an ``event_type`` (its stored name) and a ``schema_version``.
 A change to an event's fields bumps its schema version and adds an upcaster in
-``upcasters.py`` that reads the old shape; the golden replays in
+``codec.py`` (``UPCASTERS``) that reads the old shape; the golden replays in
 ``tests/orchestrator/golden`` fail when that is forgotten.
 """
 
@@ -193,6 +193,19 @@ class TicketResolvedRecorded(DomainEvent):
 # --- rollback, cancellation and the end --------------------------------------------------
 
 
+class AutomationFailed(DomainEvent):
+    """Automation failed for a reason no step event records; rollback follows.
+
+    Every step succeeded (or was skipped) but the request cannot complete: the item's
+    outputs did not render (a step returned no ``endpoint`` that an output reads), or
+    the item version is gone from the catalog. Like a failed step, it rolls back what
+    ran and then ends, or falls back to manual when the item allows it.
+    """
+
+    event_type: ClassVar[str] = "AutomationFailed"
+    reason: str
+
+
 class RollbackStarted(DomainEvent):
     event_type: ClassVar[str] = "RollbackStarted"
     reason: str
@@ -268,6 +281,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         StepCancelled,
         TicketCreated,
         TicketResolvedRecorded,
+        AutomationFailed,
         RollbackStarted,
         StepCompensated,
         CompensationFailed,

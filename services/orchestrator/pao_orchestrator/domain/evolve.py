@@ -174,6 +174,8 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
             return {"ticket": Ticket(key=event.key, url=event.url)}
         case ev.TicketResolvedRecorded():
             return {}
+        case ev.AutomationFailed():
+            return {"error": event.reason}
         case ev.RollbackStarted():
             return {"status": "rolling_back"}
         case ev.StepCompensated():
