@@ -1,6 +1,6 @@
 """Per-user rate limit on submissions: GCRA, in Redis, per replica while Redis is down.
 
-GCRA (the generic cell rate algorithm; redis-cell and Stripe's limiter use it) keeps one
+GCRA (the generic cell rate algorithm of ATM networks; redis-cell uses it too) keeps one
 number per user, the theoretical arrival time (TAT): when the user's next request would
 be due if they had kept exactly to the rate. A request at ``now`` is allowed when
 ``max(TAT, now) + interval - burst * interval <= now``, and then moves the TAT on by one
