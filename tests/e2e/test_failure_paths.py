@@ -4,6 +4,8 @@ executors -> sandbox, every service a real process.
 - a GitHub run that fails: the step fails, the completed steps are rolled back in reverse
   order, and the item's manual fallback opens a JIRA ticket (resolving it completes);
 - a Terraform apply that errors: the executor issues a destroy run (``destroy_on_error``);
+- a Terraform apply that succeeds but whose item outputs do not render (issue #10
+  finding 2): the request rolls back, and the workspace is destroyed;
 - JIRA answering 500, then 201: retried, exactly one ticket;
 - a REST target answering 429 with ``Retry-After``: honoured, then the call succeeds;
 - a target that is down: the circuit opens, requests fail fast, and it recovers when the
@@ -116,6 +118,60 @@ async def test_a_terraform_apply_that_errors_issues_a_destroy_run(
     kinds = [(r["is-destroy"], r["status"]) for r in sorted(runs, key=lambda r: r["created-at"])]
     # The apply errored, then the executor queued a destroy run that applied.
     assert kinds == [(False, "errored"), (True, "applied")], runs
+    await platform.assert_no_secret_leaked(db_pool)
+
+
+async def tfc_api(platform: E2EPlatform, path: str) -> Any:
+    """GET ``path`` of the sandbox's Terraform Cloud API, as the terraform executor calls it."""
+    env = platform.sandbox_env
+    async with httpx.AsyncClient(
+        base_url=env["PAO_TFC_URL"] + "/api/v2",
+        headers={"Authorization": f"Bearer {env['PAO_TFC_TOKEN']}"},
+        timeout=30,
+    ) as client:
+        response = await client.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+async def test_item_outputs_that_do_not_render_destroy_the_applied_workspace(
+    e2e_platform: E2EPlatform, db_pool: asyncpg.Pool
+) -> None:
+    """Finding 2 (issue #10): the apply succeeded, then the item's outputs read
+    ``steps.provision.outputs.endpoint``, which the workspace never wrote. The request
+    ends rolled back and the workspace is destroyed, not left applied."""
+    platform = e2e_platform
+    token = platform.user_token(UNA)
+
+    request_id = await platform.submit_request(token, "e2e-terraform-outputs", {"name": "orders"})
+    view = await platform.wait_status(token, request_id, ENDED)
+
+    assert view["status"] == "rolled_back", view
+    [step] = view["steps"]
+    assert step["status"] == "compensated", step
+    assert "item outputs" in view["error"] and "endpoint" in view["error"], view["error"]
+    events = [e["event_type"] for e in await platform.events(token, request_id)]
+    order = [
+        "StepSucceeded",
+        "AutomationFailed",
+        "RollbackStarted",
+        "StepCompensated",
+        "RequestRolledBack",
+    ]
+    assert [e for e in events if e in order] == order, events
+    assert "RequestFailed" not in events and "RequestCompleted" not in events
+    # In Terraform Cloud (the sandbox's API): the apply, then a destroy run, both applied.
+    org = platform.sandbox_env["PAO_TFC_ORGANIZATION"]
+    workspace = (await tfc_api(platform, f"/organizations/{org}/workspaces/e2e-out-orders"))["data"]
+    runs = (await tfc_api(platform, f"/workspaces/{workspace['id']}/runs"))["data"]
+    kinds = [
+        (r["attributes"]["is-destroy"], r["attributes"]["status"])
+        for r in sorted(runs, key=lambda r: r["attributes"]["created-at"])
+    ]
+    assert kinds == [(False, "applied"), (True, "applied")], runs
+    assert workspace["attributes"]["resource-count"] == 0, workspace["attributes"]
+    left = await tfc_api(platform, f"/workspaces/{workspace['id']}/current-state-version-outputs")
+    assert left["data"] == [], left  # the destroy left an empty state
     await platform.assert_no_secret_leaked(db_pool)
 
 
