@@ -23,8 +23,10 @@ import click
 import httpx
 from pao_common import db
 from pao_common.devbroker import BundledBroker, port_open
+from pao_common.errors import ConfigurationError
 from pao_common.kafka import ensure_topics
-from pao_common.settings import Settings
+from pao_common.kafka_security import kafka_security
+from pao_common.settings import KafkaSecurityProtocol, Settings
 from pao_common.topics import Topics
 from pao_executors.registry import EXECUTOR_SERVICES
 
@@ -154,6 +156,13 @@ class Platform:
         if os.environ.get("PAO_KAFKA_BOOTSTRAP"):
             say(f"using broker {self.settings.kafka_bootstrap}")
             return self.settings.kafka_bootstrap
+        protocol = self.settings.kafka_security_protocol
+        if protocol is not KafkaSecurityProtocol.PLAINTEXT:
+            # The services would offer TLS / SASL to a broker that speaks neither.
+            raise click.ClickException(
+                f"PAO_KAFKA_SECURITY_PROTOCOL={protocol} needs PAO_KAFKA_BOOTSTRAP: the bundled"
+                " broker speaks PLAINTEXT only (docs/kafka-security.md)"
+            )
         self.broker = BundledBroker(self.broker_port, log_path=STATE_DIR / "broker.log")
         self.broker.start()
         say(f"started bundled broker (tansu, in memory) on {self.broker.bootstrap}")
@@ -295,7 +304,10 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
         bootstrap = platform.start_broker()
         topics = Topics(settings.topic_suffix)
         created = await ensure_topics(
-            bootstrap, topics.core(), partitions=settings.topic_partitions
+            bootstrap,
+            topics.core(),
+            partitions=settings.topic_partitions,
+            security=kafka_security(settings),
         )
         made = ", ".join(created) or "all existed"
         say(f"topics ready ({settings.topic_partitions} partitions): {made}")
@@ -357,4 +369,8 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
 @click.option("--broker-port", default=9092, show_default=True, help="Port of the bundled broker")
 def dev(broker_port: int) -> None:
     settings = Settings()
+    try:
+        kafka_security(settings)  # a bad TLS / SASL combination stops here, not in 8 services
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
     raise SystemExit(asyncio.run(run_platform(settings, broker_port)))

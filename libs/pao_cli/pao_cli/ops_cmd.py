@@ -9,7 +9,9 @@ import asyncio
 
 import click
 from pao_common import db
+from pao_common.errors import ConfigurationError
 from pao_common.kafka import ensure_topics
+from pao_common.kafka_security import kafka_security
 from pao_common.settings import Settings
 from pao_common.topics import Topics
 
@@ -43,11 +45,18 @@ def kafka_group() -> None:
 @click.option("--action-type", "action_types", multiple=True, help="Also create pao.actions.<type>")
 def create_topics(partitions: int | None, action_types: tuple[str, ...]) -> None:
     settings = Settings()
+    try:
+        security = kafka_security(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
     topics = Topics(settings.topic_suffix)
     names = topics.core() + [topics.actions(t) for t in action_types]
     created = asyncio.run(
         ensure_topics(
-            settings.kafka_bootstrap, names, partitions=partitions or settings.topic_partitions
+            settings.kafka_bootstrap,
+            names,
+            partitions=partitions or settings.topic_partitions,
+            security=security,
         )
     )
     click.echo(f"created {len(created)} topic(s): {', '.join(created) or 'all existed'}")

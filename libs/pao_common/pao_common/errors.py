@@ -2,6 +2,8 @@
 
 PaoError
 ├── InvalidMessage        a Kafka record that cannot be parsed (goes to the DLQ)
+├── KafkaTokenError       the OAuth token endpoint gave no Kafka access token (also an
+│                         OSError: a transient outage, retried like the broker's)
 ├── ConfigurationError    settings or files that make a process unable to start
 │   └── ActionRegistryError   an executor's action types are declared wrongly
 │       ├── DuplicateActionType   the same action type (or its compensation) declared twice
@@ -28,6 +30,11 @@ class PaoError(Exception):
 
 class InvalidMessage(PaoError):
     """A message whose headers or body cannot be parsed into its contract."""
+
+
+class KafkaTokenError(PaoError, ConnectionError):
+    """No access token for SASL/OAUTHBEARER: the token endpoint was unreachable, refused the
+    client credentials, or answered without an ``access_token``."""
 
 
 class ConfigurationError(PaoError):

@@ -28,6 +28,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pao_common.cloudevents import CloudEvent, decode_headers, from_kafka
 from pao_common.dlq import DeadLetterPublisher
 from pao_common.errors import InvalidMessage
+from pao_common.kafka_security import PLAINTEXT, KafkaSecurity, kafka_security
 from pao_common.logs import bind_context
 from pao_common.messages import Message, parse_message
 from pao_common.settings import Settings
@@ -50,13 +51,15 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
-    """A FastStream Kafka broker with the profile's client settings.
+    """A FastStream Kafka broker with the profile's client settings and the process's
+    TLS / SASL settings (``kafka_security``: a bad combination fails here, at start).
 
     No idempotent producer and no transactions: the bundled dev broker supports
     neither, and PAO's exactly-once comes from the event store, not from Kafka.
     """
     return KafkaBroker(
         settings.kafka_bootstrap,
+        **kafka_security(settings).broker_kwargs(),
         client_id=f"{settings.kafka_client_id}-{client_id}",
         enable_idempotence=False,
         acks="all",
@@ -73,11 +76,21 @@ def create_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
 
 
 async def ensure_topics(
-    bootstrap: str, names: Iterable[str], *, partitions: int, timeout_s: float = 10.0
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    partitions: int,
+    security: KafkaSecurity = PLAINTEXT,
+    timeout_s: float = 10.0,
 ) -> list[str]:
-    """Create the missing topics; return the names that were created."""
+    """Create the missing topics; return the names that were created.
+
+    Product code passes ``security=kafka_security(settings)`` (a test in
+    tests/foundation/test_kafka_security.py fails on a call that does not)."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        **security.client_kwargs(),
     )
     await admin.start()
     try:
@@ -105,10 +118,13 @@ class BrokerEpoch:
     mark forgot every offset, topic and record.
     """
 
-    def __init__(self, bootstrap: str, topic: str, *, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self._partition = TopicPartition(topic, 0)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
+            **security.client_kwargs(),
             group_id=f"pao-epoch-{client_id}-{uuid.uuid4().hex[:12]}",
             enable_auto_commit=False,
             request_timeout_ms=5_000,

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pao_common import db
 from pao_common.dlq import DeadLetterPublisher
 from pao_common.kafka import BrokerEpoch, create_broker, ensure_topics, stop_consuming
+from pao_common.kafka_security import kafka_security
 from pao_common.logs import bind_context, configure_logging
 from pao_common.settings import Settings
 from pao_common.telemetry import configure_tracing, context_from_traceparent, spans_recorded
@@ -155,6 +156,7 @@ async def _start_epoch(runtime: ServiceRuntime) -> BrokerEpoch:
         runtime.settings.kafka_bootstrap,
         runtime.topics.dlq,
         client_id=f"{runtime.settings.kafka_client_id}-{runtime.spec.name}",
+        security=kafka_security(runtime.settings),
     )
     try:
         async with asyncio.timeout(EPOCH_TIMEOUT_S):
@@ -194,6 +196,7 @@ async def _keep_topics(runtime: ServiceRuntime, interval_s: float = 2.0) -> None
                     runtime.settings.kafka_bootstrap,
                     runtime.all_topics(),
                     partitions=runtime.settings.topic_partitions,
+                    security=kafka_security(runtime.settings),
                 )
                 log.warning("the broker lost its data; recreated topics %s", created)
                 for hook in runtime.on_broker_reset:
@@ -216,6 +219,7 @@ async def _connect_broker(runtime: ServiceRuntime, deadline_s: float = 60.0) -> 
                 runtime.settings.kafka_bootstrap,
                 runtime.all_topics(),
                 partitions=runtime.settings.topic_partitions,
+                security=kafka_security(runtime.settings),
             )
             await runtime.broker.start()
             return

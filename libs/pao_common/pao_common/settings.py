@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,25 @@ class Profile(StrEnum):
     LOCAL = "local"
     TEST = "test"
     PRODUCTION = "production"
+
+
+class KafkaSecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class KafkaSaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    OAUTHBEARER = "OAUTHBEARER"
+
+
+class KafkaOAuthClientAuth(StrEnum):
+    BASIC = "client_secret_basic"
+    POST = "client_secret_post"
 
 
 _FETCH_MAX_WAIT_MS = {Profile.LOCAL: 5, Profile.TEST: 5, Profile.PRODUCTION: 500}
@@ -58,6 +77,38 @@ class Settings(BaseSettings):
         " service share its work (and the bundled broker's fetches cost less when spread)",
     )
     topic_suffix: str = Field("", description="Appended to every topic name (tests, tenants)")
+
+    # Kafka client security (docs/kafka-security.md): every client PAO creates (services,
+    # executor SDK, CLI) gets it through ``pao_common.kafka_security``, which also checks
+    # the combination and raises ``ConfigurationError`` at start. Each secret may be given
+    # inline or as a ``*_FILE`` path (a mounted Kubernetes Secret).
+    kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = Field(
+        None, description="Required with SASL_PLAINTEXT / SASL_SSL"
+    )
+    kafka_sasl_username: str = Field("", description="PLAIN / SCRAM user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="PLAIN / SCRAM password")
+    kafka_sasl_password_file: Path | None = Field(None, description="File holding the password")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM CA bundle the broker certificate must chain to (else system CAs)"
+    )
+    kafka_ssl_cert_file: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    kafka_ssl_key_file: Path | None = Field(None, description="PEM key of the client certificate")
+    kafka_ssl_key_password: SecretStr | None = Field(None, description="Passphrase of the key")
+    kafka_ssl_key_password_file: Path | None = Field(None, description="File holding it")
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check the broker certificate names the host connected to"
+    )
+    kafka_oauth_token_url: str = Field("", description="OAUTHBEARER: OAuth 2.0 token endpoint")
+    kafka_oauth_client_id: str = ""
+    kafka_oauth_client_secret: SecretStr | None = None
+    kafka_oauth_client_secret_file: Path | None = None
+    kafka_oauth_scope: str = Field("", description="Space-separated scopes asked for, if any")
+    kafka_oauth_client_auth: KafkaOAuthClientAuth = Field(
+        KafkaOAuthClientAuth.BASIC,
+        description="client_secret_basic (HTTP Basic, RFC 6749 2.3.1) or client_secret_post",
+    )
+    kafka_oauth_timeout_s: float = Field(10.0, description="Budget of one token request")
 
     # PostgreSQL and Redis
     database_url: str = "postgresql://postgres@127.0.0.1:5432/pao"

@@ -12,6 +12,7 @@ import asyncpg
 from fastapi import FastAPI
 from pao_common.cloudevents import CloudEvent
 from pao_common.kafka import enqueue_event, ensure_topics, subscribe
+from pao_common.kafka_security import kafka_security
 from pao_common.messages import (
     ActionFailed,
     ActionProgress,
@@ -100,7 +101,10 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def send(message: OutboxMessage) -> asyncio.Future[Any]:
         if message.topic not in ensured:
             await ensure_topics(
-                settings.kafka_bootstrap, [message.topic], partitions=settings.topic_partitions
+                settings.kafka_bootstrap,
+                [message.topic],
+                partitions=settings.topic_partitions,
+                security=kafka_security(settings),
             )
             ensured.add(message.topic)
         return await enqueue_event(runtime.broker, message.topic, message.cloudevent())
