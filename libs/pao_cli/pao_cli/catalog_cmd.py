@@ -1,9 +1,12 @@
 """``pao catalog``: validate catalog documents in CI and preview what an item would do.
 
-    pao catalog validate [PATH...]          every error as file:line path: message; exit 1
+    pao catalog validate [PATH...] [--format text|json|github|junit|sarif]
+                                            every error, in the format your CI reads; exit 1
     pao catalog preview ITEM [--example NAME | --inputs FILE] [--user ID --team T]
+    pao catalog schema [--output FILE]      the Schema v2.0 JSON Schema (for editors)
 
-Neither command contacts any service: they read files and render templates locally.
+None of them contacts any service: they read files and render templates locally. The
+authoring commands (``new``, ``import``, ``test``) live in modules of their own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from pao_catalog.loader import (
 )
 from pao_catalog.model import CatalogItem
 from pao_catalog.preview import Preview, preview
+from pao_catalog.schema import document_schema
+
+from pao_cli.catalog_reports import FORMATS, RENDERERS
 
 _INPUT_FILE_LIMIT = MAX_DOCUMENT_BYTES
 
@@ -39,7 +45,7 @@ def _registry(actions: Path | None) -> ActionRegistry:
     try:
         return default_registry(extra_file=actions)
     except InvalidCatalogDocument as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="--actions") from None
 
 
 def _document_files(paths: tuple[Path, ...]) -> list[Path]:
@@ -66,44 +72,53 @@ def catalog() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A registry file declaring your own action types (see docs/catalog-schema.md).",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text; json; github (Actions annotations); junit (XML test report); sarif (2.1.0).",
+)
 def validate(paths: tuple[Path, ...], actions: Path | None, fmt: str) -> None:
-    """Check documents (files or directories; default $PAO_CATALOG_DIR or ./catalog)."""
+    """Check documents (files or directories; default $PAO_CATALOG_DIR or ./catalog).
+
+    Exit status: 0 every document is valid; 1 an error in any document, or no documents
+    found; 2 the command was used wrongly (unknown option, no such path, bad --actions).
+    """
     registry = _registry(actions)
     files = _document_files(paths or (catalog_dir(),))
     results = check_unique_ids([load_file(p, registry=registry) for p in files])
-    errors = [e for r in results for e in r.errors]
-    if fmt == "json":
-        click.echo(json.dumps(_validate_report(results), indent=2))
-    else:
-        for error in errors:
-            click.echo(str(error))
-        valid = sum(1 for r in results if not r.errors)
-        summary = f"{len(results)} document(s): {valid} valid, {len(errors)} error(s)"
-        click.echo(summary)
-    if errors or not results:
-        if not results:
-            click.echo("no catalog documents found", err=True)
+    click.echo(RENDERERS[fmt](results))
+    if not results:
+        if fmt == "github":
+            click.echo("::error::no catalog documents found")
+        click.echo("no catalog documents found", err=True)
+        sys.exit(1)
+    if any(r.errors for r in results):
         sys.exit(1)
 
 
-def _validate_report(results: list[LoadResult]) -> dict[str, Any]:
-    return {
-        "documents": [
-            {
-                "file": r.file,
-                "id": r.item.metadata.id if r.item else None,
-                "version": r.item.metadata.version if r.item else None,
-                "content_hash": r.content_hash,
-                "errors": [
-                    {"line": e.line, "path": e.path, "message": e.message, "text": str(e)}
-                    for e in r.errors
-                ],
-            }
-            for r in results
-        ],
-        "valid": all(not r.errors for r in results) and bool(results),
-    }
+@catalog.command(name="schema")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write it to this file (default: standard output).",
+)
+def schema_cmd(output: Path | None) -> None:
+    """The Schema v2.0 JSON Schema, the one validation uses.
+
+    Keep a copy next to your documents and point your editor at it with a first line
+    ``# yaml-language-server: $schema=./catalog-v2.0.schema.json``, or use the catalog
+    service's copy at /schemas/catalog-v2.0.schema.json.
+    """
+    text = json.dumps(document_schema("2.0"), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
 
 
 def find_item(ref: str, registry: ActionRegistry) -> LoadResult:

@@ -24,6 +24,7 @@ from pao_catalog.events import KafkaCatalogEvents
 from pao_catalog.fastpath import CatalogReadPath
 from pao_catalog.index import CatalogIndex
 from pao_catalog.ingest import CatalogIngestion, IngestError, RefusedDocument
+from pao_catalog.schema_api import build_schema_router
 from pao_catalog.store import PostgresVersionStore
 from pao_catalog.watch import watch_catalog
 
@@ -84,6 +85,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime, *, freeze_gc: bool = False) -> N
     catalog = CatalogService(freeze_gc=freeze_gc)
     app.state.catalog = catalog
     app.include_router(build_router(catalog))
+    app.include_router(build_schema_router())
     # Outermost of the service's middleware: the GET reads skip the framework around them.
     app.add_middleware(CatalogReadPath, view=catalog, service=SPEC.name)
     runtime.on_start.append(catalog.start)

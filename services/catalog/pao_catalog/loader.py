@@ -42,12 +42,17 @@ Path_ = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class CatalogError:
-    """One problem in one file: ``file:line path: message``."""
+    """One problem in one file: ``file:line path: message``.
+
+    ``column`` (1-based, where the value starts) is for reports that place a marker in
+    an editor or a code review (``pao catalog validate --format github|sarif``).
+    """
 
     file: str
     line: int | None
     path: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -64,6 +69,7 @@ class LoadResult:
     errors: list[CatalogError] = field(default_factory=list)
     content_hash: str = ""
     lines: dict[Path_, int] = field(default_factory=dict, repr=False)
+    columns: dict[Path_, int] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -78,17 +84,27 @@ class LoadResult:
             key = key[:-1]
         return self.lines.get((), None)
 
+    def column_of(self, path: Iterable[str | int]) -> int | None:
+        """1-based column of the value ``line_of`` gives the line of."""
+        key = tuple(path)
+        while key and key not in self.lines:
+            key = key[:-1]
+        return self.columns.get(key)
+
     def error(self, path: Iterable[str | int], message: str) -> CatalogError:
         key = tuple(path)
-        return CatalogError(self.file, self.line_of(key), format_path(key), message)
+        return CatalogError(
+            self.file, self.line_of(key), format_path(key), message, self.column_of(key)
+        )
 
 
 class _Refused(Exception):
     """A file refused before its content is looked at; the message is the one-line reason."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.column = column
 
 
 class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
@@ -143,11 +159,11 @@ def load_bytes(
 
     result = LoadResult(file=file, content_hash=content_hash(data))
     try:
-        document, lines = parse_yaml(data)
+        document, lines, columns = parse_yaml_positions(data)
     except _Refused as refused:
-        result.errors.append(CatalogError(file, refused.line, "", str(refused)))
+        result.errors.append(CatalogError(file, refused.line, "", str(refused), refused.column))
         return result
-    result.document, result.lines = document, lines
+    result.document, result.lines, result.columns = document, lines, columns
     item, problems = validate_document(document, registry=registry or default_registry())
     result.errors.extend(result.error(p, m) for p, m in problems)
     if not result.errors:
@@ -161,6 +177,14 @@ def _refused(file: str, message: str) -> LoadResult:
 
 def parse_yaml(data: bytes) -> tuple[dict[str, Any], dict[Path_, int]]:
     """The document and the line of every value in it; ``_Refused`` with a one-line reason."""
+    document, lines, _columns = parse_yaml_positions(data)
+    return document, lines
+
+
+def parse_yaml_positions(
+    data: bytes,
+) -> tuple[dict[str, Any], dict[Path_, int], dict[Path_, int]]:
+    """``parse_yaml``, with the 1-based column of every value too."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise _Refused(f"file is more than {MAX_DOCUMENT_BYTES} bytes")
     if b"\x00" in data:
@@ -183,8 +207,9 @@ def parse_yaml(data: bytes) -> tuple[dict[str, Any], dict[Path_, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
         reason = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise _Refused(f"YAML syntax error: {reason}", line) from None
+        raise _Refused(f"YAML syntax error: {reason}", line, column) from None
     except yaml.YAMLError as exc:
         raise _Refused(f"YAML error: {str(exc).splitlines()[0]}") from None
     except RecursionError:
@@ -201,8 +226,9 @@ def parse_yaml(data: bytes) -> tuple[dict[str, Any], dict[Path_, int]]:
     if str(version) not in SUPPORTED_SCHEMA_VERSIONS or not isinstance(version, str):
         raise _Refused(f"unknown schemaVersion {version!r} (this build reads {_versions()})", 1)
     lines: dict[Path_, int] = {}
-    _record_lines(node, (), lines)
-    return document, lines
+    columns: dict[Path_, int] = {}
+    _record_lines(node, (), lines, columns)
+    return document, lines, columns
 
 
 def _versions() -> str:
@@ -251,17 +277,20 @@ def _check_graph(root: yaml.Node) -> None:
     size(root, 0)
 
 
-def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+def _record_lines(
+    node: yaml.Node, path: Path_, lines: dict[Path_, int], columns: dict[Path_, int]
+) -> None:
     if path in lines:
         return  # an alias seen twice; its first place is good enough
     lines[path] = node.start_mark.line + 1
+    columns[path] = node.start_mark.column + 1
     if isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
-            _record_lines(child, (*path, index), lines)
+            _record_lines(child, (*path, index), lines, columns)
     elif isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
-                _record_lines(value_node, (*path, _scalar_key(key_node)), lines)
+                _record_lines(value_node, (*path, _scalar_key(key_node)), lines, columns)
 
 
 def _scalar_key(node: yaml.ScalarNode) -> str | int:
