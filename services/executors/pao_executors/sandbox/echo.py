@@ -22,6 +22,11 @@ one repeats). Long-running operations::
            (pending/running answer ``Retry-After: 1``) after ``polls`` GETs (or seconds)
 
 Helpers like httpbin's: ``/status/{code}`` answers that status, ``/delay/{s}`` waits.
+
+The APIs the shipped catalog items call (a DNS API, a PAM vault, a tenancy API, a
+Kubernetes API server) answer as the real ones would (201 with the created resource,
+204 on delete, 404/409/422), see ``targets`` and ``kubernetes``; scripted answers still
+come first, and only a route none of them claims is echoed.
 With ``required_headers`` configured (e.g. {"Authorization": "Bearer x"}), a request
 missing any of them gets 401. ``GET /sandbox/requests`` lists what arrived, with times.
 """
@@ -39,6 +44,15 @@ from pydantic import BaseModel, Field
 
 from pao_executors.sandbox.common import SandboxSystem, json_body, random_id, system_base_url
 from pao_executors.sandbox.errors import SandboxApiError
+from pao_executors.sandbox.kubernetes import KubernetesApi
+from pao_executors.sandbox.targets import (
+    Call,
+    DnsRecordsApi,
+    EmulatedApi,
+    PamGrantsApi,
+    TenancyMembersApi,
+    dispatch,
+)
 
 
 class ScriptedResponse(BaseModel):
@@ -60,6 +74,9 @@ class Script(BaseModel):
 
 class EchoConfig(BaseModel):
     required_headers: dict[str, str] = Field(default_factory=dict)
+    emulate_apis: bool = Field(
+        True, description="Answer the shipped items' APIs as they would (False: echo all)"
+    )
     operation_polls: int = Field(2, ge=0, description="Default GETs an operation stays pending")
 
 
@@ -79,6 +96,13 @@ class EchoSandbox(SandboxSystem[EchoConfig]):
     def reset_state(self) -> None:
         self.scripts: list[dict[str, Any]] = []
         self.operations: dict[str, dict[str, Any]] = {}
+        # Most specific first: /api/v1/grants is a PAM vault's, not a Kubernetes resource.
+        self.apis: list[EmulatedApi] = [
+            DnsRecordsApi(),
+            PamGrantsApi(),
+            TenancyMembersApi(),
+            KubernetesApi(),
+        ]
 
     def dump_state(self) -> dict[str, Any]:
         return {
@@ -89,6 +113,7 @@ class EchoSandbox(SandboxSystem[EchoConfig]):
                 {k: v for k, v in o.items() if not k.startswith("_")}
                 for o in self.operations.values()
             ],
+            "apis": {api.name: api.dump() for api in self.apis},
         }
 
     def error_body(self, status: int, message: str, fields: dict[str, str]) -> Any:
@@ -145,6 +170,10 @@ class EchoSandbox(SandboxSystem[EchoConfig]):
                     return Response(status_code=scripted.status, headers=scripted.headers)
                 return JSONResponse(scripted.json_, scripted.status, scripted.headers)
             base = system_base_url(request)
+            if self.config.emulate_apis:
+                emulated = await self.emulate(base, route, request)
+                if emulated is not None:
+                    return emulated
             if route == "/operations" and request.method == "POST":
                 return await self.start_operation(base, request)
             if route.startswith("/operations/") and request.method == "GET":
@@ -160,6 +189,24 @@ class EchoSandbox(SandboxSystem[EchoConfig]):
                 except ValueError as exc:
                     raise SandboxApiError(400, "delay must be a number of seconds") from exc
             return JSONResponse(await self.echo(request, route))
+
+    async def emulate(self, base: str, route: str, request: Request) -> Response | None:
+        """The answer of the emulated API that claims ``route``; ``None``: none does."""
+        if not any(api.pattern.match(route) for api in self.apis):
+            return None
+        call = Call(
+            method=request.method,
+            route=route,
+            body=await json_body(request),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            base_url=base,
+        )
+        answer = dispatch(self.apis, call)
+        if answer is None:
+            return None
+        if answer.status == 204 or answer.body is None:
+            return Response(status_code=answer.status, headers=answer.headers)
+        return JSONResponse(answer.body, answer.status, answer.headers)
 
     async def echo(self, request: Request, route: str) -> dict[str, Any]:
         raw = await request.body()

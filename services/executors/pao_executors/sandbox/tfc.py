@@ -26,7 +26,9 @@ A run moves pending -> planning -> planned (waits for ``actions/apply`` unless
 auto-apply) -> applying -> applied | errored, each phase lasting ``phase_s`` seconds
 (0: as fast as it is read). An applied run writes a state version whose outputs are
 the workspace's ``outputs`` config, or else its Terraform variables (sensitive stay
-sensitive) plus ``workspace`` and ``run_id``; a destroy run leaves an empty state.
+sensitive) plus ``workspace`` and ``run_id``, plus what the workspace's module would
+output when ``tfc_modules`` recognises it by its variables (a PostgreSQL database's
+``endpoint``, ``secret_path``, ...); a destroy run leaves an empty state.
 Sandbox side: ``POST /sandbox/faults/apply-error {"workspace": name|null, "times": n}``
 makes the next applies error; ``GET /ui`` lists workspaces and runs.
 """
@@ -50,6 +52,7 @@ from pao_executors.sandbox.common import (
     utcnow,
 )
 from pao_executors.sandbox.errors import SandboxApiError
+from pao_executors.sandbox.tfc_modules import module_outputs, variable_value
 
 JSONAPI = "application/vnd.api+json"
 FINAL = {"applied", "errored", "discarded", "canceled", "planned_and_finished"}
@@ -375,6 +378,13 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
                         values[a["key"]] = (a["value"], a["sensitive"])
                 values["workspace"] = (ws["attributes"]["name"], False)
                 values["run_id"] = (run["id"], False)
+                decoded = {
+                    var["attributes"]["key"]: variable_value(var["attributes"])
+                    for var in self.vars.values()
+                    if var["workspace"] == ws["id"] and var["attributes"]["category"] == "terraform"
+                }
+                derived = module_outputs(ws["organization"], ws["attributes"]["name"], decoded)
+                values.update({k: (v, False) for k, v in derived.items()})
         sv_id = "sv-" + random_id()
         previous = self.state_versions.get(ws["current_state_version"] or "")
         output_ids = []
