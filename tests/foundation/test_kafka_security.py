@@ -140,11 +140,13 @@ def test_oauthbearer_gets_a_client_credentials_token_provider(tmp_path: Path, pk
             kafka_oauth_client_id="pao-orchestrator",
             kafka_oauth_client_secret_file=tmp_path / "client-secret",
             kafka_oauth_scope="kafka",
+            kafka_oauth_extensions="logicalCluster=lkc-abc12,identityPoolId=pool-Xy9",
         )
     )
     kwargs = security.client_kwargs()
     provider = kwargs["sasl_oauth_token_provider"]
     assert isinstance(provider, OAuthClientCredentials)
+    assert provider.extensions() == {"logicalCluster": "lkc-abc12", "identityPoolId": "pool-Xy9"}
     assert (provider.token_url, provider.client_id, provider.scope) == (
         "https://idp.example/oauth2/token",
         "pao-orchestrator",
@@ -233,6 +235,17 @@ def test_one_security_per_process_settings(pki: Pki) -> None:
                 "kafka_oauth_client_id": "pao",
             },
             "PAO_KAFKA_OAUTH_CLIENT_SECRET: required (or its _FILE) with SASL mechanism",
+        ),
+        (
+            {
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_sasl_mechanism": "OAUTHBEARER",
+                "kafka_oauth_token_url": "https://idp.example/token",
+                "kafka_oauth_client_id": "pao",
+                "kafka_oauth_client_secret": "cs",
+                "kafka_oauth_extensions": "logicalCluster:lkc-1",
+            },
+            "PAO_KAFKA_OAUTH_EXTENSIONS: 'logicalCluster:lkc-1' is not key=value",
         ),
         (
             {"kafka_ssl_ca_file": "/etc/kafka/ca.pem"},
@@ -351,3 +364,12 @@ def test_no_kafka_client_in_the_product_is_built_without_the_security_settings()
             elif name in _SECURED_CALLS and not any(k.arg == "security" for k in node.keywords):
                 offenders.append(f"{where}:{node.lineno}: {name} without security=")
     assert offenders == []
+
+
+def test_every_security_setting_is_documented() -> None:
+    doc = (REPO / "docs" / "kafka-security.md").read_text()
+    prefixes = ("kafka_security", "kafka_sasl", "kafka_ssl", "kafka_oauth")
+    names = [n for n in Settings.model_fields if n.startswith(prefixes)]
+    assert len(names) == 19
+    missing = [n for n in names if f"`PAO_{n.upper().removesuffix('_FILE')}" not in doc]
+    assert missing == []

@@ -208,8 +208,10 @@ async def test_oauthbearer_round_trip_with_one_token_for_every_connection(
             kafka_oauth_client_id="pao-orchestrator",
             kafka_oauth_client_secret_file=tmp_path / "client-secret",
             kafka_oauth_scope="kafka",
+            kafka_oauth_extensions="logicalCluster=lkc-1, identityPoolId=pool-2",
         )
         assert await round_trip(settings) == b"over a secured connection"
+        assert accounts.extensions[0] == {"logicalCluster": "lkc-1", "identityPoolId": "pool-2"}
         assert len(endpoint.issued) == 1  # cached: every connection presented the same token
         assert len(accounts.authenticated) >= 3
         assert set(accounts.authenticated) == {f"Bearer:{endpoint.issued[0]}"}

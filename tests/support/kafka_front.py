@@ -39,6 +39,8 @@ class SaslAccounts:
     # Principals authenticated so far, in order ("User:alice", "Bearer:<token>").
     authenticated: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    # The SASL extensions each OAUTHBEARER client sent with its token.
+    extensions: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def mechanisms(self) -> list[str]:
@@ -170,6 +172,7 @@ class KafkaFrontDoor:
         assert self.sasl.bearer_valid is not None
         if not self.sasl.bearer_valid(token):
             return None, "invalid bearer token"
+        self.sasl.extensions.append({k: v for k, v in fields.items() if k != "auth"})
         return f"Bearer:{token}", ""
 
 

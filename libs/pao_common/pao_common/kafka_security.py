@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -80,6 +81,7 @@ class OAuthClientCredentials(AbstractTokenProvider):  # type: ignore[misc]  # un
         client_auth: KafkaOAuthClientAuth = KafkaOAuthClientAuth.BASIC,
         timeout_s: float = 10.0,
         verify: ssl.SSLContext | bool = True,
+        extensions: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token_url = token_url
@@ -90,6 +92,7 @@ class OAuthClientCredentials(AbstractTokenProvider):  # type: ignore[misc]  # un
         self._timeout_s = timeout_s
         self._verify = verify
         self._clock = clock
+        self._extensions = dict(extensions or {})
         self._token: str | None = None
         self._refresh_at = 0.0
         self._lock = asyncio.Lock()
@@ -103,6 +106,10 @@ class OAuthClientCredentials(AbstractTokenProvider):  # type: ignore[misc]  # un
                 await self._fetch()
             assert self._token is not None
             return self._token
+
+    def extensions(self) -> dict[str, str]:
+        """SASL extensions (RFC 7628 3.1) sent with the token; aiokafka asks for them."""
+        return dict(self._extensions)
 
     async def _fetch(self) -> None:
         form = {"grant_type": "client_credentials"}
@@ -226,6 +233,7 @@ def _build(settings: Settings) -> KafkaSecurity:
             scope=settings.kafka_oauth_scope,
             client_auth=settings.kafka_oauth_client_auth,
             timeout_s=settings.kafka_oauth_timeout_s,
+            extensions=_extensions(settings.kafka_oauth_extensions),
         )
         return KafkaSecurity(protocol, context, mechanism, token_provider=provider)
     return KafkaSecurity(
@@ -289,6 +297,27 @@ def _check(settings: Settings) -> None:
                 "kafka_oauth_client_secret",
                 "required (or its _FILE) with SASL mechanism OAUTHBEARER",
             )
+        _extensions(settings.kafka_oauth_extensions)
+
+
+_EXTENSION_KEY = re.compile(r"[A-Za-z]+")
+
+
+def _extensions(text: str) -> dict[str, str]:
+    """``key=value,key=value`` as RFC 7628 allows it: keys are letters and ``auth`` is
+    taken; values are printable and hold no comma (the separator of this setting)."""
+    extensions: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not _EXTENSION_KEY.fullmatch(key) or key == "auth":
+            raise _fail(
+                "kafka_oauth_extensions",
+                f"{item!r} is not key=value with a key of letters other than 'auth'",
+            )
+        if not value.isprintable():
+            raise _fail("kafka_oauth_extensions", f"the value of {key!r} is not printable")
+        extensions[key] = value
+    return extensions
 
 
 def _secret(settings: Settings, name: str) -> str:

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         description="client_secret_basic (HTTP Basic, RFC 6749 2.3.1) or client_secret_post",
     )
     kafka_oauth_timeout_s: float = Field(10.0, description="Budget of one token request")
+    kafka_oauth_extensions: str = Field(
+        "",
+        description="SASL extensions sent with the token, `key=value` comma-separated"
+        " (Confluent Cloud: logicalCluster=lkc-...,identityPoolId=pool-...)",
+    )
 
     # PostgreSQL and Redis
     database_url: str = "postgresql://postgres@127.0.0.1:5432/pao"
