@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,33 +16,9 @@ from pao_cli.dev import SANDBOX_PORT_OFFSET
 from pao_common.devbroker import free_port, port_open
 from pao_common.settings import Settings
 
+from tests.support.pao_dev import free_port_block
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port_block(size: int) -> int:
-    """A base port with ``size`` free ports from it, below the kernel's ephemeral range.
-
-    ``free_port()`` answers one port the kernel just handed out; the ports after it are
-    unchecked and, inside the ephemeral range, any client socket of the running suite may
-    take one before ``pao dev`` binds it (that happened: an executor found its port taken).
-    """
-    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
-    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
-    pick = random.Random()
-    for _ in range(200):
-        base = pick.randrange(20_000, low - size)
-        if all(_bindable(port) for port in range(base, base + size)):
-            return base
-    raise RuntimeError(f"no {size} free ports in a row below {low}")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def test_pao_dev_reaches_all_ready_and_sigint_leaves_nothing_behind(
