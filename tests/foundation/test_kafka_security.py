@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from faststream.kafka.security import parse_security
 from faststream.security import (
     BaseSecurity,
@@ -19,6 +20,8 @@ from faststream.security import (
     SASLScram256,
     SASLScram512,
 )
+from pao_cli.main import main as pao
+from pao_common.devbroker import free_port
 from pao_common.errors import ConfigurationError
 from pao_common.kafka import create_broker
 from pao_common.kafka_security import OAuthClientCredentials, kafka_security
@@ -373,3 +376,28 @@ def test_every_security_setting_is_documented() -> None:
     assert len(names) == 19
     missing = [n for n in names if f"`PAO_{n.upper().removesuffix('_FILE')}" not in doc]
     assert missing == []
+
+
+def test_the_cli_refuses_a_bad_combination_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAO_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    for command in (["kafka", "create-topics"], ["dev"]):
+        result = CliRunner().invoke(pao, command)
+        assert result.exit_code == 1, result.output
+        assert "PAO_KAFKA_SASL_MECHANISM: required with security protocol SASL_SSL" in (
+            result.output
+        )
+
+
+def test_pao_dev_refuses_tls_or_sasl_with_the_bundled_broker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PAO_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("PAO_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("PAO_KAFKA_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("PAO_KAFKA_SASL_USERNAME", "pao")
+    monkeypatch.setenv("PAO_KAFKA_SASL_PASSWORD", "s3cret")
+    result = CliRunner().invoke(pao, ["dev", "--broker-port", str(free_port())])
+    assert result.exit_code == 1, result.output
+    assert "PAO_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs PAO_KAFKA_BOOTSTRAP" in result.output
