@@ -251,6 +251,17 @@ def test_one_security_per_process_settings(pki: Pki) -> None:
             "PAO_KAFKA_OAUTH_EXTENSIONS: 'logicalCluster:lkc-1' is not key=value",
         ),
         (
+            {
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_sasl_mechanism": "OAUTHBEARER",
+                "kafka_oauth_token_url": "https://keycloak.svc/token",
+                "kafka_oauth_client_id": "pao",
+                "kafka_oauth_client_secret": "cs",
+                "kafka_oauth_ca_file": "/nonexistent/keycloak-ca.pem",
+            },
+            "PAO_KAFKA_OAUTH_CA_FILE: cannot load CA bundle /nonexistent/keycloak-ca.pem",
+        ),
+        (
             {"kafka_ssl_ca_file": "/etc/kafka/ca.pem"},
             "PAO_KAFKA_SSL_CA_FILE: set, but security protocol PLAINTEXT does not use TLS",
         ),
@@ -373,7 +384,7 @@ def test_every_security_setting_is_documented() -> None:
     doc = (REPO / "docs" / "kafka-security.md").read_text()
     prefixes = ("kafka_security", "kafka_sasl", "kafka_ssl", "kafka_oauth")
     names = [n for n in Settings.model_fields if n.startswith(prefixes)]
-    assert len(names) == 19
+    assert len(names) == 20
     missing = [n for n in names if f"`PAO_{n.upper().removesuffix('_FILE')}" not in doc]
     assert missing == []
 

@@ -193,7 +193,12 @@ async def test_sasl_plain_over_tls_round_trip_and_wrong_password(
 async def test_oauthbearer_round_trip_with_one_token_for_every_connection(
     front_door: Door, pki: Pki, tmp_path: Path
 ) -> None:
-    endpoint = TokenEndpoint(free_port(), client_id="pao-orchestrator", client_secret="cs-1")
+    endpoint = TokenEndpoint(
+        free_port(),
+        client_id="pao-orchestrator",
+        client_secret="cs-1",
+        tls=(pki.server_cert_file, pki.server_key_file),
+    )
     await endpoint.start()
     try:
         accounts = SaslAccounts(bearer_valid=endpoint.valid)
@@ -204,7 +209,8 @@ async def test_oauthbearer_round_trip_with_one_token_for_every_connection(
             kafka_security_protocol="SASL_SSL",
             kafka_sasl_mechanism="OAUTHBEARER",
             kafka_ssl_ca_file=pki.ca_file,
-            kafka_oauth_token_url=endpoint.url,
+            kafka_oauth_token_url=endpoint.url,  # https, its certificate from the test CA
+            kafka_oauth_ca_file=pki.ca_file,
             kafka_oauth_client_id="pao-orchestrator",
             kafka_oauth_client_secret_file=tmp_path / "client-secret",
             kafka_oauth_scope="kafka",

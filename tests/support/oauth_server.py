@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -23,8 +24,17 @@ from fastapi.responses import JSONResponse
 
 
 class TokenEndpoint:
-    def __init__(self, port: int, *, client_id: str, client_secret: str, expires_in: int = 3600):
+    def __init__(
+        self,
+        port: int,
+        *,
+        client_id: str,
+        client_secret: str,
+        expires_in: int = 3600,
+        tls: tuple[Path, Path] | None = None,
+    ):
         self.port = port
+        self.tls = tls  # (certificate, key): serve https
         self.client_id = client_id
         self.client_secret = client_secret
         self.expires_in = expires_in
@@ -35,7 +45,8 @@ class TokenEndpoint:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/oauth2/token"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/oauth2/token"
 
     def valid(self, token: str) -> bool:
         return token in self.issued
@@ -78,7 +89,13 @@ class TokenEndpoint:
 
     async def start(self) -> None:
         config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self.app(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=self.tls[0] if self.tls else None,
+            ssl_keyfile=self.tls[1] if self.tls else None,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())

@@ -234,6 +234,7 @@ def _build(settings: Settings) -> KafkaSecurity:
             client_auth=settings.kafka_oauth_client_auth,
             timeout_s=settings.kafka_oauth_timeout_s,
             extensions=_extensions(settings.kafka_oauth_extensions),
+            verify=_token_endpoint_tls(settings),
         )
         return KafkaSecurity(protocol, context, mechanism, token_provider=provider)
     return KafkaSecurity(
@@ -333,6 +334,18 @@ def _secret(settings: Settings, name: str) -> str:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise _fail(f"{name}_file", f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _token_endpoint_tls(settings: Settings) -> ssl.SSLContext | bool:
+    """How the token endpoint's certificate is checked: against its own CA bundle (an
+    in-cluster Keycloak), else against the system's CAs."""
+    ca_file = settings.kafka_oauth_ca_file
+    if ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise _fail("kafka_oauth_ca_file", f"cannot load CA bundle {ca_file}: {exc}") from exc
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
         description="client_secret_basic (HTTP Basic, RFC 6749 2.3.1) or client_secret_post",
     )
     kafka_oauth_timeout_s: float = Field(10.0, description="Budget of one token request")
+    kafka_oauth_ca_file: Path | None = Field(
+        None, description="PEM CA bundle of the token endpoint's certificate (else system CAs)"
+    )
     kafka_oauth_extensions: str = Field(
         "",
         description="SASL extensions sent with the token, `key=value` comma-separated"
