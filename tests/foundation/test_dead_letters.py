@@ -7,6 +7,7 @@ import json
 import pytest
 from pao_common.cloudevents import CloudEvent
 from pao_common.dlq import DeadLetterPublisher
+from pao_common.errors import MessageRefused
 from pao_common.kafka import create_broker, ensure_topics, publish_event, subscribe
 from pao_common.messages import (
     ApproveRequest,
@@ -42,6 +43,8 @@ async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Set
     async def handler(message: Message, event: CloudEvent) -> None:
         if isinstance(message, CancelRequest) and message.reason == "explode":
             raise ValueError("handler cannot cope")
+        if isinstance(message, CancelRequest) and message.reason == "refuse":
+            raise MessageRefused("forbidden: not yours", error_type="Forbidden")
         handled.append(message)
 
     subscribe(
@@ -64,6 +67,10 @@ async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Set
             CancelRequest(request_id="r-1", by=alice, reason="explode"), source="t", subject="r-1"
         )
         await publish_event(broker, topics.request_commands, explode)
+        refuse = to_cloudevent(
+            CancelRequest(request_id="r-1", by=alice, reason="refuse"), source="t", subject="r-1"
+        )
+        await publish_event(broker, topics.request_commands, refuse)
         good = to_cloudevent(
             CancelRequest(request_id="r-1", by=alice, reason="ok"), source="t", subject="r-1"
         )
@@ -72,13 +79,16 @@ async def test_broken_body_goes_to_dlq_and_next_message_is_handled(settings: Set
         await wait_for(lambda: len(handled) == 1)
         assert handled[0] == CancelRequest(request_id="r-1", by=alice, reason="ok")
 
-        dead = await consume(settings.kafka_bootstrap, topics.dlq, count=3)
+        dead = await consume(settings.kafka_bootstrap, topics.dlq, count=4)
         reasons = [dict((k, v.decode()) for k, v in r.headers) for r in dead]
         assert [r["pao_dlq_error_type"] for r in reasons] == [
             "InvalidMessage",
             "InvalidMessage",
             "ValueError",
+            "Forbidden",
         ]
+        # a refusal is dead-lettered with the handler's own reason, as it gave it
+        assert reasons[3]["pao_dlq_reason"] == "forbidden: not yours"
         assert "body is not JSON" in reasons[0]["pao_dlq_reason"]
         assert reasons[0]["ce_id"] == "bad-1", "original headers are kept"
         assert dead[0].value == b"{broken", "original body is kept byte for byte"

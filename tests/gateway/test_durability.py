@@ -13,6 +13,7 @@ import httpx
 import pytest
 from pao_common.devbroker import BundledBroker
 from pao_common.messages import Requester
+from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings
 from pao_gateway import devtokens
 from pao_gateway.app import KafkaCommandSender
@@ -227,7 +228,10 @@ async def test_unprojected_submissions_are_published_again_after_a_broker_reset(
             row_topic,
         )
     await insert_view(db_pool, projected, requester="ann")
-    relay = SubmissionRelay(db_pool, KafkaCommandSender(gateway.app.state.runtime), topic=topic)
+    sender = KafkaCommandSender(
+        gateway.app.state.runtime, ServiceSigner.from_settings(gateway.settings)
+    )
+    relay = SubmissionRelay(db_pool, sender, topic=topic)
     assert await relay.republish_unprojected() >= 1
     records = await records_until_sentinels(
         gateway.settings.kafka_bootstrap, topic, [projected, lost, elsewhere]

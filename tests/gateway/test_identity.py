@@ -1,4 +1,5 @@
-"""Token verification: static key, JWKS over real HTTP, the development key, claim mapping."""
+"""Token verification (``pao_common.identity``, shared by gateway and orchestrator): static
+key, JWKS over real HTTP, the development key, claim mapping."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from pathlib import Path
 
 import jwt
 import pytest
-from pao_common.errors import ConfigurationError
-from pao_common.settings import Profile, Settings
-from pao_gateway import devtokens
-from pao_gateway.errors import AuthenticationFailed, IdentityProviderDown
-from pao_gateway.identity import (
+from pao_common import devkeys
+from pao_common.errors import AuthenticationFailed, ConfigurationError, IdentityProviderDown
+from pao_common.identity import (
     ClaimMapping,
     JwksKeySource,
     StaticKeySource,
@@ -19,6 +18,7 @@ from pao_gateway.identity import (
     User,
     build_verifier,
 )
+from pao_common.settings import Profile, Settings
 
 from tests.gateway.conftest import AUDIENCE, ISSUER, Issuer, JsonServer, rsa_pair
 
@@ -154,14 +154,14 @@ async def test_jwks_unreachable_is_not_a_401(issuer: Issuer) -> None:
 
 async def test_dev_key_trusted_only_without_issuer_in_local_profiles(tmp_path: Path) -> None:
     settings = Settings(profile=Profile.LOCAL, jwt_dev_key_dir=tmp_path / "dev-jwt")
-    token = devtokens.mint(settings, user="dev", teams=("platform",), roles=("platform-admin",))
+    token = devkeys.mint(settings, user="dev", teams=("platform",), roles=("platform-admin",))
     assert (tmp_path / "dev-jwt" / "private.pem").stat().st_mode & 0o077 == 0
     verifier = build_verifier(settings)
     user = await verifier.verify(token)
     assert (user.id, user.teams, user.is_admin) == ("dev", ("platform",), True)
 
-    again = devtokens.DevKey.load_or_create(tmp_path / "dev-jwt")
-    assert again.public_pem == devtokens.DevKey.load_or_create(tmp_path / "dev-jwt").public_pem
+    again = devkeys.DevKey.load_or_create(tmp_path / "dev-jwt")
+    assert again.public_pem == devkeys.DevKey.load_or_create(tmp_path / "dev-jwt").public_pem
 
     with pytest.raises(ConfigurationError, match="no token issuer configured"):
         build_verifier(settings.model_copy(update={"profile": Profile.PRODUCTION}))

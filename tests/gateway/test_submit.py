@@ -9,7 +9,9 @@ import uuid
 import asyncpg
 import pytest
 from pao_common.cloudevents import decode_headers, from_kafka
+from pao_common.identity import CREDENTIAL_EXTENSION
 from pao_common.messages import Requester, SubmitRequest, parse_message
+from pao_common.service_tokens import TrustedServices
 
 from tests.gateway.conftest import (
     Issuer,
@@ -98,6 +100,11 @@ async def test_submit_publishes_submit_request(
         requester=Requester(id=alice, email="alice@x.test", teams=("payments",)),
         idempotency_key="k-1",
     )
+    # ... signed by the gateway for alice, as the orchestrator verifies it
+    signed_for = TrustedServices.from_settings(gateway.settings).verify(
+        event.extensions[CREDENTIAL_EXTENSION], event
+    )
+    assert signed_for == command.requester
 
     # Not projected by an orchestrator yet: still readable, as submitted.
     r = await gateway.client.get(f"/api/v1/requests/{request_id}", headers=headers)

@@ -1,7 +1,10 @@
-"""Must-show: other systems submit over Kafka and follow the request on its event topic.
+"""Must-show: other systems submit over Kafka and follow the request on its event topic,
+and a command that does not prove whom it acts for changes nothing (issue #10, finding 1).
 
 Written with bare aiokafka only (no PAO helpers), CloudEvents binary-mode headers by
-hand, exactly as docs/kafka-api.md tells another team to do it.
+hand, exactly as docs/kafka-api.md tells another team to do it; the bearer tokens an
+identity provider would issue come from the development issuer
+(``tests.support.credentials``).
 """
 
 from __future__ import annotations
@@ -9,12 +12,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.lifecycle.conftest import start_platform
+from tests.support.credentials import credential, credential_for, user_token
+from tests.support.platform import Platform, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -59,14 +67,16 @@ async def read_until(
         await consumer.stop()
 
 
-async def test_submit_over_kafka_and_follow_events(make_platform, test_id: str) -> None:
+async def test_submit_over_kafka_and_follow_events(
+    make_platform: Callable[..., Platform], test_id: str
+) -> None:
     platform = await start_platform(make_platform())
     topics = platform.topics
     request_id = f"ingress-{test_id}"
     producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap)
     await producer.start()
     try:
-        body = {
+        body: dict[str, Any] = {
             "request_id": request_id,
             "item_id": "debug-echo",
             "inputs": {"message": "hello from another system"},
@@ -79,6 +89,7 @@ async def test_submit_over_kafka_and_follow_events(make_platform, test_id: str) 
             headers=[
                 *headers("pao.request.submit", request_id),
                 ("traceparent", TRACEPARENT.encode()),
+                credential_for(platform.settings, body["requester"]),
             ],
         )
         # two malformed messages: a submission without item_id, and a body that is no JSON
@@ -132,3 +143,217 @@ async def test_submit_over_kafka_and_follow_events(make_platform, test_id: str) 
     garbage = letters[f"{request_id}-garbage"]
     assert garbage["pao_dlq_error_type"] == "InvalidMessage"
     assert "json" in garbage["pao_dlq_reason"].lower(), garbage["pao_dlq_reason"]
+
+
+# An item only the security team may approve (as catalog/production-access.yaml).
+GATED_ITEM = """\
+schemaVersion: "2.0"
+metadata:
+  id: gated-echo
+  name: Gated echo
+  version: 1.0.0
+  owner: platform
+  category: debug
+  description: debug-echo behind an approval by the security team.
+  lifecycle: active
+presentation:
+  fields:
+    - {id: message, type: string, label: Message, required: true}
+approval:
+  required: true
+  approvers: {teams: [security]}
+  expires_after: 1h
+fulfillment:
+  mode: automated
+  automated:
+    steps:
+      - id: echo
+        action: debug.log
+        with: {message: "{{ inputs.message }}"}
+        timeout_s: 30
+    outputs:
+      message: "{{ steps.echo.outputs.message }}"
+examples:
+  - name: hello
+    user: {id: alice, teams: [payments]}
+    inputs: {message: hello}
+"""
+
+
+def letters_by_id(records: list[Any]) -> dict[str, dict[str, str]]:
+    """Dead letters by the ``ce_id`` of the command they hold."""
+    out = {}
+    for r in records:
+        h = {k: v.decode() for k, v in r.headers}
+        if "ce_id" in h:
+            out[h["ce_id"]] = h
+    return out
+
+
+def refusals_by_command(records: list[Any]) -> dict[str, dict[str, Any]]:
+    return {
+        body["command_id"]: body
+        for r in records
+        if dict(r.headers).get("ce_type") == b"pao.request.command-refused"
+        for body in [json.loads(r.value)]
+    }
+
+
+async def test_forged_commands_are_refused_credentialed_ones_complete(
+    make_platform: Callable[..., Platform], db_pool: asyncpg.Pool, test_id: str
+) -> None:
+    platform = make_platform(with_gateway=True)
+    (platform.settings.catalog_dir / "gated-echo.yaml").write_text(GATED_ITEM)
+    await start_platform(platform)
+    topics, settings = platform.topics, platform.settings
+    forged_id, gated_id = f"forged-{test_id}", f"gated-{test_id}"
+    mallory = {"id": "mallory", "teams": ["security"], "roles": ["platform-admin"]}
+    alice = {"id": "alice", "teams": ["payments"]}
+    submit = {"request_id": forged_id, "item_id": "gated-echo", "inputs": {"message": "x"}}
+    sent: dict[str, str] = {}  # what each command was: ce_id -> label
+
+    producer = AIOKafkaProducer(bootstrap_servers=platform.bootstrap)
+    await producer.start()
+
+    async def send(label: str, ce_type: str, body: dict[str, Any], *extra: Any) -> None:
+        h = headers(ce_type, body["request_id"])
+        sent[dict(h)["ce_id"].decode()] = label
+        await producer.send_and_wait(
+            topics.request_commands,
+            json.dumps(body).encode(),
+            key=body["request_id"].encode(),
+            headers=[*h, *extra],
+        )
+
+    def approve(by: dict[str, Any]) -> dict[str, Any]:
+        return {"request_id": gated_id, "by": by, "comment": "ok"}
+
+    try:
+        # Finding 1: a submission as an invented user, then an approval as an "admin"...
+        await send("forged submit", "pao.request.submit", {**submit, "requester": mallory})
+        # ... or with a genuine token of someone else than the body names
+        await send(
+            "submit as another",
+            "pao.request.submit",
+            {**submit, "requester": mallory},
+            credential_for(settings, alice),
+        )
+        # alice's own submission, with her token: it waits for the security team
+        await send(
+            "alice submits",
+            "pao.request.submit",
+            {**submit, "request_id": gated_id, "requester": alice},
+            credential_for(settings, alice),
+        )
+        await wait_until(db_pool, [gated_id], {"awaiting_approval"}, platform=platform)
+        await send("forged approval", "pao.request.approve", approve(mallory))
+        # alice's genuine token, her body claiming platform-admin: the roles come from
+        # the token, and the domain refuses her (ApprovalRefused), as for any non-approver
+        await send(
+            "alice as admin",
+            "pao.request.approve",
+            approve({"id": "alice", "roles": ["platform-admin"]}),
+            credential_for(settings, alice),
+        )
+        bob = {"id": "bob", "teams": ["security"]}
+        expired = user_token(settings, "bob", teams=["security"], ttl_s=-120)
+        await send("expired", "pao.request.approve", approve(bob), credential(expired))
+        other_audience = user_token(
+            settings.model_copy(update={"jwt_audience": "another-service"}),
+            "bob",
+            teams=["security"],
+        )
+        await send("audience", "pao.request.approve", approve(bob), credential(other_audience))
+        await send(
+            "bob approves", "pao.request.approve", approve(bob), credential_for(settings, bob)
+        )
+    finally:
+        await producer.stop()
+
+    ended = await wait_until(db_pool, [gated_id], platform=platform)
+    assert ended == {gated_id: "completed"}
+    refused = {label for label in sent.values()} - {
+        "alice submits",
+        "alice as admin",
+        "bob approves",
+    }
+
+    # Every refused command is in the dead-letter topic with the reason ...
+    def all_dead(records: list[Any]) -> bool:
+        return {sent_id for sent_id, label in sent.items() if label in refused} <= set(
+            letters_by_id(records)
+        )
+
+    letters = letters_by_id(await read_until(platform.bootstrap, topics.dlq, all_dead))
+    reasons = {sent[i]: (h["pao_dlq_error_type"], h["pao_dlq_reason"]) for i, h in letters.items()}
+    assert reasons["forged submit"][0] == "Unauthenticated"
+    assert reasons["forged submit"][1].startswith("unauthenticated: no credential")
+    assert reasons["submit as another"] == (
+        "Forbidden",
+        "forbidden: the body acts for 'mallory' but the credential is 'alice''s",
+    )
+    assert reasons["forged approval"][1].startswith("unauthenticated: no credential")
+    assert reasons["expired"] == ("Unauthenticated", "unauthenticated: token expired")
+    assert reasons["audience"] == (
+        "Unauthenticated",
+        "unauthenticated: token audience is not 'pao'",
+    )
+    assert all(letters[i]["pao_dlq_source_topic"] == topics.request_commands for i in letters)
+
+    # ... and the sender, following the request, sees why on the events topic.
+    def all_told(records: list[Any]) -> bool:
+        return len(refusals_by_command(records)) >= len(refused)
+
+    told = refusals_by_command(
+        await read_until(platform.bootstrap, topics.request_events, all_told)
+    )
+    assert {sent[i] for i in told} == refused
+    for command_id, refusal in told.items():
+        error_type, reason = reasons[sent[command_id]]
+        assert reason == f"{refusal['reason']}: {refusal['detail']}"
+        assert error_type == refusal["reason"].capitalize()
+        assert refusal["command_type"] in ("pao.request.submit", "pao.request.approve")
+    # The forged submissions created no request at all.
+    assert (
+        await db_pool.fetchval(
+            "SELECT count(*) FROM request_events WHERE stream_id = $1", forged_id
+        )
+        == 0
+    )
+    assert (
+        await db_pool.fetchval("SELECT count(*) FROM request_view WHERE request_id = $1", forged_id)
+        == 0
+    )
+    # alice's approval was taken for what her token says she is, and refused by the domain.
+    log = [
+        (r["event_type"], json.loads(r["data"]))
+        for r in await db_pool.fetch(
+            "SELECT event_type, data::text AS data FROM request_events"
+            " WHERE stream_id = $1 ORDER BY version",
+            gated_id,
+        )
+    ]
+    [(_, refusal)] = [(t, d) for t, d in log if t == "ApprovalRefused"]
+    assert refusal["by"]["id"] == "alice" and refusal["by"]["roles"] == []
+    [(_, approved)] = [(t, d) for t, d in log if t == "RequestApproved"]
+    assert approved["by"]["id"] == "bob" and approved["by"]["teams"] == ["security"]
+
+    # The gateway path: alice submits over HTTP, bob approves over HTTP; the gateway signs
+    # each command for its user and the orchestrator accepts its signature.
+    assert platform.gateway is not None
+    async with httpx.AsyncClient(base_url=platform.gateway.url, timeout=30) as client:
+        r = await client.post(
+            "/api/v1/requests",
+            json={"item_id": "gated-echo", "inputs": {"message": "via the gateway"}},
+            headers={"Authorization": f"Bearer {platform.token('alice', ['payments'])}"},
+        )
+        assert r.status_code == 202, r.text
+        via_gateway = r.json()["id"]
+        await wait_until(db_pool, [via_gateway], {"awaiting_approval"}, platform=platform)
+        r = await client.post(
+            f"/api/v1/requests/{via_gateway}/approve",
+            json={"comment": "fine"},
+            headers={"Authorization": f"Bearer {platform.token('bob', ['security'])}"},
+        )
+        assert r.status_code == 202, r.text
+    assert await wait_until(db_pool, [via_gateway], platform=platform) == {via_gateway: "completed"}

@@ -23,6 +23,7 @@ from pao_common.settings import Settings
 from pao_common.topics import Topics
 
 from tests.orchestrator.items import automated_item, manual_item
+from tests.support.credentials import credential_for
 from tests.support.kafka import consume
 from tests.support.services import ServiceProcess, service_env
 
@@ -133,6 +134,10 @@ async def _submit(settings: Settings, request_id: str, item_id: str, **extra: An
 
 
 async def _command(settings: Settings, ce_type: str, body: dict[str, Any]) -> None:
+    headers = _headers(ce_type, body["request_id"])
+    person = body.get("requester") or body.get("by")
+    if person is not None:  # a command acting for a person carries its bearer token
+        headers.append(credential_for(settings, person))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await producer.start()
     try:
@@ -140,7 +145,7 @@ async def _command(settings: Settings, ce_type: str, body: dict[str, Any]) -> No
             Topics(settings.topic_suffix).request_commands,
             json.dumps(body).encode(),
             key=body["request_id"].encode(),
-            headers=_headers(ce_type, body["request_id"]),
+            headers=headers,
         )
     finally:
         await producer.stop()

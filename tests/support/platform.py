@@ -7,7 +7,8 @@ directory is a fresh copy of ``catalog/debug-echo.yaml`` plus the items under
 ``tests/lifecycle/catalog`` (shipped items stay untouched).
 
 Its helpers talk to the platform the way other systems would: submissions are
-CloudEvents published with bare aiokafka, state is read from PostgreSQL.
+CloudEvents published with bare aiokafka (with the requester's bearer token in
+``ce_authtoken``), state is read from PostgreSQL.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pao_common.devbroker import free_port
 from pao_common.settings import Settings
 from pao_common.topics import Topics
 
+from tests.support.credentials import credential_for, user_token
 from tests.support.services import ServiceProcess, service_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,7 +103,14 @@ class Platform:
             }
         )
         self._catalog_port = catalog_port
+        # Every process trusts the keys of this platform alone (service_env passes them).
         self.dev_key_dir = self.log_dir / "dev-jwt"
+        self.settings = self.settings.model_copy(
+            update={
+                "jwt_dev_key_dir": self.dev_key_dir,
+                "service_dev_key_dir": self.log_dir / "dev-service",
+            }
+        )
 
     @property
     def topics(self) -> Topics:
@@ -128,7 +137,7 @@ class Platform:
         if self.with_gateway:
             self.gateway = ServiceProcess(
                 "pao_gateway",
-                self.env(PAO_JWT_DEV_KEY_DIR=str(self.dev_key_dir), **self.gateway_env),
+                self.env(**self.gateway_env),
                 self.log_dir,
             )
             starting.append(self.gateway)
@@ -179,13 +188,7 @@ class Platform:
     # --- talking to it --------------------------------------------------------------------
 
     def token(self, user: str = "alice", teams: Sequence[str] = ("platform",)) -> str:
-        from pao_gateway import devtokens
-
-        return devtokens.mint(
-            self.settings.model_copy(update={"jwt_dev_key_dir": self.dev_key_dir}),
-            user=user,
-            teams=tuple(teams),
-        )
+        return user_token(self.settings, user, teams=teams)
 
     async def submit(
         self,
@@ -204,7 +207,10 @@ class Platform:
                     self.topics.request_commands,
                     json.dumps(submit_body(rid, item, inputs)).encode(),
                     key=rid.encode(),
-                    headers=cloudevent_headers("pao.request.submit", rid),
+                    headers=[
+                        *cloudevent_headers("pao.request.submit", rid),
+                        credential_for(self.settings, ALICE),
+                    ],
                 )
                 for rid, item, inputs in requests
             ]

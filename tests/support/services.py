@@ -30,6 +30,9 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
             "PAO_KAFKA_LINGER_MS": str(settings.kafka_linger_ms),
             "PAO_CATALOG_DIR": str(settings.catalog_dir),
             "PAO_CATALOG_URL": settings.catalog_url,
+            # The development keys the test mints tokens with (tests.support.credentials).
+            "PAO_JWT_DEV_KEY_DIR": str(settings.jwt_dev_key_dir),
+            "PAO_SERVICE_DEV_KEY_DIR": str(settings.service_dev_key_dir),
             "PAO_LOG_JSON": "true",
             "PYTHONUNBUFFERED": "1",
         }

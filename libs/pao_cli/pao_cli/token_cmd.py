@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 import click
+from pao_common.devkeys import mint
 from pao_common.settings import Settings
-from pao_gateway.devtokens import mint
 
 _DURATION = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from pao_common import topics
+from pao_common.identity import CREDENTIAL_HEADER
 from pao_common.messages import (
     MESSAGE_TYPES,
     ActionFailed,
@@ -26,6 +27,7 @@ from pao_common.messages import (
     CancelRequest,
     CatalogItemPublished,
     CatalogItemRetired,
+    CommandRefused,
     CompensateAction,
     ExecuteAction,
     Message,
@@ -48,7 +50,11 @@ the attributes travel as `ce_*` headers (`ce_specversion`, `ce_id`, `ce_type`, `
 `ce_time`, `ce_subject`), the W3C `traceparent` header carries the trace, the value is the
 JSON body described here, and the record key is the request id (also `ce_subject`), so all
 messages of one request stay in order on one partition. Consumers are idempotent on `ce_id`.
-A record that cannot be parsed is not dropped: it goes to `pao.dlq` with the reason.
+A command acting for a person (submit, cancel, approve, reject) carries its credential in
+the `ce_authtoken` header (the person's bearer JWT, or a trusted service's signature); the
+identity in its body is checked against it and replaced by it. A record that cannot be
+parsed is not dropped: it goes to `pao.dlq` with the reason; a command whose credential is
+refused goes there too, and `pao.request.command-refused` on `pao.requests.events` says why.
 See docs/kafka-api.md for a walk-through with a runnable example.
 """
 
@@ -65,6 +71,7 @@ SUMMARIES: dict[type[Message], str] = {
     ActionSucceeded: "The action finished; its outputs feed later steps.",
     ActionFailed: "The action failed; retryable tells whether another attempt may succeed.",
     RequestEvent: "One entry of a request's public event log.",
+    CommandRefused: "A command refused for its credential; nothing of the request changed.",
     CatalogItemPublished: "A catalog item version was published.",
     CatalogItemRetired: "A catalog item version was retired.",
 }
@@ -109,6 +116,14 @@ EXAMPLES: dict[type[Message], dict[str, Any]] = {
         "error_type": "InvalidActionInputs",
         "details": {"fields": [{"field": "message", "message": "Field required"}]},
     },
+    CommandRefused: {
+        "request_id": _IDS["request_id"],
+        "command_id": "5d1f0c1e-6d0b-4d8e-9a57-2b8c4f1e9d21",
+        "command_type": "pao.request.approve",
+        "reason": "unauthenticated",
+        "detail": "token expired",
+        "occurred_at": "2026-01-01T12:00:01+00:00",
+    },
     RequestEvent: {
         "request_id": _IDS["request_id"],
         "event_type": "RequestCompleted",
@@ -139,8 +154,9 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         "requestEvents",
         topics.REQUEST_EVENTS,
-        "The public event log of every request, relayed from the orchestrator's event store.",
-        (RequestEvent,),
+        "The public event log of every request, relayed from the orchestrator's event store,"
+        " and the refusals of commands whose credential did not hold.",
+        (RequestEvent, CommandRefused),
     ),
     Channel(
         "actions",
@@ -233,8 +249,11 @@ def _name(model: type[Message]) -> str:
     return model.__name__
 
 
+ACTING_FOR_A_PERSON = (SubmitRequest, CancelRequest, ApproveRequest, RejectRequest)
+
+
 def _headers(model: type[Message]) -> dict[str, Any]:
-    return {
+    headers: dict[str, Any] = {
         "type": "object",
         "required": ["ce_specversion", "ce_id", "ce_type", "ce_source"],
         "properties": {
@@ -248,6 +267,16 @@ def _headers(model: type[Message]) -> dict[str, Any]:
             "content-type": {"type": "string", "const": "application/json"},
         },
     }
+    if model in ACTING_FOR_A_PERSON:
+        headers["required"].append(CREDENTIAL_HEADER)
+        headers["properties"][CREDENTIAL_HEADER] = {
+            "type": "string",
+            "description": "The credential of the person the command acts for: their bearer"
+            " JWT from the identity provider (PAO_JWT_ISSUER / PAO_JWT_AUDIENCE), or a compact"
+            " JWS of a trusted service bound to this message (the gateway's). The body's"
+            " requester / by must name the same person and is replaced by the verified one.",
+        }
+    return headers
 
 
 def _kafka_key() -> dict[str, Any]:

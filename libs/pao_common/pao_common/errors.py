@@ -2,6 +2,11 @@
 
 PaoError
 ├── InvalidMessage        a Kafka record that cannot be parsed (goes to the DLQ)
+├── MessageRefused        a well-formed record its consumer will not act on (unauthenticated,
+│                         forbidden): dead-lettered with the reason, no traceback
+├── AuthenticationFailed  a credential that does not verify (malformed, bad signature, expired,
+│                         wrong issuer or audience, not bound to its message, untrusted signer)
+├── IdentityProviderDown  the issuer's keys cannot be fetched (a ConnectionError: retried)
 ├── KafkaTokenError       the OAuth token endpoint gave no Kafka access token (also an
 │                         OSError: a transient outage, retried like the broker's)
 ├── ConfigurationError    settings or files that make a process unable to start
@@ -30,6 +35,26 @@ class PaoError(Exception):
 
 class InvalidMessage(PaoError):
     """A message whose headers or body cannot be parsed into its contract."""
+
+
+class MessageRefused(PaoError):
+    """A message that parses but that its consumer refuses to act on; ``subscribe`` sends
+    it to the dead-letter topic with ``reason`` and ``error_type`` (and logs no traceback:
+    a flood of forged messages is not a flood of bugs)."""
+
+    def __init__(self, reason: str, *, error_type: str = "MessageRefused") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+
+
+class AuthenticationFailed(PaoError):
+    """A credential (a bearer JWT, a service's signed command) that does not verify."""
+
+
+class IdentityProviderDown(PaoError, ConnectionError):
+    """The issuer's keys (its JWKS) cannot be fetched. A ``ConnectionError``, so a Kafka
+    consumer retries the message like any outage instead of refusing it."""
 
 
 class KafkaTokenError(PaoError, ConnectionError):

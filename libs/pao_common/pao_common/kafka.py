@@ -3,7 +3,8 @@
 ``subscribe`` is the one way PAO services consume: it turns the record into a
 ``CloudEvent`` and the contract model, hands it to the handler, and sends what
 cannot be parsed or handled to the dead-letter topic with the reason, so a bad
-message never stops a consumer. Infrastructure outages (database, broker) are
+message never stops a consumer (a handler that refuses a message raises
+``MessageRefused`` with its reason). Infrastructure outages (database, broker) are
 not the message's fault: those are retried with backoff and the offset is only
 committed after the handler returned (in the background, a few times a second, not
 one broker round trip per message: see ``OffsetCommitter``).
@@ -27,7 +28,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from pao_common.cloudevents import CloudEvent, decode_headers, from_kafka
 from pao_common.dlq import DeadLetterPublisher
-from pao_common.errors import InvalidMessage
+from pao_common.errors import InvalidMessage, MessageRefused
 from pao_common.kafka_security import PLAINTEXT, KafkaSecurity, kafka_security
 from pao_common.logs import bind_context
 from pao_common.messages import Message, parse_message
@@ -331,6 +332,9 @@ def subscribe(
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
+                except MessageRefused as exc:  # the handler said why: no traceback
+                    await dlq.send(record, reason=exc.reason, error_type=exc.error_type)
+                    return
                 except Exception as exc:  # the message's fault: dead-letter it, keep consuming
                     log.exception("handler failed for %s %s", event.type, event.id)
                     await dlq.send(

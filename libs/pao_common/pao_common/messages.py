@@ -178,6 +178,22 @@ class RequestEvent(Message):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class CommandRefused(Message):
+    """A command the orchestrator refused without acting on it: its credential did not
+    verify (``unauthenticated``: missing, malformed, expired, wrong issuer or audience,
+    untrusted service, not signed for this message) or it names another person than its
+    credential (``forbidden``). Nothing of the request changed (a refused submission
+    creates no request); the command itself is in ``pao.dlq`` with the same reason."""
+
+    ce_type: ClassVar[str] = "pao.request.command-refused"
+    request_id: str
+    command_id: str = Field(description="The refused command's ce_id")
+    command_type: str = Field(description="The refused command's ce_type")
+    reason: Literal["unauthenticated", "forbidden"]
+    detail: str = Field(description="What did not hold, e.g. 'token expired'")
+    occurred_at: datetime
+
+
 # --- pao.catalog.events ------------------------------------------------------------------
 
 
@@ -209,6 +225,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         ActionSucceeded,
         ActionFailed,
         RequestEvent,
+        CommandRefused,
         CatalogItemPublished,
         CatalogItemRetired,
     )

@@ -157,6 +157,31 @@ class Settings(BaseSettings):
         "manager", description="Claim (dotted path) with the user id of the user's manager"
     )
 
+    # Commands a service publishes for its users carry its signature (issue #10,
+    # ``pao_common.service_tokens``): the gateway signs with its private key; the
+    # orchestrator accepts such signatures only from the services named here. With neither
+    # configured, the local and test profiles use the development service key under
+    # ``service_dev_key_dir`` (never production).
+    service_identity: str = Field(
+        "pao-gateway", description="The name (`iss`) this service signs commands as"
+    )
+    service_signing_key_file: Path | None = Field(
+        None, description="PEM private key the gateway signs commands with (from a Secret)"
+    )
+    service_token_ttl_s: int = Field(
+        7 * 86_400,
+        description="How long a signed command stays valid: longer than any outage it may"
+        " wait out on the broker (a replay is harmless: commands are deduplicated by id)",
+    )
+    service_trusted_keys: str = Field(
+        "",
+        description="Services the orchestrator lets act for users: `name=PEM public key"
+        " file`, comma-separated",
+    )
+    service_dev_key_dir: Path = Field(
+        Path(".pao/dev-service"), description="Development service signing key"
+    )
+
     # Gateway behaviour
     gateway_redis_timeout_s: float = Field(0.25, description="Budget of one Redis call")
     gateway_redis_cooldown_s: float = Field(5.0, description="Skip Redis this long after a failure")

@@ -15,15 +15,22 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from pao_common.cloudevents import CloudEvent
+from pao_common.identity import CREDENTIAL_EXTENSION
 from pao_common.kafka import publish_event, subscribe
 from pao_common.messages import (
+    ApproveRequest,
+    CancelRequest,
     CatalogItemPublished,
     CatalogItemRetired,
+    CommandRefused,
     Message,
+    RejectRequest,
     RequestEvent,
+    SubmitRequest,
     to_cloudevent,
 )
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
+from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings, get_settings
 from pao_common.topics import Topics
 
@@ -46,14 +53,23 @@ SOURCE = "pao-gateway"
 
 
 class KafkaCommandSender:
-    """``CommandSender`` on the request commands topic, CloudEvents binary mode."""
+    """``CommandSender`` on the request commands topic, CloudEvents binary mode; a command
+    acting for a person carries the gateway's signature for it (``ce_authtoken``), made at
+    publish time (``pao_common.service_tokens``)."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime, signer: ServiceSigner) -> None:
         self._broker = runtime.broker
         self._topic = Topics(runtime.settings.topic_suffix).request_commands
+        self._signer = signer
 
     async def send(self, command: Message, *, request_id: str, message_id: str) -> None:
         event: CloudEvent = to_cloudevent(command, source=SOURCE, subject=request_id, id=message_id)
+        person = command.requester if isinstance(command, SubmitRequest) else None
+        if isinstance(command, ApproveRequest | RejectRequest | CancelRequest):
+            person = command.by
+        if person is not None:
+            token = self._signer.sign(event, person)
+            event = event.model_copy(update={"extensions": {CREDENTIAL_EXTENSION: token}})
         await publish_event(self._broker, self._topic, event)
 
 
@@ -68,6 +84,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     instance = settings.gateway_instance_id or uuid.uuid4().hex[:12]
     verifier = build_verifier(settings)  # fails fast on a missing issuer configuration
+    signer = ServiceSigner.from_settings(settings)  # ... and on a missing signing key
     fastpath = FastPath(
         lambda: runtime.redis,
         prefix=f"{settings.redis_prefix}gw:",
@@ -106,13 +123,14 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     )
     subscribe(
         runtime.broker,
-        {runtime.topics.request_events: (RequestEvent,)},
+        {runtime.topics.request_events: (RequestEvent, CommandRefused)},
         live.on_event,
         group_id=f"gateway-live-{instance}",
         dlq=runtime.dlq,
         fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
         session_timeout_ms=settings.session_timeout_ms,
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
+        ignored=(CommandRefused,),  # refusals of other systems' commands: not a status
         # Only requests someone follows here: most events concern nobody on this instance.
         wanted=lambda request_id: request_id is not None and live.listening(request_id) > 0,
     )
@@ -124,7 +142,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             base_url=settings.catalog_url, timeout=settings.gateway_catalog_timeout_s
         )
         clients.append(catalog_client)
-        sender = KafkaCommandSender(runtime)
+        sender = KafkaCommandSender(runtime, signer)
         reader = RequestReader(runtime.db)
         versions = PostgresItemVersions(runtime.db)
         versions_seen.append(versions)

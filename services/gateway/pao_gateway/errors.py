@@ -4,6 +4,7 @@ PaoError
 └── GatewayError
     ├── AuthenticationFailed      401  no token, bad signature, expired, wrong issuer/audience
     ├── IdentityProviderDown      503  the issuer's JWKS cannot be fetched
+    │   (``pao_common.identity`` raises their ``pao_common.errors`` namesakes; ``http`` maps them)
     ├── AccessDenied              403  catalog ``access`` rules, not an approver, ...
     ├── NotFound                  404  no such request (or not visible to the caller)
     ├── Conflict                  409

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pao_common import errors
 from pao_common.settings import Settings
 
 from pao_gateway.catalog_items import ItemVersions
@@ -17,6 +18,7 @@ from pao_gateway.catalog_proxy import CatalogProxy
 from pao_gateway.errors import (
     AuthenticationFailed,
     GatewayError,
+    IdentityProviderDown,
     InvalidSubmission,
     TooManyRequests,
 )
@@ -60,7 +62,12 @@ async def current_user(
 ) -> User:
     if credentials is None:
         raise AuthenticationFailed("missing bearer token")
-    return await gateway(request).verifier.verify(credentials.credentials)
+    try:
+        return await gateway(request).verifier.verify(credentials.credentials)
+    except errors.AuthenticationFailed as exc:  # pao_common's: answered 401 here
+        raise AuthenticationFailed(str(exc)) from exc
+    except errors.IdentityProviderDown as exc:
+        raise IdentityProviderDown(str(exc)) from exc
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

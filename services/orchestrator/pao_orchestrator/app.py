@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from pao_common.cloudevents import CloudEvent
+from pao_common.identity import build_verifier
 from pao_common.kafka import enqueue_event, ensure_topics, subscribe
 from pao_common.kafka_security import kafka_security
 from pao_common.messages import (
@@ -26,6 +27,7 @@ from pao_common.messages import (
     TicketResolved,
 )
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
+from pao_common.service_tokens import TrustedServices
 from pao_common.settings import Settings, get_settings
 from pao_common.topics import Topics
 
@@ -35,6 +37,7 @@ from pao_orchestrator.adapters.postgres import (
     PostgresOutbox,
     PostgresTimerStore,
 )
+from pao_orchestrator.authentication import CommandAuthenticator, CommandNotAllowed
 from pao_orchestrator.domain.decide import INFORMATIONAL
 from pao_orchestrator.domain.decision import Inbound
 from pao_orchestrator.handler import RequestHandler
@@ -94,6 +97,11 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     """Register the orchestrator's subscribers and its background loops."""
     settings = runtime.settings
     holder: dict[str, Orchestrator] = {}
+    # Fails fast on a missing issuer or trusted-service configuration, like the gateway.
+    users = build_verifier(settings)
+    authenticator = CommandAuthenticator(
+        users, TrustedServices.from_settings(settings), issuer=settings.jwt_issuer
+    )
     # Subscribers start with the broker, before ``start`` has the database: they wait.
     ready = asyncio.Event()
     ensured: set[str] = set(runtime.all_topics())
@@ -110,9 +118,23 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         return await enqueue_event(runtime.broker, message.topic, message.cloudevent())
 
     async def on_message(message: Message, event: CloudEvent) -> None:
-        inbound: Inbound = message  # type: ignore[assignment]  # accepts= narrows the types
         await ready.wait()
-        await holder["orchestrator"].handler.handle(inbound, event.id)
+        handler = holder["orchestrator"].handler
+        try:
+            message = await authenticator.authenticate(message, event)
+        except CommandNotAllowed as refused:
+            # The refusal event is durable first; re-raised, ``subscribe`` then
+            # dead-letters the command with the reason.
+            await handler.refuse(
+                request_id=refused.request_id,
+                command_id=event.id,
+                command_type=event.type,
+                reason=refused.kind,
+                detail=refused.detail,
+            )
+            raise
+        inbound: Inbound = message  # type: ignore[assignment]  # accepts= narrows the types
+        await handler.handle(inbound, event.id)
 
     subscribe(
         runtime.broker,
@@ -143,6 +165,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def stop(rt: ServiceRuntime) -> None:
         if "orchestrator" in holder:
             await holder["orchestrator"].relay.close()
+        await users.close()
 
     async def broker_reset(rt: ServiceRuntime) -> None:
         # Commands and results in flight were lost with the broker's data: send the

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Literal
 
-from pao_common.messages import RequestEvent, SubmitRequest
+from pao_common.messages import CommandRefused, RequestEvent, SubmitRequest
 from pao_common.telemetry import current_traceparent
 from pao_common.topics import Topics
 from prometheus_client import Counter
@@ -128,6 +128,55 @@ class RequestHandler:
                 self.after_commit(commit)
             return "committed"
         raise ConcurrencyError(f"stream {stream_id}: gave up after {MAX_CONFLICTS} conflicts")
+
+    async def refuse(
+        self,
+        *,
+        request_id: str,
+        command_id: str,
+        command_type: str,
+        reason: Literal["unauthenticated", "forbidden"],
+        detail: str,
+    ) -> Outcome:
+        """Tell the sender, on the request's public topic, that its command was refused.
+
+        The refusal is committed like any decision (recorded message id plus outbox row,
+        one transaction), so it is published once however often the command comes; it
+        appends nothing to the request's stream (a refused submission creates no request).
+        Its ledger id is the command's id with ``:refused``, so a forged command cannot
+        use up the id of a genuine one published later.
+        """
+        refusal = CommandRefused(
+            request_id=request_id,
+            command_id=command_id,
+            command_type=command_type,
+            reason=reason,
+            detail=detail,
+            occurred_at=self.clock.now(),
+        )
+        refusal_id = f"{command_id}:refused"
+        commit = Commit(
+            stream_id=request_id,
+            expected_version=0,  # no events: no version to check
+            message_id=refusal_id,
+            outbox=[
+                OutboxMessage(
+                    message_id=refusal_id,
+                    topic=self.topics.request_events,
+                    key=request_id,
+                    ce_type=refusal.ce_type,
+                    body=refusal.model_dump(mode="json"),
+                    traceparent=current_traceparent(),
+                )
+            ],
+        )
+        try:
+            await self.store.commit(commit)
+        except DuplicateMessage:
+            return "duplicate"
+        if self.after_commit is not None:
+            self.after_commit(commit)
+        return "committed"
 
     def _remember(self, stream_id: str, state: RequestState) -> None:
         self._states[stream_id] = state
