@@ -1,8 +1,10 @@
 """The Kafka client printed in docs/kafka-api.md runs, and PAO's parser accepts what it sends.
 
-A stand-in for the orchestrator reads the command with PAO's own parser and answers with
-request events (one delivered twice, one of another request in between); the documented
-client must ignore the noise and return at the finished status.
+A stand-in for the orchestrator reads the command with PAO's own parser, checks its
+credential with the orchestrator's own ``CommandAuthenticator`` and answers with request
+events (one delivered twice, one of another request in between); the documented client
+must ignore the noise and return at the finished status. The same client against the
+real platform, accepted and refused: tests/lifecycle/test_kafka_ingress.py.
 """
 
 from __future__ import annotations
@@ -20,19 +22,24 @@ from types import ModuleType
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pao_common.cloudevents import decode_headers, from_kafka
+from pao_common.identity import build_verifier
 from pao_common.kafka import ensure_topics
 from pao_common.messages import (
     ApproveRequest,
     CancelRequest,
+    CommandRefused,
     RejectRequest,
     RequestEvent,
     SubmitRequest,
     parse_message,
 )
+from pao_common.service_tokens import TrustedServices
 from pao_common.settings import Settings
 from pao_common.topics import Topics
+from pao_orchestrator.authentication import CommandAuthenticator
 
 from tests.executors.kafka_io import ce_headers
+from tests.support.credentials import user_token
 
 pytestmark = pytest.mark.integration
 
@@ -62,12 +69,19 @@ async def stand_in_orchestrator(settings: Settings, received: list[SubmitRequest
         fetch_max_wait_ms=20,
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    authenticator = CommandAuthenticator(
+        build_verifier(settings),
+        TrustedServices.from_settings(settings),
+        issuer=settings.jwt_issuer,
+    )
     await consumer.start()
     await producer.start()
     try:
         async for record in consumer:
             event = from_kafka(decode_headers(record.headers), record.value)
-            message = parse_message(event, (SubmitRequest,))
+            message = await authenticator.authenticate(
+                parse_message(event, (SubmitRequest,)), event
+            )
             assert isinstance(message, SubmitRequest)
             assert record.key == message.request_id.encode() == (event.subject or "").encode()
             received.append(message)
@@ -111,9 +125,10 @@ async def test_documented_client_submits_and_follows_to_the_end(
     client.EVENTS = topics.request_events  # type: ignore[attr-defined]
     received: list[SubmitRequest] = []
     orchestrator = asyncio.create_task(stand_in_orchestrator(settings, received))
+    token = user_token(settings, "alice", teams=["payments"])
     try:
         status, last = await asyncio.wait_for(
-            client.provision("debug-echo", {"message": "from the docs"}, {"id": "alice"}),
+            client.provision("debug-echo", {"message": "from the docs"}, {"id": "alice"}, token),
             timeout=60,
         )
     finally:
@@ -123,7 +138,8 @@ async def test_documented_client_submits_and_follows_to_the_end(
     assert status == "completed"
     [submitted] = received
     assert (submitted.item_id, submitted.inputs) == ("debug-echo", {"message": "from the docs"})
-    assert submitted.requester.id == "alice"
+    # the requester as the token says: the teams come from it, not from the body
+    assert (submitted.requester.id, submitted.requester.teams) == ("alice", ("payments",))
     assert last["request_id"] == submitted.request_id and last["version"] == 3
     assert last["data"] == {"outputs": {"message": "from the docs"}}
 
@@ -132,8 +148,9 @@ def test_documented_json_bodies_are_valid_contracts() -> None:
     text = DOC.read_text(encoding="utf-8")
     blocks = re.findall(r"```json\n(.*?)```", text, re.S)
     bodies = [json.loads(line) for block in blocks for line in _json_values(block)]
-    assert len(bodies) == 5
-    submit, cancel, approve, reject, event = bodies
+    assert len(bodies) == 6
+    refused, submit, cancel, approve, reject, event = bodies
+    CommandRefused.model_validate(refused)
     SubmitRequest.model_validate(submit)
     CancelRequest.model_validate(cancel)
     ApproveRequest.model_validate(approve)

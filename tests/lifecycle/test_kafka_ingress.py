@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from tests.executors.test_kafka_api_docs import documented_client
 from tests.lifecycle.conftest import start_platform
 from tests.support.credentials import credential, credential_for, user_token
 from tests.support.platform import Platform, wait_until
@@ -68,7 +70,7 @@ async def read_until(
 
 
 async def test_submit_over_kafka_and_follow_events(
-    make_platform: Callable[..., Platform], test_id: str
+    make_platform: Callable[..., Platform], test_id: str, tmp_path: Path
 ) -> None:
     platform = await start_platform(make_platform())
     topics = platform.topics
@@ -143,6 +145,21 @@ async def test_submit_over_kafka_and_follow_events(
     garbage = letters[f"{request_id}-garbage"]
     assert garbage["pao_dlq_error_type"] == "InvalidMessage"
     assert "json" in garbage["pao_dlq_reason"].lower(), garbage["pao_dlq_reason"]
+
+    # The client of docs/kafka-api.md, against the real platform: with a valid token its
+    # request completes; with an expired one it is told why and stops.
+    client = documented_client(tmp_path)
+    client.BOOTSTRAP = platform.bootstrap  # type: ignore[attr-defined]
+    client.COMMANDS = topics.request_commands  # type: ignore[attr-defined]
+    client.EVENTS = topics.request_events  # type: ignore[attr-defined]
+    carol = {"id": "carol"}
+    status, last = await client.provision(
+        "debug-echo", {"message": "docs"}, carol, user_token(platform.settings, "carol")
+    )
+    assert (status, last["data"]["outputs"]) == ("completed", {"message": "docs"})
+    expired = user_token(platform.settings, "carol", ttl_s=-120)
+    status, why = await client.provision("debug-echo", {"message": "late"}, carol, expired)
+    assert (status, why["reason"], why["detail"]) == ("refused", "unauthenticated", "token expired")
 
 
 # An item only the security team may approve (as catalog/production-access.yaml).
