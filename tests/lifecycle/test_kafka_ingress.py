@@ -316,6 +316,9 @@ async def test_forged_commands_are_refused_credentialed_ones_complete(
         "unauthenticated: token audience is not 'pao'",
     )
     assert all(letters[i]["pao_dlq_source_topic"] == topics.request_commands for i in letters)
+    # alice's genuine token is not copied into the dead-letter topic
+    [another] = [h for i, h in letters.items() if sent[i] == "submit as another"]
+    assert another["ce_authtoken"] == "redacted"
 
     # ... and the sender, following the request, sees why on the events topic.
     def all_told(records: list[Any]) -> bool:

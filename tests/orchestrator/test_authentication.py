@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -265,3 +266,20 @@ def test_configured_keys_sign_and_verify(dev_settings: Settings, tmp_path: Path)
 def test_body_digest_does_not_depend_on_key_order_or_spacing() -> None:
     assert body_sha256({"a": 1, "b": [1.5, "é"]}) == body_sha256({"b": [1.5, "é"], "a": 1})
     assert body_sha256({"a": 1}) != body_sha256({"a": 2})
+
+
+async def test_a_service_credential_in_another_algorithm_is_refused(
+    dev_settings: Settings, authenticator: CommandAuthenticator
+) -> None:
+    message = submit()
+    event = event_of(message)
+    genuine = ServiceSigner.from_settings(dev_settings).sign(event, ALICE)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    for forged in (
+        jwt.encode(claims, "a shared secret of at least 32 bytes", algorithm="HS256"),
+        jwt.encode(claims, None, algorithm="none"),
+    ):
+        tampered = event.model_copy(update={"extensions": {CREDENTIAL_EXTENSION: forged}})
+        reason = await refused(authenticator, message, tampered)
+        assert reason.startswith("unauthenticated: "), reason
+        assert "EdDSA" in reason or "signature" in reason, reason

@@ -320,7 +320,8 @@ def _dead_letter() -> dict[str, Any]:
         "name": "pao.dlq",
         "title": "DeadLetter",
         "summary": "A record that could not be parsed or handled, kept byte for byte.",
-        "description": "The original key, value and headers, plus pao_dlq_* headers saying why.",
+        "description": "The original key, value and headers (a ce_authtoken credential reads"
+        " 'redacted'), plus pao_dlq_* headers saying why.",
         "headers": {
             "type": "object",
             "required": ["pao_dlq_reason", "pao_dlq_error_type", "pao_dlq_source_topic"],

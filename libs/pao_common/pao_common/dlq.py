@@ -1,7 +1,10 @@
 """The dead-letter topic: where a message that cannot be parsed or handled goes.
 
-The original value and headers are kept byte for byte; ``pao_dlq_*`` headers add
-the reason and where the record came from, so an operator can fix and replay it.
+The original value and headers are kept byte for byte, but for a credential
+(``ce_authtoken``: a person's bearer token), which is replaced by ``redacted``: the
+dead-letter topic is browsed by operators, and one more copy of a valid token there is one
+more place to steal it from (a replayed command needs a fresh one anyway). ``pao_dlq_*``
+headers add the reason and where the record came from, so an operator can fix and replay it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter
 
+from pao_common.identity import CREDENTIAL_HEADER
+
 log = logging.getLogger(__name__)
 
 DEAD_LETTERS = Counter(
@@ -19,6 +24,9 @@ DEAD_LETTERS = Counter(
     "Messages sent to the dead-letter topic",
     ["source_topic", "error_type"],
 )
+
+
+REDACTED_HEADERS = frozenset({CREDENTIAL_HEADER})
 
 
 class RawPublisher(Protocol):
@@ -44,6 +52,8 @@ class DeadLetterPublisher:
             k: (v.decode("utf-8", "replace") if isinstance(v, bytes | bytearray) else str(v))
             for k, v in (getattr(record, "headers", None) or ())
         }
+        for name in REDACTED_HEADERS & original.keys():
+            original[name] = "redacted"
         headers = {
             **original,
             "pao_dlq_reason": reason[:4000],

@@ -23,6 +23,7 @@ milliseconds of an RSA-2048 signature, and the gateway signs every command.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -53,6 +54,23 @@ def body_sha256(data: dict[str, Any]) -> str:
         data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a compact JWT claims, read without verifying anything: which key to
+    verify it with. (PyJWT's own unverified decode checks every character in Python,
+    three times slower than the signature check itself.)"""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise AuthenticationFailed("malformed credential: not a compact JWT (three parts)")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AuthenticationFailed(f"malformed credential: {exc}") from exc
+    if not isinstance(claims, dict):
+        raise AuthenticationFailed("malformed credential: its claims are not a JSON object")
+    issuer = claims.get("iss")
+    return issuer if isinstance(issuer, str) else None
 
 
 def algorithm_for(key: Any) -> str:
@@ -178,19 +196,10 @@ class TrustedServices:
     def verify(self, token: str, event: CloudEvent) -> Requester:
         """The person ``token`` lets its service act for in ``event``; ``AuthenticationFailed``
         says what does not hold."""
-        try:
-            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
-            raise AuthenticationFailed(f"malformed credential: {exc}") from exc
-        service = self._services.get(issuer) if isinstance(issuer, str) else None
+        issuer = unverified_issuer(token)
+        service = self._services.get(issuer) if issuer is not None else None
         if service is None:
             raise AuthenticationFailed(f"{issuer!r} is not a trusted service")
-        if header.get("alg") != service.algorithm:
-            alg = header.get("alg")
-            raise AuthenticationFailed(
-                f"service {service.name!r} signs with {service.algorithm}, not {alg!r}"
-            )
         try:
             claims = jwt.decode(
                 token,
@@ -208,6 +217,10 @@ class TrustedServices:
         except jwt.InvalidSignatureError as exc:
             raise AuthenticationFailed(
                 f"service credential signature does not verify with {service.name!r}'s key"
+            ) from exc
+        except jwt.InvalidAlgorithmError as exc:  # the key's one algorithm only
+            raise AuthenticationFailed(
+                f"service {service.name!r} signs with {service.algorithm}, not another algorithm"
             ) from exc
         except jwt.InvalidTokenError as exc:
             raise AuthenticationFailed(f"invalid service credential: {exc}") from exc
