@@ -13,6 +13,12 @@ automated item must complete by automation: every step succeeded or skipped, eve
 declared output set, no fallback ticket. Items and examples are read from ``catalog/``,
 so a newly shipped item is covered without a change here.
 
+The rollbacks too: for each automated example with two steps or more, the last step's
+target refuses it (a sandbox fault: 422 for a REST call, 400 for a JIRA issue), and every
+step done before must be ``compensated`` by the rollback call the item declares, the
+sandbox answering it as the item expects, leaving the emulated APIs as they were; then
+the request is ``rolled_back``, or its fallback ticket is resolved and it completes.
+
 ``tests/e2e/test_catalog_examples.py`` runs the same examples on processes the tests
 start, with the sandbox scripted from each item; this test is what ``pao dev`` does.
 """
@@ -31,8 +37,9 @@ import asyncpg
 import httpx
 import pytest
 import yaml
-from pao_catalog.model import CatalogItem, Example, parse_item
+from pao_catalog.model import CatalogItem, Example, Step, parse_item
 
+from tests.e2e.scenarios import url_glob
 from tests.support.pao_dev import PaoDev
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -157,27 +164,27 @@ def sandbox_jira_issue(dev: PaoDev, key: str) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.parametrize(("item", "example"), shipped_examples())
-def test_shipped_example_works_in_pao_dev(
-    item: CatalogItem, example: Example, pao_dev: PaoDev
-) -> None:
-    requester = Person(pao_dev, token_for(pao_dev, example.user.model_dump()))
-    started = time.monotonic()
+def needs_someone_or_ended(view: dict[str, Any]) -> bool:
+    if view["status"] in WAITS_FOR_A_PERSON | FINAL:
+        return True
+    # A manual item's ticket waits for a person; an automated item's is a fallback.
+    return bool(view.get("ticket"))
+
+
+def submit_and_approve(
+    dev: PaoDev, item: CatalogItem, example: Example
+) -> tuple[Person, str, dict[str, Any], str | None]:
+    """Submit as the example's user; approve as an approver when asked. Returns the
+    requester, the request id, the view once a ticket waits or the request ended, and who
+    approved."""
+    requester = Person(dev, token_for(dev, example.user.model_dump()))
     request_id = requester.submit(item.metadata.id, example.inputs)
-    manual = item.fulfillment.mode == "manual"
     approved_by: str | None = None
-
-    def needs_someone_or_ended(view: dict[str, Any]) -> bool:
-        if view["status"] in WAITS_FOR_A_PERSON | FINAL:
-            return True
-        # A manual item's ticket waits for a person; an automated item's is a fallback.
-        return bool(view.get("ticket"))
-
     view = requester.wait(request_id, needs_someone_or_ended, "a person's turn, or the end")
     if view["status"] == "awaiting_approval":
         approver = approver_of(view["approval"])
         assert approver["id"] != example.user.id
-        response = Person(pao_dev, token_for(pao_dev, approver)).call(
+        response = Person(dev, token_for(dev, approver)).call(
             "POST", f"/requests/{request_id}/approve", {"comment": "approved in pao dev"}
         )
         assert response.status_code == 202, response.text
@@ -185,36 +192,50 @@ def test_shipped_example_works_in_pao_dev(
         view = requester.wait(request_id, needs_someone_or_ended, "the end, after approval")
     if item.approval.required and item.approval.when is None:
         assert approved_by is not None, f"{item.metadata.id} needs an approval: {view}"
+    return requester, request_id, view, approved_by
 
-    if manual:
-        jira = item.fulfillment.manual
-        assert jira is not None
-        assert view["status"] == "in_progress" and view.get("ticket"), (
-            f"no ticket: {view}\n{pao_dev.log_tail(60)}"
-        )
-        key = view["ticket"]["key"]
-        assert key.startswith(f"{jira.jira.project}-"), view["ticket"]
-        assert sandbox_jira_issue(pao_dev, key)["resolution"] is None
-        # What the "Done" button on the sandbox's ticket page does.
-        resolved = httpx.post(
-            f"{pao_dev.sandbox_url}/jira/sandbox/issues/{key}/resolve",
-            json={"resolution": "Done", "comment": "done in pao dev"},
-            timeout=30,
-        )
-        assert resolved.status_code == 200, resolved.text
-        view = requester.wait(request_id, lambda v: v["status"] in FINAL, "the end")
 
-    assert view["status"] == "completed", f"{view}\n{pao_dev.log_tail(80)}"
-    if manual:
-        key = view["ticket"]["key"]
-        assert sandbox_jira_issue(pao_dev, key)["resolution"] == "Done"
-        # It completed through the gateway's JIRA webhook, which accepted the signed delivery.
-        state = httpx.get(f"{pao_dev.sandbox_url}/jira/sandbox/state", timeout=30).json()
-        deliveries = [d for d in state["webhook_deliveries"] if d["issue"] == key]
-        assert deliveries and all(d["delivered"] for d in deliveries), deliveries
+def resolve_ticket(
+    dev: PaoDev, requester: Person, request_id: str, project: str, view: dict[str, Any]
+) -> dict[str, Any]:
+    """The ticket is open in the sandbox's JIRA; resolve it there; the request completes
+    through the gateway's JIRA webhook."""
+    assert view.get("ticket"), f"no ticket: {view}\n{dev.log_tail(60)}"
+    key = view["ticket"]["key"]
+    assert key.startswith(f"{project}-"), view["ticket"]
+    assert sandbox_jira_issue(dev, key)["resolution"] is None
+    # What the "Done" button on the sandbox's ticket page does.
+    resolved = httpx.post(
+        f"{dev.sandbox_url}/jira/sandbox/issues/{key}/resolve",
+        json={"resolution": "Done", "comment": "done in pao dev"},
+        timeout=30,
+    )
+    assert resolved.status_code == 200, resolved.text
+    view = requester.wait(request_id, lambda v: v["status"] in FINAL, "the end")
+    assert view["status"] == "completed", f"{view}\n{dev.log_tail(80)}"
+    assert sandbox_jira_issue(dev, key)["resolution"] == "Done"
+    state = httpx.get(f"{dev.sandbox_url}/jira/sandbox/state", timeout=30).json()
+    deliveries = [d for d in state["webhook_deliveries"] if d["issue"] == key]
+    assert deliveries and all(d["delivered"] for d in deliveries), deliveries
+    return view
+
+
+@pytest.mark.parametrize(("item", "example"), shipped_examples())
+def test_shipped_example_works_in_pao_dev(
+    item: CatalogItem, example: Example, pao_dev: PaoDev
+) -> None:
+    started = time.monotonic()
+    requester, request_id, view, approved_by = submit_and_approve(pao_dev, item, example)
+
+    if item.fulfillment.mode == "manual":
+        manual = item.fulfillment.manual
+        assert manual is not None
+        assert view["status"] == "in_progress", f"{view}\n{pao_dev.log_tail(60)}"
+        view = resolve_ticket(pao_dev, requester, request_id, manual.jira.project, view)
     else:
         automated = item.fulfillment.automated
         assert automated is not None
+        assert view["status"] == "completed", f"{view}\n{pao_dev.log_tail(80)}"
         assert not view.get("ticket"), f"fell back to a ticket: {view}"
         steps = {s["id"]: s for s in view["steps"]}
         for step in automated.steps:
@@ -226,3 +247,95 @@ def test_shipped_example_works_in_pao_dev(
         f"\n{item.metadata.id}:{example.name} completed in {time.monotonic() - started:.1f}s"
         + (f", approved by {approved_by}" if approved_by else "")
     )
+
+
+# --- rollback: the undo calls get the answers the items expect ------------------------------
+
+
+def refusal_of(step: Step) -> tuple[str, dict[str, Any]] | None:
+    """A fault that makes the target refuse ``step`` for good: (sandbox system, fault spec)."""
+    attempts = step.retry.attempts
+    if step.action == "rest":
+        path = url_glob(str(step.with_["url"]))
+        method = str(step.with_.get("method", "GET")).upper()
+        spec = {"method": method, "path": path, "status": 422, "times": attempts}
+        return "echo", spec
+    if step.action == "jira":
+        return "jira", {
+            "method": "POST",
+            "path": "/rest/api/*/issue",
+            "status": 400,
+            "times": attempts,
+        }
+    return None
+
+
+def steps_status(view: dict[str, Any]) -> str:
+    return ", ".join(f"{s['id']} {s['status']}" for s in view["steps"])
+
+
+def emulated_resources(dev: PaoDev) -> dict[str, Any]:
+    """What the sandbox's emulated REST APIs hold, per API and host (empty hosts left out)."""
+    state = httpx.get(f"{dev.sandbox_url}/echo/sandbox/state", timeout=30).json()
+    return {
+        api: {host: held for host, held in hosts.items() if held}
+        for api, hosts in state["apis"].items()
+    }
+
+
+def rollback_cases() -> list[Any]:
+    """Examples of automated items whose last step can be made to fail after others ran."""
+    cases = []
+    for param in shipped_examples():
+        item, example = param.values
+        automated = item.fulfillment.automated
+        if automated is None or len(automated.steps) < 2:
+            continue
+        if refusal_of(automated.steps[-1]) is None:
+            continue
+        cases.append(pytest.param(item, example, id=param.id))
+    return cases
+
+
+@pytest.mark.parametrize(("item", "example"), rollback_cases())
+def test_a_failing_last_step_is_rolled_back_in_pao_dev(
+    item: CatalogItem, example: Example, pao_dev: PaoDev
+) -> None:
+    """The last step's target refuses it; every step done before is undone with the
+    rollback call the item declares, and the sandbox answers it as the item expects
+    (a rollback that got an unexpected status would leave the step ``failed``)."""
+    automated = item.fulfillment.automated
+    assert automated is not None
+    last = automated.steps[-1]
+    refusal = refusal_of(last)
+    assert refusal is not None
+    system, spec = refusal
+    # The examples' own runs above created what this one would (409 Conflict): start over.
+    httpx.post(f"{pao_dev.sandbox_url}/echo/sandbox/reset", timeout=30).raise_for_status()
+    before = emulated_resources(pao_dev)
+    faults = f"{pao_dev.sandbox_url}/{system}/sandbox/faults"
+    httpx.post(faults, json=spec, timeout=30).raise_for_status()
+    try:
+        requester, request_id, view, _ = submit_and_approve(pao_dev, item, example)
+    finally:
+        httpx.delete(faults, timeout=30).raise_for_status()
+    steps = {s["id"]: s for s in view["steps"]}
+    if steps[last.id]["status"] == "skipped":  # its ``when:`` is false for this example
+        assert view["status"] == "completed", view
+        print(f"\n{item.metadata.id}:{example.name} completed: {steps_status(view)}")
+        return
+    assert steps[last.id]["status"] == "failed", steps[last.id]
+    for step in automated.steps[:-1]:
+        status = steps[step.id]["status"]
+        if status != "skipped":
+            undone = "compensated" if step.rollback is not None else "succeeded"
+            assert status == undone, f"{step.id}: {steps[step.id]}\n{pao_dev.log_tail(60)}"
+    print(f"\n{item.metadata.id}:{example.name} {view['status']}: {steps_status(view)}")
+    # Whatever the steps created at their targets is gone again.
+    assert emulated_resources(pao_dev) == before
+    if automated.fallback_to_manual:
+        manual = item.fulfillment.manual
+        assert manual is not None
+        resolve_ticket(pao_dev, requester, request_id, manual.jira.project, view)
+    else:
+        assert view["status"] == "rolled_back", view
