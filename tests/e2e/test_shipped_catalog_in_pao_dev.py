@@ -38,6 +38,7 @@ import httpx
 import pytest
 import yaml
 from pao_catalog.model import CatalogItem, Example, Step, parse_item
+from pao_common import db
 
 from tests.e2e.scenarios import url_glob
 from tests.support.pao_dev import PaoDev
@@ -62,13 +63,15 @@ def shipped_examples() -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def pao_dev(postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaoDev]:
+def pao_dev(
+    postgres_admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PaoDev]:
     suffix = uuid.uuid4().hex[:10]
     name = f"pao_dev_{suffix}"
-    base, _, _ = postgres_admin_url.rpartition("/")
     dev = PaoDev(
         workdir=tmp_path_factory.mktemp("pao-dev"),
-        database_url=f"{base}/{name}",
+        database_url=db.with_database(postgres_admin_url, name),  # pao dev creates it
+        redis_url=redis_url,
         redis_prefix=f"pao-test:dev-{suffix}:",
         catalog_dir=SHIPPED_CATALOG,
     )

@@ -63,6 +63,7 @@ class PaoDev:
 
     workdir: Path
     database_url: str
+    redis_url: str
     redis_prefix: str
     catalog_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -91,6 +92,7 @@ class PaoDev:
                 "PAO_ORCHESTRATOR_PORT": str(self.base_port + 2),
                 "PAO_EXECUTORS_BASE_PORT": str(self.base_port + 3),
                 "PAO_DATABASE_URL": self.database_url,
+                "PAO_REDIS_URL": self.redis_url,
                 "PAO_REDIS_PREFIX": self.redis_prefix,
                 "PAO_CATALOG_DIR": str(self.catalog_dir),
                 **self.extra_env,
