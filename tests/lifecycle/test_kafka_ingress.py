@@ -235,12 +235,13 @@ async def test_forged_commands_are_refused_credentialed_ones_complete(
     async def send(label: str, ce_type: str, body: dict[str, Any], *extra: Any) -> None:
         h = headers(ce_type, body["request_id"])
         sent[dict(h)["ce_id"].decode()] = label
+        record = (json.dumps(body).encode(), body["request_id"].encode(), [*h, *extra])
+        records[label] = record
         await producer.send_and_wait(
-            topics.request_commands,
-            json.dumps(body).encode(),
-            key=body["request_id"].encode(),
-            headers=[*h, *extra],
+            topics.request_commands, record[0], key=record[1], headers=record[2]
         )
+
+    records: dict[str, tuple[bytes, bytes, list[Any]]] = {}
 
     def approve(by: dict[str, Any]) -> dict[str, Any]:
         return {"request_id": gated_id, "by": by, "comment": "ok"}
@@ -248,6 +249,9 @@ async def test_forged_commands_are_refused_credentialed_ones_complete(
     try:
         # Finding 1: a submission as an invented user, then an approval as an "admin"...
         await send("forged submit", "pao.request.submit", {**submit, "requester": mallory})
+        # (delivered twice: it is refused once)
+        value, key, again = records["forged submit"]
+        await producer.send_and_wait(topics.request_commands, value, key=key, headers=again)
         # ... or with a genuine token of someone else than the body names
         await send(
             "submit as another",
@@ -324,9 +328,16 @@ async def test_forged_commands_are_refused_credentialed_ones_complete(
     def all_told(records: list[Any]) -> bool:
         return len(refusals_by_command(records)) >= len(refused)
 
-    told = refusals_by_command(
-        await read_until(platform.bootstrap, topics.request_events, all_told)
-    )
+    events = await read_until(platform.bootstrap, topics.request_events, all_told)
+    told = refusals_by_command(events)
+    forged_submit = next(i for i, label in sent.items() if label == "forged submit")
+    told_twice = [
+        r
+        for r in events
+        if dict(r.headers).get("ce_type") == b"pao.request.command-refused"
+        and json.loads(r.value)["command_id"] == forged_submit
+    ]
+    assert len(told_twice) == 1, "a command delivered twice is refused once"
     assert {sent[i] for i in told} == refused
     for command_id, refusal in told.items():
         error_type, reason = reasons[sent[command_id]]

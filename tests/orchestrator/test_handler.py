@@ -108,6 +108,40 @@ async def test_same_message_twice_records_one_set_of_events(world: World) -> Non
     assert view["status"] == "in_progress" and view["item_version"] == "1.2.0"
 
 
+async def test_a_refusal_is_published_once_and_records_no_request(world: World) -> None:
+    rid = _rid()
+    refusal = {
+        "request_id": rid,
+        "command_id": "forged-" + rid,
+        "command_type": SubmitRequest.ce_type,
+        "reason": "unauthenticated",
+        "detail": "token expired",
+    }
+
+    async def refuse() -> str:
+        return await world.handler.refuse(
+            request_id=rid,
+            command_id="forged-" + rid,
+            command_type=SubmitRequest.ce_type,
+            reason="unauthenticated",
+            detail="token expired",
+        )
+
+    assert await refuse() == "committed"
+    assert await refuse() == "duplicate"
+    [told] = await world.published()
+    assert (told.topic, told.key, told.ce_type) == (
+        TOPICS.request_events,
+        rid,
+        "pao.request.command-refused",
+    )
+    assert told.message_id == f"forged-{rid}:refused"
+    assert {k: told.body[k] for k in refusal} == refusal
+    assert await world.store.load(rid) == [] and rid not in await world.store.views()
+    # The refused command's id is not used up: a genuine command with it is handled.
+    assert await world.handler.handle(_submit(rid), "forged-" + rid) == "committed"
+
+
 async def test_a_second_submission_of_a_request_changes_nothing(world: World) -> None:
     """A submission's stream is assumed new; one that exists is decided on as stored."""
     rid = _rid()
