@@ -122,7 +122,9 @@ def test_kubernetes_objects_live_in_namespaces_like_on_an_api_server(
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": {"name": "pao-quota"},
-        "spec": {"hard": {"pods": 50}},
+        "spec": {
+            "hard": {"pods": 50, "requests.cpu": 8, "limits.cpu": 0.5, "limits.memory": "64Gi"}
+        },
     }
     policy = {
         "apiVersion": "networking.k8s.io/v1",
@@ -147,6 +149,12 @@ def test_kubernetes_objects_live_in_namespaces_like_on_an_api_server(
     assert quota_made.status_code == 201
     assert quota_made.json()["metadata"]["namespace"] == "payments"
     assert policy_made.status_code == 201
+    bad_quota = {**quota, "spec": {"hard": {"requests.memory": "32 GiB", "pods": 5}}}
+    refused = kube(sandbox, "POST", "/api/v1/namespaces/payments/resourcequotas", bad_quota)
+    assert (refused.status_code, refused.json()["details"]["causes"][0]["field"]) == (
+        422,
+        "spec.hard[requests.memory]",
+    )
     wrong_kind = kube(sandbox, "POST", "/api/v1/namespaces/payments/resourcequotas", policy)
     assert wrong_kind.status_code == 400
     nameless = kube(sandbox, "POST", "/api/v1/namespaces", {"kind": "Namespace", "metadata": {}})

@@ -9,7 +9,8 @@ Paths (below ``/echo/<host>``; every host is its own cluster)::
 As the API server does: ``POST`` creates (201, the object with ``metadata.uid``,
 ``resourceVersion``, ``creationTimestamp``, ``namespace``), 409 ``AlreadyExists`` for a
 taken name, 404 ``NotFound`` for an object in a namespace that does not exist, 400 when
-``kind``/``apiVersion`` do not fit the path, 422 ``Invalid`` without ``metadata.name``;
+``kind``/``apiVersion`` do not fit the path, 422 ``Invalid`` without ``metadata.name``
+(or with a bad label value, or a quota whose ``spec.hard`` holds no quantity);
 ``GET`` reads an object or a ``...List``; ``DELETE`` answers 200 with the object (a
 namespace in phase ``Terminating``; its objects go with it). Errors are ``Status``
 objects. A resource the emulation does not know is answered 404 ("the server could not
@@ -41,6 +42,8 @@ NAMESPACED = {
 }
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+# resource.Quantity: a number (JSON number or string) with an optional SI/binary suffix.
+QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
 
 
 def status(
@@ -185,6 +188,11 @@ class KubernetesApi(EmulatedApi):
             for label, value in labels.items():
                 if not isinstance(value, str) or (value and not _label_value(value)):
                     causes.append((f"metadata.labels[{label}]", f"Invalid value: {value!r}"))
+        if kind == "ResourceQuota":
+            hard = (body.get("spec") or {}).get("hard") or {}
+            for resource, quantity in hard.items() if isinstance(hard, dict) else ():
+                if isinstance(quantity, bool) or not QUANTITY.match(str(quantity).strip()):
+                    causes.append((f"spec.hard[{resource}]", f"Invalid value: {quantity!r}"))
         if causes:
             raise status(
                 422,
