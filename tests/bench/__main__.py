@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["catalog", "lifecycle", "patterns"]
+BENCHMARKS = ["catalog", "credentials", "lifecycle", "patterns"]
 
 
 def main(names: list[str]) -> int:
