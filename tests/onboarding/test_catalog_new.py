@@ -54,17 +54,40 @@ def test_yes_gives_a_valid_item_for_every_starter(workdir: Path, starter: str) -
 
 def test_flags_choose_fields_and_settings(workdir: Path) -> None:
     result = pao(
-        "catalog", "new", "--from", "terraform", "--yes",
-        "--id", "object-bucket", "--name", "Object bucket", "--owner", "storage",
-        "--category", "storage", "--description", "An S3 bucket.",
-        "--field", "bucket:string:Bucket name", "--required", "bucket",
-        "--field", "tier:select:Tier:hot,cold",
-        "--field", "expire_days:integer:Delete after (days)",
-        "--field", "regions:multiselect:Regions:eu,us",
-        "--set", "workspace=bucket-{{ inputs.bucket }}", "--set", "organization=acme",
-        "--out", "buckets/object-bucket.yaml",
-        "--schema-url", "./catalog-v2.0.schema.json",
-    )  # fmt: skip
+        "catalog",
+        "new",
+        "--from",
+        "terraform",
+        "--yes",
+        "--id",
+        "object-bucket",
+        "--name",
+        "Object bucket",
+        "--owner",
+        "storage",
+        "--category",
+        "storage",
+        "--description",
+        "An S3 bucket.",
+        "--field",
+        "bucket:string:Bucket name",
+        "--required",
+        "bucket",
+        "--field",
+        "tier:select:Tier:hot,cold",
+        "--field",
+        "expire_days:integer:Delete after (days)",
+        "--field",
+        "regions:multiselect:Regions:eu,us",
+        "--set",
+        "workspace=bucket-{{ inputs.bucket }}",
+        "--set",
+        "organization=acme",
+        "--out",
+        "buckets/object-bucket.yaml",
+        "--schema-url",
+        "./catalog-v2.0.schema.json",
+    )
     assert result.exit_code == 0, result.output
     path = workdir / "buckets" / "object-bucket.yaml"
     assert path.read_text().startswith(
@@ -73,9 +96,13 @@ def test_flags_choose_fields_and_settings(workdir: Path) -> None:
     _valid(path)
     doc = yaml.safe_load(path.read_text())
     assert doc["metadata"] | {} == {
-        "id": "object-bucket", "name": "Object bucket", "version": "0.1.0", "owner": "storage",
-        "category": "storage", "description": "An S3 bucket.",
-    }  # fmt: skip
+        "id": "object-bucket",
+        "name": "Object bucket",
+        "version": "0.1.0",
+        "owner": "storage",
+        "category": "storage",
+        "description": "An S3 bucket.",
+    }
     fields = {f["id"]: f for f in doc["presentation"]["fields"]}
     assert fields["bucket"] == {
         "id": "bucket",
@@ -94,8 +121,11 @@ def test_flags_choose_fields_and_settings(workdir: Path) -> None:
         "regions": "{{ inputs.regions | default(none) }}",
     }
     assert doc["examples"][0]["inputs"] == {
-        "bucket": "example-bucket", "tier": "hot", "expire_days": 1, "regions": ["eu"],
-    }  # fmt: skip
+        "bucket": "example-bucket",
+        "tier": "hot",
+        "expire_days": 1,
+        "regions": ["eu"],
+    }
 
 
 def test_from_an_existing_item_copies_it_under_a_new_id(
@@ -104,9 +134,18 @@ def test_from_an_existing_item_copies_it_under_a_new_id(
     monkeypatch.setenv("PAO_CATALOG_DIR", str(CATALOG))
     out = workdir / "mine.yaml"
     result = pao(
-        "catalog", "new", "--from", "postgres-database", "--yes", "--id", "ledger-database",
-        "--owner", "ledger", "--out", str(out),
-    )  # fmt: skip
+        "catalog",
+        "new",
+        "--from",
+        "postgres-database",
+        "--yes",
+        "--id",
+        "ledger-database",
+        "--owner",
+        "ledger",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     _valid(out)
     doc = yaml.safe_load(out.read_text())
@@ -154,9 +193,13 @@ def test_interactive_prompts_in_a_pseudo_terminal(workdir: Path) -> None:
     env = {**os.environ, "PAO_CATALOG_DIR": str(workdir / "catalog"), "TERM": "dumb"}
     env.pop("PAO_SCHEMA_URL", None)
     child = pexpect.spawn(
-        str(PAO), ["catalog", "new", "--from", "terraform"], cwd=str(workdir), env=env,
-        encoding="utf-8", timeout=30,
-    )  # fmt: skip
+        str(PAO),
+        ["catalog", "new", "--from", "terraform"],
+        cwd=str(workdir),
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+    )
     try:
         child.expect_exact("Item id [my-service]: ")
         child.sendline("Not An Id")  # refused: asked again, with the reason

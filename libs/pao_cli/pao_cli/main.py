@@ -6,6 +6,7 @@ import click
 
 from pao_cli.asyncapi_cmd import asyncapi
 from pao_cli.catalog_cmd import catalog
+from pao_cli.catalog_import import import_group as catalog_import
 from pao_cli.catalog_new import new as catalog_new
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
@@ -26,6 +27,7 @@ main.add_command(token)
 main.add_command(request_group)
 main.add_command(catalog)
 catalog.add_command(catalog_new)
+catalog.add_command(catalog_import)
 main.add_command(orchestrator)
 main.add_command(asyncapi)
 
