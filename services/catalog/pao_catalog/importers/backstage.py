@@ -411,17 +411,8 @@ def _fulfillment(
     plans: list[_Plan], state: _Template, jira_project: str, backstage_url: str | None, name: str
 ) -> dict[str, Any]:
     converted = [p for p in plans if p.action]
-    jira_only = (
-        converted
-        and all(p.action in ("jira", "debug.log") for p in converted)
-        and any(p.action == "jira" for p in converted)
-    )
-    if (
-        jira_only
-        and all(p.action == "jira" for p in converted)
-        and len(converted) == 1
-        and not converted[0].source.get("if")
-    ):
+    # Creating one ticket, unconditionally, is what a manual item does: make it one.
+    if len(converted) == 1 and converted[0].action == "jira" and "if" not in converted[0].source:
         plan = converted[0]
         ticket = _jira(plan, state, ("fulfillment", "manual", "jira"))
         state.done(

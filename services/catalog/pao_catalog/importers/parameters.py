@@ -21,7 +21,7 @@ from typing import Any
 from pao_common.patterns import pattern_problem
 
 from pao_catalog.importers.expressions import FieldRef
-from pao_catalog.importers.report import Finding, Path_, mapping
+from pao_catalog.importers.report import Finding, ImportRefused, Path_, mapping
 
 MAX_PARAMETERS = 1000
 
@@ -131,8 +131,6 @@ class Converter:
             return []
         total = sum(_count(p) for p in pages)
         if total > MAX_PARAMETERS:
-            from pao_catalog.importers.report import ImportRefused
-
             raise ImportRefused(
                 f"{total} parameters, more than the {MAX_PARAMETERS} a form can sensibly have",
                 self.line_of(base),
