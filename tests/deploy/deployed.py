@@ -6,7 +6,10 @@ environment starts it the way Compose or Kubernetes would, and a setting the fil
 failing start, not a surprise in production.
 
 Secrets mounted as files (Kubernetes secret volumes, Compose ``secrets:``) are written to a
-folder of the caller's, and the paths in the environment are pointed there.
+folder of the caller's, Compose's named volumes become folders shared by the processes that
+mount them, and the container paths in the environment and the commands are pointed there.
+Secrets and ConfigMaps the manifests expect the operator to create (docs/deploy.md) are
+given by the caller, made the way that page says.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class DeployedProcess:
     env: dict[str, str]
     # Files the container sees (mounted secrets), by their path inside the container.
     files: dict[str, bytes] = field(default_factory=dict)
+    # Named volumes (Compose): mount path inside the container -> volume name.
+    volumes: dict[str, str] = field(default_factory=dict)
 
     @property
     def module(self) -> str | None:
@@ -109,9 +114,14 @@ def compose_processes(shell: dict[str, str] | None = None) -> list[DeployedProce
                 files[target] = (REPO / declared["file"]).read_bytes()
             elif "environment" in declared and declared["environment"] in shell:
                 files[target] = shell[declared["environment"]].encode()
+        volumes: dict[str, str] = {}
+        for entry in service.get("volumes") or []:
+            source, _, rest = str(entry).partition(":")
+            if source in (document.get("volumes") or {}):
+                volumes[rest.split(":")[0]] = source
         command = service["command"]
         argv = shlex.split(command) if isinstance(command, str) else list(command)
-        processes.append(DeployedProcess(f"compose:{name}", argv, env, files))
+        processes.append(DeployedProcess(f"compose:{name}", argv, env, files, volumes))
     return processes
 
 
@@ -131,14 +141,20 @@ def _data(document: dict[str, Any]) -> dict[str, str]:
     return data
 
 
-def k8s_processes() -> list[DeployedProcess]:
-    """Every container of the Deployments and Jobs in ``deploy/k8s``."""
+def k8s_processes(
+    supplied: dict[tuple[str, str], dict[str, str]] | None = None,
+) -> list[DeployedProcess]:
+    """Every container of the Deployments and Jobs in ``deploy/k8s``; ``supplied`` holds the
+    Secrets and ConfigMaps (by kind and name) that the operator creates outside the files."""
     documents = _k8s_documents()
-    maps = {
-        (d["kind"], d["metadata"]["name"]): _data(d)
-        for d in documents
-        if d["kind"] in ("ConfigMap", "Secret")
-    }
+    maps = dict(supplied or {})
+    maps.update(
+        {
+            (d["kind"], d["metadata"]["name"]): _data(d)
+            for d in documents
+            if d["kind"] in ("ConfigMap", "Secret")
+        }
+    )
     base = image_env()
     processes = []
     for document in documents:
@@ -167,11 +183,14 @@ def k8s_processes() -> list[DeployedProcess]:
             for mount in container.get("volumeMounts") or []:
                 volume = volumes[mount["name"]]
                 if "secret" in volume:
-                    data = maps[("Secret", volume["secret"]["secretName"])]
+                    ref = ("Secret", volume["secret"]["secretName"])
                 elif "configMap" in volume:
-                    data = maps[("ConfigMap", volume["configMap"]["name"])]
+                    ref = ("ConfigMap", volume["configMap"]["name"])
                 else:
                     continue
+                if ref not in maps:
+                    raise KeyError(f"{ref[0]} {ref[1]} is neither in deploy/k8s nor supplied")
+                data = maps[ref]
                 for key, value in data.items():
                     files[f"{mount['mountPath'].rstrip('/')}/{key}"] = value.encode()
             argv = list(container["command"]) + list(container.get("args") or [])
@@ -180,22 +199,27 @@ def k8s_processes() -> list[DeployedProcess]:
     return processes
 
 
-def materialise(process: DeployedProcess, root: Path) -> dict[str, str]:
-    """The environment with every in-container path that the test can provide pointed at a
-    local copy: mounted secret files are written under ``root``; ``/app/...`` is the repo."""
-    env = dict(process.env)
+def materialise(
+    process: DeployedProcess, root: Path, volumes_root: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The command and the environment with every in-container path pointed at a local
+    copy: mounted secret files are written under ``root``, named volumes are folders under
+    ``volumes_root`` (shared by every process mounting them), ``/app/...`` is the repo."""
+    paths: dict[str, Path] = {IMAGE_ROOT: REPO}
     for path, content in process.files.items():
         local = root / path.lstrip("/")
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(content)
         os.chmod(local, 0o600)
-    for key, value in env.items():
-        if value.startswith(IMAGE_ROOT + "/"):
-            env[key] = str(REPO / value[len(IMAGE_ROOT) + 1 :])
-        elif any(value == p or value.startswith(p.rstrip("/") + "/") for p in _mounts(process)):
-            env[key] = str(root / value.lstrip("/"))
-    return env
+        paths[str(Path(path).parent)] = local.parent
+    for mount, volume in process.volumes.items():
+        paths[mount] = volumes_root / volume
+        paths[mount].mkdir(parents=True, exist_ok=True)
 
+    def localise(value: str) -> str:
+        for container, local in sorted(paths.items(), key=lambda p: -len(p[0])):
+            value = re.sub(re.escape(container) + r"(?=/|$|\s|,)", str(local), value)
+        return value
 
-def _mounts(process: DeployedProcess) -> set[str]:
-    return {str(Path(path).parent) for path in process.files}
+    env = {key: localise(value) for key, value in process.env.items()}
+    return [localise(arg) for arg in process.argv], env

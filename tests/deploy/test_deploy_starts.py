@@ -20,12 +20,19 @@ import pytest
 from pao_common.devbroker import free_port
 from pao_common.settings import Settings
 
-from tests.deploy.deployed import DeployedProcess, compose_processes, k8s_processes, materialise
+from tests.deploy.deployed import (
+    REPO,
+    DeployedProcess,
+    compose_processes,
+    k8s_processes,
+    materialise,
+)
 from tests.support.services import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-INIT_COMMAND = "pao db migrate && pao kafka create-topics"
+# What every init job must do before the services start.
+INIT_STEPS = ("pao db migrate", "pao kafka create-topics")
 
 
 def _overrides(settings: Settings, catalog_url: str) -> dict[str, str]:
@@ -39,12 +46,16 @@ def _overrides(settings: Settings, catalog_url: str) -> dict[str, str]:
     }
 
 
-def _environment(process: DeployedProcess, root: Path, overrides: dict[str, str]) -> dict[str, str]:
+def _localised(
+    process: DeployedProcess, tmp_path: Path, overrides: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    root = tmp_path / process.source.replace(":", "_").replace("/", "_")
+    argv, deployed_env = materialise(process, root, tmp_path / "volumes")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAO_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(materialise(process, root))
+    env.update(deployed_env)
     env.update(overrides)
-    return env
+    return argv, env
 
 
 def _service_module(process: DeployedProcess) -> str:
@@ -62,15 +73,18 @@ def _start_all(
 ) -> Iterator[list[ServiceProcess]]:
     inits = [p for p in processes if p.argv[:2] == ["sh", "-c"]]
     services = [p for p in processes if p.module]
-    assert inits and all(p.argv[2] == INIT_COMMAND for p in inits), [p.argv for p in inits]
+    assert inits, "no init job"
+    for init in inits:
+        assert all(step in init.argv[2] for step in INIT_STEPS), init.argv
     catalog = next(p for p in services if p.module == "pao_catalog")
     catalog_port = free_port()
     overrides = _overrides(settings, f"http://127.0.0.1:{catalog_port}")
 
     for init in inits:
+        argv, env = _localised(init, tmp_path, overrides)
         result = subprocess.run(
-            ["sh", "-c", INIT_COMMAND],
-            env=_environment(init, tmp_path / "init", overrides),
+            argv,
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -80,7 +94,7 @@ def _start_all(
 
     started: list[ServiceProcess] = []
     try:
-        env = _environment(catalog, tmp_path / "catalog", overrides)
+        _, env = _localised(catalog, tmp_path, overrides)
         catalog_process = ServiceProcess(_service_module(catalog), env, tmp_path, catalog_port)
         started.append(catalog_process)
         catalog_process.start(wait_ready_s=90)
@@ -90,8 +104,8 @@ def _start_all(
             if process is catalog:
                 continue
             module = _service_module(process)
-            root = tmp_path / process.source.replace(":", "_").replace("/", "_")
-            service = ServiceProcess(module, _environment(process, root, overrides), tmp_path)
+            _, env = _localised(process, tmp_path, overrides)
+            service = ServiceProcess(module, env, tmp_path)
             started.append(service)
             waiting.append((process, service.start(wait_ready_s=0)))
         for process, service in waiting:
@@ -120,9 +134,43 @@ def test_compose_services_start_with_the_compose_environment(
     _check(processes, settings, tmp_path)
 
 
+def _operator_resources(tmp_path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """What docs/deploy.md has the operator create before `kubectl apply -k deploy/k8s`."""
+    keys = tmp_path / "operator"
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "pao"),
+            "service-key",
+            "generate",
+            "--private-key",
+            str(keys / "gateway.pem"),
+            "--public-key",
+            str(keys / "gateway-public.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return {
+        ("Secret", "pao-gateway-signing-key"): {"private.pem": (keys / "gateway.pem").read_text()},
+        ("ConfigMap", "pao-trusted-services"): {
+            "pao-gateway.pem": (keys / "gateway-public.pem").read_text()
+        },
+    }
+
+
+def test_deploy_doc_creates_what_the_manifests_expect() -> None:
+    text = (REPO / "docs" / "deploy.md").read_text()
+    for command in (
+        "pao service-key generate --private-key gateway.pem --public-key gateway-public.pem",
+        "create secret generic pao-gateway-signing-key --from-file=private.pem=gateway.pem",
+        "create configmap pao-trusted-services --from-file=pao-gateway.pem=gateway-public.pem",
+    ):
+        assert command in text, command
+
+
 def test_kubernetes_services_start_with_the_manifests_environment(
     settings: Settings, tmp_path: Path
 ) -> None:
-    processes = k8s_processes()
+    processes = k8s_processes(_operator_resources(tmp_path))
     assert all(p.env.get("PAO_PROFILE") == "production" for p in processes)
     _check(processes, settings, tmp_path)

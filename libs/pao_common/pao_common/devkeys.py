@@ -48,11 +48,13 @@ class DevKey:
         return base64.urlsafe_b64encode(digest[:12]).decode().rstrip("=")
 
     @classmethod
-    def load_or_create(cls, directory: Path, *, kind: KeyKind = "rsa") -> DevKey:
+    def load_or_create(
+        cls, directory: Path, *, kind: KeyKind = "rsa", private_name: str = PRIVATE_KEY_FILE
+    ) -> DevKey:
         """The key under ``directory``, generated (of ``kind``) if there is none yet."""
-        private_path = directory / PRIVATE_KEY_FILE
+        private_path = directory / private_name
         if not private_path.exists():
-            _create(directory, kind)
+            _create(directory, kind, private_name)
         private_pem = private_path.read_bytes()
         private_key = serialization.load_pem_private_key(private_pem, password=None)
         public_pem = private_key.public_key().public_bytes(
@@ -61,7 +63,7 @@ class DevKey:
         return cls(private_pem=private_pem, public_pem=public_pem)
 
 
-def _create(directory: Path, kind: KeyKind) -> None:
+def _create(directory: Path, kind: KeyKind, private_name: str = PRIVATE_KEY_FILE) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
     if kind == "ed25519":
@@ -76,16 +78,17 @@ def _create(directory: Path, kind: KeyKind) -> None:
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    tmp = directory / f".{PRIVATE_KEY_FILE}.{uuid.uuid4().hex}"
+    tmp = directory / f".{private_name}.{uuid.uuid4().hex}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(private_pem)
     try:
-        os.link(tmp, directory / PRIVATE_KEY_FILE)  # fails if another process won the race
+        os.link(tmp, directory / private_name)  # fails if another process won the race
     except FileExistsError:
         pass
     else:
-        (directory / PUBLIC_KEY_FILE).write_bytes(public_pem)
+        if private_name == PRIVATE_KEY_FILE:
+            (directory / PUBLIC_KEY_FILE).write_bytes(public_pem)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
