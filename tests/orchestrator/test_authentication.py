@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pao_common import devkeys
 from pao_common.cloudevents import CloudEvent
-from pao_common.errors import AuthenticationFailed, ConfigurationError
+from pao_common.devbroker import free_port
+from pao_common.errors import AuthenticationFailed, ConfigurationError, IdentityProviderDown
 from pao_common.identity import CREDENTIAL_EXTENSION, build_verifier
 from pao_common.messages import (
     ApproveRequest,
@@ -29,7 +30,8 @@ from pao_common.messages import (
 )
 from pao_common.service_tokens import ServiceSigner, TrustedServices, body_sha256
 from pao_common.settings import Profile, Settings
-from pao_orchestrator.authentication import CommandAuthenticator, CommandNotAllowed
+from pao_orchestrator.authentication import CommandAuthenticator
+from pao_orchestrator.errors import CommandNotAllowed
 
 ALICE = Requester(id="alice", email="alice@example.com", teams=("payments",), roles=("engineer",))
 
@@ -283,3 +285,23 @@ async def test_a_service_credential_in_another_algorithm_is_refused(
         reason = await refused(authenticator, message, tampered)
         assert reason.startswith("unauthenticated: "), reason
         assert "EdDSA" in reason or "signature" in reason, reason
+
+
+async def test_an_identity_provider_that_does_not_answer_is_an_outage_not_a_refusal(
+    dev_settings: Settings,
+) -> None:
+    """``subscribe`` retries what raises an ``OSError``: the command waits for the issuer's
+    keys instead of being refused for them."""
+    down = dev_settings.model_copy(update={"jwt_jwks_url": f"http://127.0.0.1:{free_port()}/"})
+    users = build_verifier(down)
+    authenticator = CommandAuthenticator(
+        users, TrustedServices.from_settings(down), issuer=down.jwt_issuer
+    )
+    message = submit()
+    token = devkeys.mint(dev_settings, user="alice")
+    try:
+        with pytest.raises(IdentityProviderDown) as caught:
+            await authenticator.authenticate(message, event_of(message, token))
+        assert isinstance(caught.value, OSError)
+    finally:
+        await users.close()

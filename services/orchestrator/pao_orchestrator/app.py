@@ -37,9 +37,10 @@ from pao_orchestrator.adapters.postgres import (
     PostgresOutbox,
     PostgresTimerStore,
 )
-from pao_orchestrator.authentication import CommandAuthenticator, CommandNotAllowed
+from pao_orchestrator.authentication import CommandAuthenticator
 from pao_orchestrator.domain.decide import INFORMATIONAL
 from pao_orchestrator.domain.decision import Inbound
+from pao_orchestrator.errors import CommandNotAllowed
 from pao_orchestrator.handler import RequestHandler
 from pao_orchestrator.ports import Commit, OutboxMessage
 from pao_orchestrator.reconcile import redispatch_unanswered

@@ -20,10 +20,8 @@ Commands that act for nobody (``TicketResolved`` from JIRA) pass unchanged.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pao_common.cloudevents import CloudEvent
-from pao_common.errors import AuthenticationFailed, MessageRefused
+from pao_common.errors import AuthenticationFailed
 from pao_common.identity import CREDENTIAL_EXTENSION, CREDENTIAL_HEADER, TokenVerifier
 from pao_common.messages import (
     ApproveRequest,
@@ -36,6 +34,8 @@ from pao_common.messages import (
 from pao_common.service_tokens import TrustedServices, unverified_issuer
 from prometheus_client import Counter
 
+from pao_orchestrator.errors import CommandNotAllowed, Refusal
+
 ACTING_FOR_A_PERSON = (SubmitRequest, ApproveRequest, RejectRequest, CancelRequest)
 PersonCommand = SubmitRequest | ApproveRequest | RejectRequest | CancelRequest
 
@@ -44,19 +44,6 @@ REFUSED = Counter(
     "Commands refused for their credential",
     ["type", "reason"],
 )
-
-
-Refusal = Literal["unauthenticated", "forbidden"]
-
-
-class CommandNotAllowed(MessageRefused):
-    """The command for ``request_id`` is refused for its credential (``kind``)."""
-
-    def __init__(self, request_id: str, kind: Refusal, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}", error_type=kind.capitalize())
-        self.request_id = request_id
-        self.kind: Refusal = kind
-        self.detail = detail
 
 
 class CommandAuthenticator:

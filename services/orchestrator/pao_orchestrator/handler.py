@@ -11,6 +11,9 @@ be new, so a message usually costs one round trip to the store: the commit. A ca
 or assumed state is only ever a guess: if the stream is further along, the commit's
 version check refuses it (and a decision to append nothing is taken again on the
 stored stream).
+
+A command whose credential was refused (``pao_orchestrator.authentication``) never reaches
+``handle``: ``refuse`` commits only the public event that tells its sender why.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pao_orchestrator.domain.decide import INFORMATIONAL, decide
 from pao_orchestrator.domain.decision import DecisionContext, Inbound, TimerFired
 from pao_orchestrator.domain.evolve import evolve, reduce
 from pao_orchestrator.domain.state import RequestState
-from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound
+from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound, Refusal
 from pao_orchestrator.ports import Clock, Commit, EventStore, ItemCatalog, OutboxMessage, Timer
 from pao_orchestrator.projection import view_row
 
@@ -135,7 +138,7 @@ class RequestHandler:
         request_id: str,
         command_id: str,
         command_type: str,
-        reason: Literal["unauthenticated", "forbidden"],
+        reason: Refusal,
         detail: str,
     ) -> Outcome:
         """Tell the sender, on the request's public topic, that its command was refused.
