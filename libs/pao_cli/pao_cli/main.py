@@ -8,6 +8,7 @@ from pao_cli.asyncapi_cmd import asyncapi
 from pao_cli.catalog_cmd import catalog
 from pao_cli.catalog_import import import_group as catalog_import
 from pao_cli.catalog_new import new as catalog_new
+from pao_cli.catalog_test import test_cmd as catalog_test
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
 from pao_cli.orchestrator_cmd import orchestrator
@@ -28,6 +29,7 @@ main.add_command(request_group)
 main.add_command(catalog)
 catalog.add_command(catalog_new)
 catalog.add_command(catalog_import)
+catalog.add_command(catalog_test)
 main.add_command(orchestrator)
 main.add_command(asyncapi)
 

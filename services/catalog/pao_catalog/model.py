@@ -300,11 +300,43 @@ class ExampleUser(_Model):
     manager: str | None = None
 
 
+class ExpectedError(_Model):
+    field: str | None
+    message: str = ""
+
+
+class StepExpectation(_Model):
+    runs: bool | str | None = None
+    with_: dict[str, Any] | None = Field(None, alias="with")
+    rollback: dict[str, Any] | None = None
+
+
+class Expectation(_Model):
+    """What an example should give in preview; ``pao catalog test`` checks it."""
+
+    errors: tuple[ExpectedError, ...] | None = None
+    approval: bool | str | None = None
+    jira: dict[str, Any] | None = None
+    fallback_jira: dict[str, Any] | None = None
+    steps: dict[str, StepExpectation] = Field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+
+    @property
+    def invalid(self) -> bool:
+        """The example's inputs are invalid on purpose."""
+        return self.errors is not None
+
+
 class Example(_Model):
     name: str
     description: str | None = None
     user: ExampleUser
     inputs: dict[str, Any] = Field(default_factory=dict)
+    expect: Expectation | None = None
+
+    @property
+    def expects_errors(self) -> bool:
+        return self.expect is not None and self.expect.invalid
 
 
 class CatalogItem(_Model):

@@ -49,7 +49,7 @@ from pao_catalog.forms import (
     field_schema,
     form_validator,
 )
-from pao_catalog.model import CatalogItem, Condition, FormField, Step, parse_item
+from pao_catalog.model import CatalogItem, Condition, Example, FormField, Step, parse_item
 from pao_catalog.schema import document_validator
 
 Path_ = tuple[str | int, ...]
@@ -480,10 +480,29 @@ def _example_problems(item: CatalogItem, *, render: bool) -> Iterator[Problem]:
                 ),
             )
         errors = errors_for(item, schema, apply_defaults(item, example.inputs, schema=schema))
+        yield from _expectation_problems(item, example, path, bool(errors))
+        if example.expects_errors:
+            continue  # a bad example on purpose: `pao catalog test` checks its errors
         for error in errors:
             yield (*path, "inputs", *_split(error.field)), error.message
         if render and not errors:
             yield from _render_problems(item, index)
+    if all(e.expects_errors for e in item.examples):
+        yield ("examples",), "at least one example must be valid (every one expects errors)"
+
+
+def _expectation_problems(
+    item: CatalogItem, example: Example, path: Path_, invalid: bool
+) -> Iterator[Problem]:
+    expect = example.expect
+    if expect is None:
+        return
+    if expect.invalid and not invalid:
+        yield (*path, "expect", "errors"), "the example expects errors but its inputs are valid"
+    automated = item.fulfillment.automated
+    for step_id in expect.steps:
+        if automated is None or automated.step(step_id) is None:
+            yield (*path, "expect", "steps", step_id), f"no step {step_id!r} in this item"
 
 
 def _split(field: str) -> Path_:
