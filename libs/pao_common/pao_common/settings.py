@@ -137,9 +137,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    # Gateway identity: bearer JWTs from a JWKS URL or a static public key (PEM file).
-    # With neither configured, the local and test profiles trust the development key
-    # under ``jwt_dev_key_dir`` (``pao token`` signs with it).
+    # Identity: bearer JWTs from a JWKS URL or a static public key (PEM file), verified by
+    # the gateway (HTTP callers) and the orchestrator (Kafka commands) alike, so both need
+    # these. With neither configured, the local and test profiles trust the development
+    # key under ``jwt_dev_key_dir`` (``pao token`` signs with it).
     jwt_issuer: str = Field("pao-dev", description="Expected `iss` claim")
     jwt_audience: str = Field("pao", description="Expected `aud` claim")
     jwt_jwks_url: str = Field("", description="JWKS endpoint of the identity provider")
