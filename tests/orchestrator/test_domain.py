@@ -439,6 +439,18 @@ def test_cancel_in_flight_waits_for_the_answer_then_rolls_back() -> None:
     assert [s.status for s in run.state.steps][:3] == ["compensated", "skipped", "compensated"]
 
 
+def test_cancel_whose_rollback_fails_ends_failed_for_an_operator() -> None:
+    run = Run(automated_item())
+    run.submit()
+    run.succeed(HOST)  # create done, grant in flight
+    run.send(CancelRequest(request_id="req-1", by=ALICE))
+    run.succeed()  # grant finishes: rolled back first
+    run.succeed()  # grant compensated
+    run.fail("cannot drop")  # compensation of create fails: something is left behind
+    assert run.state.status == "failed"
+    assert run.state.error == "cancelled; rollback failed for create: needs an operator"
+
+
 def test_cancel_while_waiting_for_a_retry_stops_at_once() -> None:
     run = Run(automated_item(retry={"attempts": 3}))
     run.submit()

@@ -222,8 +222,12 @@ def test_every_failure_after_a_completed_step_rolls_back_and_falls_back(
     # Not completed: everything that ran and can be undone was, last first.
     assert _first_compensations(events) == list(reversed(must_undo)), (state.status, types)
     if cancel_asked:
-        assert state.status == "cancelled", types
         assert "FallbackToManual" not in types
+        if rollback_failed:  # something is left behind: an operator must know
+            assert state.status == "failed", types
+            assert "needs an operator" in (state.error or "")
+        else:
+            assert state.status == "cancelled", types
         return
     if plan.fallback and not rollback_failed:
         assert "FallbackToManual" in types, (state.status, state.error, types)

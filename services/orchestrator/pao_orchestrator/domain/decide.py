@@ -663,17 +663,20 @@ def _compensate(b: _Builder, step: StepState, attempt: int) -> None:
 
 def _after_rollback(b: _Builder, *, rolled_back: bool) -> None:
     s = b.state
-    if s.cancelling:
-        b.emit(ev.RequestCancelled(occurred_at=b.now))
-        return
+    # A rollback that failed leaves something behind, whatever started it (a cancel
+    # included): the request ends failed, naming the steps an operator must clean up.
     if s.rollback_failed:
         failed = [st.id for st in s.steps if st.error and st.error.startswith("rollback failed")]
+        cause = "cancelled" if s.cancelling else s.error
         b.emit(
             ev.RequestFailed(
                 occurred_at=b.now,
-                error=f"{s.error}; rollback failed for {', '.join(failed)}: needs an operator",
+                error=f"{cause}; rollback failed for {', '.join(failed)}: needs an operator",
             )
         )
+        return
+    if s.cancelling:
+        b.emit(ev.RequestCancelled(occurred_at=b.now))
         return
     if rolled_back:
         b.emit(ev.RequestRolledBack(occurred_at=b.now))
