@@ -56,21 +56,35 @@ def body_sha256(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def unverified_issuer(token: str) -> str | None:
-    """The ``iss`` a compact JWT claims, read without verifying anything: which key to
-    verify it with. (PyJWT's own unverified decode checks every character in Python,
-    three times slower than the signature check itself.)"""
+def _unverified(token: str, part: int) -> dict[str, Any]:
+    """Part ``part`` (0: header, 1: claims) of a compact JWT, read without verifying
+    anything: which key to verify it with. (PyJWT's own unverified decode checks every
+    character in Python, slower than the signature check itself.)"""
     parts = token.split(".")
     if len(parts) != 3:
         raise AuthenticationFailed("malformed credential: not a compact JWT (three parts)")
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        value = json.loads(base64.urlsafe_b64decode(parts[part] + "=" * (-len(parts[part]) % 4)))
     except (ValueError, UnicodeDecodeError) as exc:
         raise AuthenticationFailed(f"malformed credential: {exc}") from exc
-    if not isinstance(claims, dict):
-        raise AuthenticationFailed("malformed credential: its claims are not a JSON object")
-    issuer = claims.get("iss")
+    if not isinstance(value, dict):
+        raise AuthenticationFailed("malformed credential: not a JSON object")
+    return value
+
+
+def unverified_issuer(token: str) -> str | None:
+    """The ``iss`` a compact JWT claims (unverified)."""
+    issuer = _unverified(token, 1).get("iss")
     return issuer if isinstance(issuer, str) else None
+
+
+def key_id(public_key: Any) -> str:
+    """The ``kid`` of a public key: the start of the SHA-256 of its DER encoding, so a
+    service can carry several keys (rotation) and each token names the one it used."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()[:16]).decode().rstrip("=")
 
 
 def algorithm_for(key: Any) -> str:
@@ -102,6 +116,7 @@ class ServiceSigner:
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"service signing key: not a PEM private key ({exc})") from exc
         self._algorithm = algorithm_for(self._key)
+        self._kid = key_id(self._key.public_key())
         self.identity = identity
         self._ttl_s = ttl_s
 
@@ -135,29 +150,38 @@ class ServiceSigner:
             "ce_type": event.type,
             "body_sha256": body_sha256(event.data),
         }
-        return jwt.encode(claims, self._key, algorithm=self._algorithm)  # type: ignore[arg-type]
+        return jwt.encode(
+            claims,
+            self._key,  # type: ignore[arg-type]
+            algorithm=self._algorithm,
+            headers={"kid": self._kid},
+        )
 
 
 @dataclass(frozen=True)
-class TrustedService:
-    name: str
+class TrustedKey:
+    service: str
     key: Any  # a cryptography public key
     algorithm: str
 
 
 class TrustedServices:
-    """The services allowed to act for people, and the check of their signed commands."""
+    """The services allowed to act for people, and the check of their signed commands.
 
-    def __init__(self, services: dict[str, bytes], *, leeway_s: float = 30.0) -> None:
-        self._services: dict[str, TrustedService] = {}
-        for name, pem in services.items():
+    A service may have several keys (``pao-gateway=old.pem,pao-gateway=new.pem`` while its
+    key is rotated); a token names the one it was signed with (``kid``).
+    """
+
+    def __init__(self, services: list[tuple[str, bytes]], *, leeway_s: float = 30.0) -> None:
+        self._keys: dict[str, dict[str, TrustedKey]] = {}
+        for name, pem in services:
             try:
                 key = serialization.load_pem_public_key(pem)
             except (ValueError, TypeError) as exc:
                 raise ConfigurationError(
                     f"trusted service {name!r}: not a PEM public key ({exc})"
                 ) from exc
-            self._services[name] = TrustedService(name, key, algorithm_for(key))
+            self._keys.setdefault(name, {})[key_id(key)] = TrustedKey(name, key, algorithm_for(key))
         self._leeway_s = leeway_s
 
     @classmethod
@@ -165,14 +189,15 @@ class TrustedServices:
         """``PAO_SERVICE_TRUSTED_KEYS`` or, in the local and test profiles when it is empty,
         the development service key as ``PAO_SERVICE_IDENTITY``."""
         entries = [e.strip() for e in settings.service_trusted_keys.split(",") if e.strip()]
-        services: dict[str, bytes] = {}
+        services: list[tuple[str, bytes]] = []
         for entry in entries:
             name, sep, path = entry.partition("=")
             if not sep or not name.strip() or not path.strip():
                 raise ConfigurationError(
                     f"service_trusted_keys: {entry!r} is not `name=path-of-a-PEM-public-key`"
                 )
-            services[name.strip()] = _read(Path(path.strip()), f"trusted service {name.strip()}")
+            pem = _read(Path(path.strip()), f"trusted service {name.strip()}")
+            services.append((name.strip(), pem))
         if not services:
             if settings.profile not in DEV_PROFILES:
                 raise ConfigurationError(
@@ -182,8 +207,8 @@ class TrustedServices:
                     f" not {settings.profile.value})"
                 )
             dev = devkeys.DevKey.load_or_create(settings.service_dev_key_dir, kind="ed25519")
-            services[settings.service_identity] = dev.public_pem
-        if settings.jwt_issuer in services:
+            services.append((settings.service_identity, dev.public_pem))
+        if settings.jwt_issuer in {name for name, _ in services}:
             raise ConfigurationError(
                 f"service identity {settings.jwt_issuer!r} is also the token issuer"
                 " (PAO_JWT_ISSUER): a credential's issuer must say which kind it is"
@@ -191,36 +216,45 @@ class TrustedServices:
         return cls(services, leeway_s=settings.jwt_leeway_s)
 
     def names(self) -> frozenset[str]:
-        return frozenset(self._services)
+        return frozenset(self._keys)
 
     def verify(self, token: str, event: CloudEvent) -> Requester:
         """The person ``token`` lets its service act for in ``event``; ``AuthenticationFailed``
         says what does not hold."""
         issuer = unverified_issuer(token)
-        service = self._services.get(issuer) if issuer is not None else None
-        if service is None:
+        keys = self._keys.get(issuer) if issuer is not None else None
+        if keys is None:
             raise AuthenticationFailed(f"{issuer!r} is not a trusted service")
+        kid = _unverified(token, 0).get("kid")
+        service = keys.get(kid) if isinstance(kid, str) else None
+        if service is None:
+            raise AuthenticationFailed(
+                f"service credential signature does not verify with {issuer!r}'s keys"
+                f" (none has kid {kid!r})"
+            )
         try:
             claims = jwt.decode(
                 token,
                 service.key,
                 algorithms=[service.algorithm],
                 audience=AUDIENCE,
-                issuer=service.name,
+                issuer=service.service,
                 leeway=self._leeway_s,
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise AuthenticationFailed(f"service credential of {service.name!r} expired") from exc
+            raise AuthenticationFailed(
+                f"service credential of {service.service!r} expired"
+            ) from exc
         except jwt.InvalidAudienceError as exc:
             raise AuthenticationFailed(f"service credential audience is not {AUDIENCE!r}") from exc
         except jwt.InvalidSignatureError as exc:
             raise AuthenticationFailed(
-                f"service credential signature does not verify with {service.name!r}'s key"
+                f"service credential signature does not verify with {service.service!r}'s key"
             ) from exc
         except jwt.InvalidAlgorithmError as exc:  # the key's one algorithm only
             raise AuthenticationFailed(
-                f"service {service.name!r} signs with {service.algorithm}, not another algorithm"
+                f"service {service.service!r} signs with {service.algorithm}, not another algorithm"
             ) from exc
         except jwt.InvalidTokenError as exc:
             raise AuthenticationFailed(f"invalid service credential: {exc}") from exc

@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     service_trusted_keys: str = Field(
         "",
         description="Services the orchestrator lets act for users: `name=PEM public key"
-        " file`, comma-separated",
+        " file`, comma-separated (a name twice while its key is rotated)",
     )
     service_dev_key_dir: Path = Field(
         Path(".pao/dev-service"), description="Development service signing key"
