@@ -14,6 +14,9 @@ import contextlib
 import importlib.util
 import json
 import re
+import shlex
+import shutil
+import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +32,14 @@ from pao_common.messages import (
     CancelRequest,
     CommandRefused,
     RejectRequest,
+    Requester,
     RequestEvent,
     SubmitRequest,
     parse_message,
+    to_cloudevent,
 )
-from pao_common.service_tokens import TrustedServices
-from pao_common.settings import Settings
+from pao_common.service_tokens import ServiceSigner, TrustedServices
+from pao_common.settings import Profile, Settings
 from pao_common.topics import Topics
 from pao_orchestrator.authentication import CommandAuthenticator
 
@@ -164,3 +169,23 @@ def _json_values(block: str) -> list[str]:
     if stripped.startswith("{\n"):
         return [stripped]
     return [line for line in stripped.splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_documented_service_key_commands_make_a_key_pair_that_signs_and_verifies(
+    tmp_path: Path,
+) -> None:
+    text = " ".join(DOC.read_text(encoding="utf-8").split())
+    commands = re.findall(r"`(openssl [^`]+)`", text)
+    assert len(commands) == 2, commands
+    for command in commands:
+        subprocess.run(shlex.split(command), cwd=tmp_path, check=True, capture_output=True)
+    production = Settings(
+        profile=Profile.PRODUCTION,
+        service_signing_key_file=tmp_path / "gateway.pem",
+        service_trusted_keys=f"pao-gateway={tmp_path / 'gateway-public.pem'}",
+    )
+    alice = Requester(id="alice")
+    event = to_cloudevent(CancelRequest(request_id="r-1", by=alice), source="t", subject="r-1")
+    token = ServiceSigner.from_settings(production).sign(event, alice)
+    assert TrustedServices.from_settings(production).verify(token, event) == alice

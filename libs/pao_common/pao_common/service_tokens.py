@@ -15,8 +15,9 @@ header (``ce_authtoken``, ``pao_common.identity.CREDENTIAL_HEADER``) whose claim
   which the orchestrator deduplicates.
 
 The orchestrator accepts such a token only from the services in
-``PAO_SERVICE_TRUSTED_KEYS``, each verified with its own public key and the one
-algorithm that key type signs with (no ``alg`` confusion). Ed25519 keys are the
+``PAO_SERVICE_TRUSTED_KEYS``, each verified with the public key its ``kid`` header names
+(a service may have two while its key is rotated) and the one algorithm that key type
+signs with (no ``alg`` confusion). Ed25519 keys are the
 default (the development key): signing costs tens of microseconds, not the
 milliseconds of an RSA-2048 signature, and the gateway signs every command.
 """
