@@ -3,10 +3,13 @@ traceback, and bounded work: the limits refuse a file before it costs much."""
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 import resource
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,6 +19,7 @@ from pao_catalog.preview import preview
 
 from tests.onboarding.support import PAO, pao
 
+BACKSTAGE = Path(__file__).parent / "backstage"
 HEAD = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: {name: hostile}\n"
 
 
@@ -168,3 +172,95 @@ def test_expressions_that_reach_for_python_internals_stay_text(tmp_path: Path) -
     assert shown.plan is not None
     messages = [step["with"]["message"] for step in shown.plan["steps"]]
     assert messages == reaching  # rendered as the text they were: nothing was evaluated
+
+
+# Values of the wrong shape, put anywhere in the five templates: the importer must report
+# or refuse them, never raise anything else.
+JUNK: list[object] = [
+    None,
+    0,
+    -5,
+    2.5,
+    True,
+    "",
+    "${{ parameters.resource }}",
+    "${{ ",
+    "}}",
+    [],
+    {},
+    [None],
+    [{}],
+    {"a": 1},
+    {"type": "array"},
+    {"type": "object", "properties": {"a": {}}},
+    {"enum": "x"},
+    {"enum": []},
+    {"enum": [[1], {"a": 1}]},
+    {"const": None},
+    {"properties": None},
+    {"oneOf": [1]},
+    {"if": 1, "then": 2},
+    {"type": ["null"]},
+    {"type": 7},
+    {"format": [3]},
+    {"pattern": "(?=a)"},
+    {"ui:widget": {"a": 1}},
+    {"minimum": "a", "type": "integer"},
+    {"exclusiveMinimum": True, "type": "number"},
+]
+KEYS = [
+    "enumNames",
+    "ui:order",
+    "items",
+    "if",
+    "then",
+    "else",
+    "allOf",
+    "dependencies",
+    "required",
+    "default",
+    "ui:field",
+    "ui:widget",
+    "input",
+    "output",
+    "each",
+    "enum",
+]
+
+
+def _places(node: object, path: tuple[object, ...] = ()) -> list[tuple[tuple[object, ...], object]]:
+    found = [(path, node)]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _places(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _places(value, (*path, index))
+    return found
+
+
+def test_values_of_the_wrong_shape_anywhere_never_crash_the_importer() -> None:
+    from pao_catalog.importers.backstage import convert_template
+    from pao_catalog.importers.report import ImportRefused
+
+    templates = [yaml.safe_load(p.read_text()) for p in sorted(BACKSTAGE.glob("*.yaml"))]
+    rng = random.Random(14)
+    outcomes = {"converted": 0, "refused": 0}
+    for _ in range(600):
+        doc = copy.deepcopy(rng.choice(templates))
+        for _ in range(rng.randint(1, 5)):
+            path, node = rng.choice(_places(doc)[1:])
+            parent: Any = doc
+            for key in path[:-1]:
+                parent = parent[key]
+            if isinstance(node, dict) and rng.random() < 0.4:
+                node[rng.choice(KEYS)] = copy.deepcopy(rng.choice(JUNK))
+            else:
+                parent[path[-1]] = copy.deepcopy(rng.choice(JUNK))
+        try:
+            convert_template(doc, {}, "mutated.yaml")
+            outcomes["converted"] += 1
+        except ImportRefused:
+            outcomes["refused"] += 1
+    print(outcomes)
+    assert outcomes["converted"] and outcomes["refused"]

@@ -335,7 +335,7 @@ def _metadata(
         "category": _slug(str(spec.get("type") or "imported")),
     }
     state.done(("metadata", "name"), f"name {meta.get('name')} -> item id {item_id}")
-    tags = [t for t in (_slug(str(tag)) for tag in meta.get("tags") or []) if t]
+    tags = [t for t in (_slug(str(tag)) for tag in sequence(meta.get("tags"))) if t]
     if tags:
         out["tags"] = list(dict.fromkeys(tags))
     if meta.get("description"):

@@ -254,18 +254,19 @@ class Converter:
             kind = plain[0] if plain else "string"
         rules: dict[str, Any] = {}
         if "enum" in schema:
-            out["options"] = _options(schema["enum"], schema.get("enumNames"))
+            out["options"] = self._options(schema["enum"], schema.get("enumNames"), path, target)
             result = "select"
         elif kind in (None, "string"):
             result = "string"
-            if schema.get("format") in _FORMATS:
-                result = _FORMATS[schema["format"]]
-            elif schema.get("format"):
+            fmt = schema.get("format")
+            if isinstance(fmt, str) and fmt in _FORMATS:
+                result = _FORMATS[fmt]
+            elif fmt is not None:
                 self.lost(
                     (*path, "format"), f"format {schema['format']!r} has no PAO field type", target
                 )
             widget = schema.get("ui:widget")
-            if widget in _WIDGETS and result == "string":
+            if isinstance(widget, str) and widget in _WIDGETS and result == "string":
                 result = _WIDGETS[widget]
             self._rule(schema, "minLength", "min_length", rules)
             self._rule(schema, "maxLength", "max_length", rules)
@@ -330,7 +331,7 @@ class Converter:
         self._rule(schema, "minItems", "min_items", rules)
         self._rule(schema, "maxItems", "max_items", rules)
         if "enum" in items:
-            out["options"] = _options(items["enum"], items.get("enumNames"))
+            out["options"] = self._options(items["enum"], items.get("enumNames"), path, target)
             return "multiselect"
         if items.get("type") == "object" and isinstance(items.get("properties"), Mapping):
             required = _names(items.get("required"))
@@ -368,6 +369,30 @@ class Converter:
             schema = {k: v for k, v in schema.items() if k != "default"}
         return "list"
 
+    def _options(self, values: Any, names: Any, path: Path_, target: Path_) -> list[Any]:
+        """``enum`` (+ ``enumNames``) as options; values that are not scalars are reported."""
+        if not isinstance(values, list):
+            self.lost(path, "enum must be a list of values", target)
+            return ["unknown"]
+        labels = names if isinstance(names, list) and len(names) == len(values) else None
+        if names is not None and labels is None:
+            self.lost(
+                path, "enumNames does not name every enum value: labels not converted", target
+            )
+        options: list[Any] = []
+        for index, value in enumerate(values):
+            if not isinstance(value, _SCALARS) or value in [
+                o["value"] if isinstance(o, dict) else o for o in options
+            ]:
+                self.lost(path, f"enum value {value!r}: not a distinct scalar, left out", target)
+            elif labels is not None:
+                options.append({"value": value, "label": str(labels[index])})
+            else:
+                options.append(value)
+        if not options:
+            self.lost(path, "enum has no usable value: one option 'unknown' stands in", target)
+        return options or ["unknown"]
+
     def _rule(
         self, schema: Mapping[str, Any], source: str, rule: str, rules: dict[str, Any]
     ) -> None:
@@ -388,7 +413,9 @@ class Converter:
                 target,
             )
         widget = schema.get("ui:widget")
-        if widget is not None and widget not in _WIDGETS and widget not in _HARMLESS_WIDGETS:
+        if widget is not None and not isinstance(widget, str):
+            self.lost((*path, "ui:widget"), "ui:widget must be a widget name", target)
+        elif widget is not None and widget not in _WIDGETS and widget not in _HARMLESS_WIDGETS:
             self.lost((*path, "ui:widget"), f"ui:widget {widget} has no PAO counterpart", target)
         if "ui:options" in schema:
             self.lost(
@@ -585,12 +612,7 @@ def _ordered(names: list[str], order: Any) -> list[str]:
     return listed + rest
 
 
-def _options(values: Any, names: Any) -> list[Any]:
-    values = values if isinstance(values, list) else []
-    labels = names if isinstance(names, list) and len(names) == len(values) else None
-    if labels is None:
-        return list(values)
-    return [{"value": v, "label": str(label)} for v, label in zip(values, labels, strict=True)]
+_SCALARS = (str, int, float, bool)
 
 
 def _values(check: Any) -> list[Any] | None:
