@@ -1,22 +1,31 @@
 """OpenTelemetry tracing: a tracer provider per process and W3C ``traceparent`` helpers.
 
-No exporter is installed, so by default spans are not recorded (sampler ``always_off``):
+By default no exporter is configured and spans are not recorded (sampler ``always_off``):
 they still carry trace ids, which reach the logs and travel in HTTP and message
 headers, but recording attributes and events nobody exports cost every request CPU.
-A deployment that adds an exporter sets the standard ``OTEL_TRACES_SAMPLER`` (for
-example ``parentbased_always_on``), which is honoured.
+
+The standard variables switch export on: ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) adds a batching OTLP exporter, over HTTP/protobuf
+unless ``OTEL_EXPORTER_OTLP_PROTOCOL`` says ``grpc``; the sampler then defaults to the
+SDK's ``parentbased_always_on`` and ``OTEL_TRACES_SAMPLER`` still chooses another.
+``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` name the resource (the SDK reads
+them; ``pao-<service>`` is the name when they do not). Outgoing httpx calls get client
+spans only when spans are recorded, so the default path pays nothing for them.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -24,9 +33,45 @@ _propagator = TraceContextTextMapPropagator()
 _configured = False
 
 
+def otlp_export_enabled() -> bool:
+    """Whether an OTLP endpoint is configured (the standard variables)."""
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
 def spans_recorded() -> bool:
-    """Whether the deployment asked for spans (``OTEL_TRACES_SAMPLER``)."""
-    return bool(os.environ.get("OTEL_TRACES_SAMPLER"))
+    """Whether the deployment asked for spans (an OTLP endpoint or ``OTEL_TRACES_SAMPLER``)."""
+    return otlp_export_enabled() or bool(os.environ.get("OTEL_TRACES_SAMPLER"))
+
+
+def _otlp_exporter() -> SpanExporter:
+    """The OTLP span exporter the standard variables ask for; it reads the endpoint,
+    headers, timeout and compression variables itself."""
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError as exc:
+            raise RuntimeError(
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc;"
+                " install it or use http/protobuf"
+            ) from exc
+        return cast(SpanExporter, GrpcExporter())
+    if protocol != "http/protobuf":
+        raise RuntimeError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: use http/protobuf or grpc"
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
 
 
 def configure_tracing(service: str) -> None:
@@ -34,12 +79,26 @@ def configure_tracing(service: str) -> None:
     if _configured:
         return
     sampler = None if spans_recorded() else ALWAYS_OFF
-    trace.set_tracer_provider(
-        TracerProvider(
-            resource=Resource.create({"service.name": f"pao-{service}"}), sampler=sampler
-        )
-    )
+    # Attributes given here win over the environment's: name the service only when the
+    # deployment did not (OTEL_SERVICE_NAME, or service.name in OTEL_RESOURCE_ATTRIBUTES).
+    attributes = {} if _service_named_by_env() else {"service.name": f"pao-{service}"}
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
+    if otlp_export_enabled():
+        provider.add_span_processor(BatchSpanProcessor(_otlp_exporter()))
+        atexit.register(provider.shutdown)  # flush what is batched when the process ends
+    trace.set_tracer_provider(provider)
+    if spans_recorded():
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        HTTPXClientInstrumentor().instrument()
     _configured = True
+
+
+def _service_named_by_env() -> bool:
+    if os.environ.get("OTEL_SERVICE_NAME"):
+        return True
+    pairs = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+    return any(pair.split("=", 1)[0].strip() == "service.name" for pair in pairs)
 
 
 def current_traceparent() -> str | None:
