@@ -63,6 +63,7 @@ def test_addresses_and_operations() -> None:
     assert addresses == {
         "requestCommands": "pao.requests.commands",
         "requestEvents": "pao.requests.events",
+        "resourceEvents": "pao.resources.events",
         "actions": "pao.actions.{family}",
         "actionResults": "pao.actions.results",
         "catalogEvents": "pao.catalog.events",

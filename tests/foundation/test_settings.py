@@ -25,4 +25,4 @@ def test_topics_with_suffix() -> None:
     assert t.request_commands == "pao.requests.commands.t-1"
     assert t.actions("debug.log") == "pao.actions.debug.t-1"
     assert t.actions("github-workflow") == "pao.actions.github-workflow.t-1"
-    assert len(t.core()) == 5
+    assert len(t.core()) == 6

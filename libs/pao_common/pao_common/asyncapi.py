@@ -33,6 +33,13 @@ from pao_common.messages import (
     Message,
     RejectRequest,
     RequestEvent,
+    ResourceDecommissioned,
+    ResourceOperationFailed,
+    ResourceOperationStarted,
+    ResourceProvisioned,
+    ResourceProvisioningFailed,
+    ResourceProvisioningStarted,
+    ResourceUpdated,
     SubmitRequest,
     TicketResolved,
 )
@@ -72,6 +79,13 @@ SUMMARIES: dict[type[Message], str] = {
     ActionFailed: "The action failed; retryable tells whether another attempt may succeed.",
     RequestEvent: "One entry of a request's public event log.",
     CommandRefused: "A command refused for its credential; nothing of the request changed.",
+    ResourceProvisioningStarted: "A provisioning request started making a resource.",
+    ResourceProvisioned: "A resource was made; it is active.",
+    ResourceProvisioningFailed: "The request making a resource failed; nothing is active.",
+    ResourceOperationStarted: "A day-2 operation started on a resource.",
+    ResourceUpdated: "A day-2 operation completed; the resource is active again.",
+    ResourceOperationFailed: "A day-2 operation failed; the resource is as it was.",
+    ResourceDecommissioned: "A resource was decommissioned.",
     CatalogItemPublished: "A catalog item version was published.",
     CatalogItemRetired: "A catalog item version was retired.",
 }
@@ -135,6 +149,17 @@ EXAMPLES: dict[type[Message], dict[str, Any]] = {
 }
 
 
+RESOURCE_EVENT_TYPES_ON_CHANNEL: tuple[type[Message], ...] = (
+    ResourceProvisioningStarted,
+    ResourceProvisioned,
+    ResourceProvisioningFailed,
+    ResourceOperationStarted,
+    ResourceUpdated,
+    ResourceOperationFailed,
+    ResourceDecommissioned,
+)
+
+
 @dataclass(frozen=True)
 class Channel:
     key: str
@@ -157,6 +182,13 @@ CHANNELS: tuple[Channel, ...] = (
         "The public event log of every request, relayed from the orchestrator's event store,"
         " and the refusals of commands whose credential did not hold.",
         (RequestEvent, CommandRefused),
+    ),
+    Channel(
+        "resourceEvents",
+        topics.RESOURCE_EVENTS,
+        "The history of every resource PAO provisioned (key: the resource id), so other"
+        " systems (a CMDB, cost reports) can follow the inventory.",
+        RESOURCE_EVENT_TYPES_ON_CHANNEL,
     ),
     Channel(
         "actions",
@@ -199,6 +231,13 @@ OPERATIONS: tuple[tuple[str, str, str, tuple[type[Message], ...] | None, str], .
         "requestEvents",
         None,
         "The orchestrator publishes every recorded request event.",
+    ),
+    (
+        "sendResourceEvents",
+        "send",
+        "resourceEvents",
+        None,
+        "The orchestrator publishes every recorded resource event.",
     ),
     (
         "dispatchActions",

@@ -7,6 +7,7 @@ AsyncAPI document is generated from these models (``pao_common.asyncapi``).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -56,6 +57,14 @@ class SubmitRequest(Message):
     inputs: dict[str, Any] = Field(default_factory=dict)
     requester: Requester
     idempotency_key: str | None = None
+    resource_id: str | None = Field(
+        None,
+        description="For a day-2 operation: the resource it acts on (item and version are "
+        "the resource's); absent for a provisioning request",
+    )
+    operation: str | None = Field(
+        None, description="The id of the item's operation to run (with resource_id)"
+    )
 
 
 class CancelRequest(Message):
@@ -194,6 +203,81 @@ class CommandRefused(Message):
     occurred_at: datetime
 
 
+# --- pao.resources.events (public) -----------------------------------------------------
+
+RESOURCE_ID_NAMESPACE = uuid.UUID("5b0e7c4a-2f7d-4f0e-9c1a-7d3b1f6a0c25")
+
+ResourceStatus = Literal[
+    "provisioning", "active", "updating", "decommissioning", "decommissioned", "failed"
+]
+
+
+def resource_id_for(provisioning_request_id: str) -> str:
+    """The id of the resource a provisioning request makes: derived, so a replayed or
+    redelivered request names the same resource."""
+    return str(uuid.uuid5(RESOURCE_ID_NAMESPACE, provisioning_request_id))
+
+
+class ResourceEvent(Message):
+    """One entry of a resource's public history (key: the resource id). Outputs carry
+    secret references (``${secret:...}``), never secret values."""
+
+    ce_type: ClassVar[str] = "pao.resource.event"
+    resource_id: str
+    item_id: str
+    item_version: str
+    name: str
+    owner_team: str | None = None
+    requester_id: str | None = None
+    status: ResourceStatus
+    request_id: str = Field(description="The request that caused this event")
+    operation: str | None = Field(None, description="The operation id; absent when provisioning")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    version: int = Field(description="The resource stream's version after this event")
+    occurred_at: datetime
+
+
+class ResourceProvisioningStarted(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.provisioning-started"
+
+
+class ResourceProvisioned(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.provisioned"
+
+
+class ResourceProvisioningFailed(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.provisioning-failed"
+
+
+class ResourceOperationStarted(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.operation-started"
+
+
+class ResourceUpdated(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.updated"
+
+
+class ResourceOperationFailed(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.operation-failed"
+
+
+class ResourceDecommissioned(ResourceEvent):
+    ce_type: ClassVar[str] = "pao.resource.decommissioned"
+
+
+RESOURCE_EVENT_TYPES: tuple[type[ResourceEvent], ...] = (
+    ResourceProvisioningStarted,
+    ResourceProvisioned,
+    ResourceProvisioningFailed,
+    ResourceOperationStarted,
+    ResourceUpdated,
+    ResourceOperationFailed,
+    ResourceDecommissioned,
+)
+
+
 # --- pao.catalog.events ------------------------------------------------------------------
 
 
@@ -210,26 +294,25 @@ class CatalogItemRetired(Message):
     version: str
 
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    m.ce_type: m
-    for m in (
-        SubmitRequest,
-        CancelRequest,
-        ApproveRequest,
-        RejectRequest,
-        TicketResolved,
-        ExecuteAction,
-        CompensateAction,
-        ActionStarted,
-        ActionProgress,
-        ActionSucceeded,
-        ActionFailed,
-        RequestEvent,
-        CommandRefused,
-        CatalogItemPublished,
-        CatalogItemRetired,
-    )
-}
+_CONTRACTS: tuple[type[Message], ...] = (
+    SubmitRequest,
+    CancelRequest,
+    ApproveRequest,
+    RejectRequest,
+    TicketResolved,
+    ExecuteAction,
+    CompensateAction,
+    ActionStarted,
+    ActionProgress,
+    ActionSucceeded,
+    ActionFailed,
+    RequestEvent,
+    CommandRefused,
+    *RESOURCE_EVENT_TYPES,
+    CatalogItemPublished,
+    CatalogItemRetired,
+)
+MESSAGE_TYPES: dict[str, type[Message]] = {m.ce_type: m for m in _CONTRACTS}
 
 
 def parse_message(event: CloudEvent, accepted: tuple[type[Message], ...] | None = None) -> Message:

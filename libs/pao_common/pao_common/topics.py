@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 REQUEST_COMMANDS = "pao.requests.commands"
 REQUEST_EVENTS = "pao.requests.events"
+RESOURCE_EVENTS = "pao.resources.events"
 ACTION_RESULTS = "pao.actions.results"
 CATALOG_EVENTS = "pao.catalog.events"
 DLQ = "pao.dlq"
@@ -38,6 +39,10 @@ class Topics:
         return self._name(REQUEST_EVENTS)
 
     @property
+    def resource_events(self) -> str:
+        return self._name(RESOURCE_EVENTS)
+
+    @property
     def action_results(self) -> str:
         return self._name(ACTION_RESULTS)
 
@@ -58,6 +63,7 @@ class Topics:
         return [
             self.request_commands,
             self.request_events,
+            self.resource_events,
             self.action_results,
             self.catalog_events,
             self.dlq,

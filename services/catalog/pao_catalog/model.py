@@ -288,6 +288,41 @@ class Fulfillment(_Model):
     automated: Automated | None = None
 
 
+# --- resources and day-2 operations -------------------------------------------------------
+
+DECOMMISSION = "decommission"
+
+
+class CmdbMapping(_Model):
+    """How the item's resources appear in a CMDB: the CI class (ServiceNow table) and its
+    fields, each a template over ``resource`` (id, name, owner_team, inputs, outputs...)."""
+
+    ci_class: str
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class ResourceSpec(_Model):
+    """What the item's resources are called and who owns them."""
+
+    name: str | None = None  # a template; default: "<item id>-<first 8 of the resource id>"
+    owner_input: str | None = None  # a field whose value is the owner team; default: requester's
+    cmdb: CmdbMapping | None = None
+
+
+class Operation(_Model):
+    """A day-2 operation on a resource of this item (``update``, ``decommission``,
+    ``rotate-credentials`` or the team's own): its own form, approval, access and binary
+    fulfilment; its templates also see ``resource`` (id, name, owner_team, inputs, outputs)."""
+
+    id: str
+    title: str
+    description: str = ""
+    presentation: Presentation = Field(default_factory=Presentation)
+    approval: Approval = Field(default_factory=Approval)
+    access: Access | None = None  # None: the item's access
+    fulfillment: Fulfillment
+
+
 # --- examples and the item ------------------------------------------------------------------
 
 
@@ -346,6 +381,8 @@ class CatalogItem(_Model):
     presentation: Presentation = Field(default_factory=Presentation)
     approval: Approval = Field(default_factory=Approval)
     fulfillment: Fulfillment
+    resource: ResourceSpec = Field(default_factory=ResourceSpec)
+    operations: tuple[Operation, ...] = ()
     examples: tuple[Example, ...] = ()
 
     @property
@@ -358,6 +395,13 @@ class CatalogItem(_Model):
 
     def example(self, name: str) -> Example | None:
         return next((e for e in self.examples if e.name == name), None)
+
+    def operation(self, operation_id: str) -> Operation | None:
+        return next((o for o in self.operations if o.id == operation_id), None)
+
+    @property
+    def decommissionable(self) -> bool:
+        return self.operation(DECOMMISSION) is not None
 
     def to_document(self) -> dict[str, Any]:
         """The item as a JSON-ready document (aliases, no unset defaults)."""
