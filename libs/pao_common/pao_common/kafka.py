@@ -27,6 +27,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from pao_common.cloudevents import CloudEvent, decode_headers, from_kafka
+from pao_common.consumer_lag import CONSUMER_LAG
 from pao_common.dlq import DeadLetterPublisher
 from pao_common.errors import InvalidMessage, MessageRefused
 from pao_common.kafka_security import PLAINTEXT, KafkaSecurity, kafka_security
@@ -213,8 +214,10 @@ class PartitionWorkers:
         handle: Callable[[bytes, KafkaMessage], Awaitable[None]],
         committer: OffsetCommitter,
         depth: int = 64,
+        group: str = "",
     ) -> None:
         self._handle = handle
+        self._group = group
         self._committer = committer
         self._depth = depth
         self._queues: dict[tuple[str, int], asyncio.Queue[tuple[bytes, KafkaMessage]]] = {}
@@ -239,6 +242,9 @@ class PartitionWorkers:
                 log.exception("message not handled: %s", msg.raw_message)
                 continue
             self._committer.handled(msg)
+            consumer = getattr(msg, "consumer", None)
+            if isinstance(consumer, AIOKafkaConsumer):
+                CONSUMER_LAG.handled(self._group, consumer, msg.raw_message)
 
     async def stop(self) -> None:
         """Stop handling (what is queued comes again from the last commit), commit."""
@@ -248,6 +254,7 @@ class PartitionWorkers:
         self._tasks.clear()
         self._queues.clear()
         await self._committer.stop()
+        CONSUMER_LAG.forget(self._group)
         PartitionWorkers.running.discard(self)
 
 
@@ -342,7 +349,7 @@ def subscribe(
                     )
                     return
 
-    workers = PartitionWorkers(handle, OffsetCommitter(commit_interval_s))
+    workers = PartitionWorkers(handle, OffsetCommitter(commit_interval_s), group=group_id)
     names = "_".join(t.replace(".", "_").replace("-", "_") for t in topics)
     consume.__name__ = f"consume_{names}_{group_id}"
     kwargs: dict[str, Any] = {

@@ -224,6 +224,9 @@ class Settings(BaseSettings):
         14 * 86_400, description="How long message ids and command answers are remembered"
     )
     dedup_prune_interval_s: float = 3_600.0
+    metrics_refresh_s: float = Field(
+        15.0, gt=0, description="How often gauges read from the database are refreshed"
+    )
 
     @property
     def fetch_max_wait_ms(self) -> int:

@@ -176,6 +176,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             republish_window_s=settings.gateway_republish_window_s,
         )
         relays.append(relay)
+        runtime.run_every(settings.metrics_refresh_s, relay.refresh_gauges, name="outbox-gauges")
         runtime.run_every(stream_slots.lease_s / 3, stream_slots.renew, name="sse-lease-renewal")
         runtime.background.append(asyncio.create_task(relay.run(settings.gateway_relay_interval_s)))
 

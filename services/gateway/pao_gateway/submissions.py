@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from pao_common.messages import Message, Requester, SubmitRequest
+from pao_common.outbox_gauges import set_outbox
 
 from pao_gateway.fastpath import FastPath
 
@@ -269,6 +270,16 @@ class SubmissionRelay:
         self._grace_s = grace_s
         self._republish_window_s = republish_window_s
         self._batch = batch
+
+    async def refresh_gauges(self) -> None:
+        """Set the gateway's outbox gauges: rows of this topic not published yet."""
+        row = await self._pool.fetchrow(
+            "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(submitted_at)), 0)"
+            " AS age FROM gateway_submissions WHERE topic = $1 AND published_at IS NULL",
+            self._topic,
+        )
+        assert row is not None
+        set_outbox("gateway", row["n"], float(row["age"]))
 
     async def run_once(self) -> int:
         """Publish one batch of unsent rows (claimed with SKIP LOCKED); how many were sent."""

@@ -42,6 +42,7 @@ from pao_orchestrator.domain.decide import INFORMATIONAL
 from pao_orchestrator.domain.decision import Inbound
 from pao_orchestrator.errors import CommandNotAllowed
 from pao_orchestrator.handler import RequestHandler
+from pao_orchestrator.metrics import LifecycleGauges, RequestMetrics
 from pao_orchestrator.ports import Commit, OutboxMessage
 from pao_orchestrator.reconcile import redispatch_unanswered
 from pao_orchestrator.relay import OutboxRelay, SendOne
@@ -81,6 +82,7 @@ def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestr
         clock=clock,
         topics=topics,
         system={"environment": settings.environment, "portal_url": settings.portal_url},
+        observe=RequestMetrics().observe,
     )
     timers = TimerPoller(PostgresTimerStore(pool), handler, clock)
 
@@ -162,6 +164,9 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             lambda: orchestrator.store.prune_processed(settings.dedup_retention_s),
             name="processed-messages-prune",
         )
+        gauges = LifecycleGauges(rt.db)
+        await gauges.refresh()
+        rt.run_every(settings.metrics_refresh_s, gauges.refresh, name="lifecycle-gauges")
 
     async def stop(rt: ServiceRuntime) -> None:
         if "orchestrator" in holder:

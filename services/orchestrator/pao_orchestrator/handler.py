@@ -32,6 +32,7 @@ from prometheus_client import Counter
 
 from pao_orchestrator.domain.decide import INFORMATIONAL, decide
 from pao_orchestrator.domain.decision import DecisionContext, Inbound, TimerFired
+from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.evolve import evolve, reduce
 from pao_orchestrator.domain.state import RequestState
 from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound, Refusal
@@ -58,6 +59,8 @@ class RequestHandler:
     system: Mapping[str, Any]
     # Told after each commit (wakes the outbox relay and the timer poller in-process).
     after_commit: Callable[[Commit], None] | None = None
+    # Told the state before, the events appended and the state after each commit (metrics).
+    observe: Callable[[RequestState, list[DomainEvent], RequestState], None] | None = None
     cache_size: int = CACHED_STREAMS
     _states: OrderedDict[str, RequestState] = field(default_factory=OrderedDict, repr=False)
 
@@ -127,6 +130,8 @@ class RequestHandler:
             except DuplicateMessage:
                 return "duplicate"
             self._remember(stream_id, after)
+            if self.observe is not None and decision.events:
+                self.observe(state, decision.events, after)
             if self.after_commit is not None:
                 self.after_commit(commit)
             return "committed"
