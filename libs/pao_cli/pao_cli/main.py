@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pao_cli.approval_cmd import approval as approval_group
 from pao_cli.asyncapi_cmd import asyncapi
 from pao_cli.catalog_cmd import catalog
 from pao_cli.catalog_import import import_group as catalog_import
@@ -28,6 +29,7 @@ main.add_command(kafka_group)
 main.add_command(token)
 main.add_command(service_key)
 main.add_command(request_group)
+main.add_command(approval_group)
 main.add_command(catalog)
 catalog.add_command(catalog_new)
 catalog.add_command(catalog_import)

@@ -16,6 +16,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -204,18 +206,63 @@ class Approvers(_Model):
     teams: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     requester_manager: bool = False
+    # the team that owns the resource (an operation's resource, or the one being provisioned)
+    resource_owner_team: bool = False
+
+    @property
+    def named(self) -> bool:
+        return bool(self.teams or self.users or self.requester_manager or self.resource_owner_team)
+
+
+class ApprovalStage(_Model):
+    """One stage of a staged approval: its approvers, how many must approve, its expiry."""
+
+    name: str | None = None
+    approvers: Approvers = Field(default_factory=Approvers)
+    rule: Literal["any", "all", "n"] = "any"
+    n: int | None = Field(None, ge=1)
+    expires_after: str = "72h"
+
+    @property
+    def expires_after_s(self) -> int:
+        return duration_seconds(self.expires_after)
 
 
 class Approval(_Model):
+    """``approval:`` is either one rule (a mapping) or a list of stages decided in order."""
+
     required: bool = False
     when: str | None = None
     approvers: Approvers = Field(default_factory=Approvers)
     expires_after: str = "72h"
     reason: str | None = None
+    stages: tuple[ApprovalStage, ...] = ()
+
+    # True when the document wrote the list form (error paths are then approval.<i>...)
+    _listed: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _stage_list(cls, value: Any, handler: ModelWrapValidatorHandler[Approval]) -> Approval:
+        if isinstance(value, list):
+            model = handler({"required": True, "stages": value})
+            model._listed = True
+            return model
+        return handler(value)
+
+    def stage_path(self, index: int) -> tuple[str | int, ...]:
+        """Where stage ``index`` is in the document."""
+        return ("approval", index) if self._listed else ("approval", "stages", index)
 
     @property
     def expires_after_s(self) -> int:
         return duration_seconds(self.expires_after)
+
+    def effective_stages(self) -> tuple[ApprovalStage, ...]:
+        """The stages in order; the single-rule form is one ``any`` stage."""
+        if self.stages:
+            return self.stages
+        return (ApprovalStage(approvers=self.approvers, expires_after=self.expires_after),)
 
 
 # --- fulfillment ----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from pao_catalog.forms import (
     field_schema,
     form_validator,
 )
-from pao_catalog.model import CatalogItem, Condition, Example, FormField, Step, parse_item
+from pao_catalog.model import Approval, CatalogItem, Condition, Example, FormField, Step, parse_item
 from pao_catalog.schema import document_validator
 
 Path_ = tuple[str | int, ...]
@@ -286,10 +286,9 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
 
 def _approval_problems(item: CatalogItem) -> Iterator[Problem]:
     approval = item.approval
-    approvers = approval.approvers
-    if approval.required and not (
-        approvers.teams or approvers.users or approvers.requester_manager
-    ):
+    if approval.stages:
+        yield from stage_problems(approval)
+    elif approval.required and not approval.approvers.named:
         yield ("approval", "approvers"), "approval is required but no approver is named"
     if approval.when is not None:
         if not approval.required:
@@ -297,6 +296,34 @@ def _approval_problems(item: CatalogItem) -> Iterator[Problem]:
         yield from _expression_problems(
             approval.when, ("approval", "when"), _scope(item, allow_steps=False)
         )
+
+
+def stage_problems(approval: Approval) -> Iterator[Problem]:
+    """A staged approval: each stage names approvers, and its rule can be met."""
+    if approval.approvers.named:
+        yield (
+            ("approval", "approvers"),
+            "name the approvers in each stage, not beside stages:",
+        )
+    if not approval.required:
+        yield ("approval", "required"), "stages: need required: true"
+    for index, stage in enumerate(approval.stages):
+        path = approval.stage_path(index)
+        who = stage.approvers
+        if not who.named:
+            yield (*path, "approvers"), "the stage names no approver"
+        if stage.rule == "n" and stage.n is None:
+            yield (*path, "n"), "rule: n needs n: (how many must approve)"
+        if stage.rule != "n" and stage.n is not None:
+            yield (*path, "n"), f"n: has no effect with rule: {stage.rule}"
+        slots = (
+            len(who.users)
+            + len(who.teams)
+            + int(who.requester_manager)
+            + int(who.resource_owner_team)
+        )
+        if stage.rule == "n" and stage.n is not None and not who.teams and stage.n > slots:
+            yield (*path, "n"), f"n: {stage.n} but the stage names only {slots} approver(s)"
 
 
 class _Scope:

@@ -34,7 +34,7 @@ from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings, get_settings
 from pao_common.topics import Topics
 
-from pao_gateway import api_catalog, api_requests, portal, webhooks
+from pao_gateway import api_approvals, api_catalog, api_requests, portal, webhooks
 from pao_gateway.body_limit import BodySizeLimit
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
@@ -207,6 +207,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     install_error_handlers(app)
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)
+    app.include_router(api_approvals.router)
     webhooks.register(app, runtime)
     portal.register(app, settings)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pao_common import approvals
 
 from pao_gateway.identity import User
 from pao_gateway.visibility import sql_filter
@@ -90,6 +91,32 @@ class RequestReader:
             f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
         )
         return [_row(r) for r in await self._pool.fetch(query, *args)]
+
+    async def awaiting(self, user: User, *, limit: int = 200) -> list[dict[str, Any]]:
+        """Requests whose current approval stage awaits ``user``'s decision, oldest first.
+
+        SQL narrows to the stages naming the user or one of their teams (the visibility
+        filter matches the current stage's approvers); ``pao_common.approvals`` then drops
+        stages they have decided already and their own requests.
+        """
+        args: list[Any] = []
+        visible = sql_filter(user, args)
+        args.append(limit)
+        records = await self._pool.fetch(
+            f"SELECT {_VIEW_COLUMNS} FROM request_view r"
+            f" WHERE r.status = 'awaiting_approval' AND {visible}"
+            f" ORDER BY r.submitted_at, r.request_id LIMIT ${len(args)}",
+            *args,
+        )
+        who = user.as_requester()
+        out = []
+        for row in map(_row, records):
+            stage = approvals.stage_from_view(row.get("approval"))
+            if row.get("requester_id") == user.id or stage is None:
+                continue
+            if approvals.awaits(stage, who):
+                out.append(row)
+        return out
 
     async def events(self, request_id: str, *, after_version: int = 0) -> list[dict[str, Any]]:
         """The stored event log of the request, in order."""

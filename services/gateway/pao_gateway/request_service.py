@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pao_common import approvals
 from pao_common.messages import ApproveRequest, CancelRequest, RejectRequest
 
 from pao_gateway.catalog_items import ItemVersions, check_access, checked_inputs
@@ -112,6 +113,10 @@ class RequestService:
     ) -> list[dict[str, Any]]:
         return await self._reader.page(user, filters, limit=limit, offset=offset)
 
+    async def awaiting(self, user: User) -> list[dict[str, Any]]:
+        """What awaits ``user``'s approval (the approver inbox)."""
+        return await self._reader.awaiting(user)
+
     async def events(self, user: User, request_id: str) -> list[dict[str, Any]]:
         await self.visible(user, request_id)
         return await self._reader.events(request_id)
@@ -130,16 +135,21 @@ class RequestService:
         self, user: User, request_id: str, *, approve: bool, comment: str | None
     ) -> dict[str, Any]:
         row = await self.visible(user, request_id)
-        if not is_approver(user, row.get("approval")):
-            raise AccessDenied(f"{user.id} is not an approver of request {request_id}")
-        if approve and row.get("requester_id") == user.id:
-            raise AccessDenied(
-                f"{user.id} requested {request_id}: a request is approved by someone else"
-            )
         if row["status"] != "awaiting_approval":
+            if not is_approver(user, row.get("approval")):
+                raise AccessDenied(f"{user.id} is not an approver of request {request_id}")
             raise InvalidRequestState(
                 f"request {request_id} is {row['status']}, not awaiting_approval"
             )
+        refused = approvals.refusal(
+            approvals.stage_from_view(row.get("approval")),
+            user.as_requester(),
+            "approve" if approve else "reject",
+            row.get("requester_id"),
+        )
+        if refused is not None:
+            error = InvalidRequestState if refused.http_status == 409 else AccessDenied
+            raise error(f"request {request_id}: {refused.message}")
         by = user.as_requester()
         command = (
             ApproveRequest(request_id=request_id, by=by, comment=comment)

@@ -81,7 +81,29 @@ class Ticket(BaseModel):
     url: str | None = None
 
 
+class StageDecisionOut(BaseModel):
+    by: str
+    decision: str
+    comment: str | None = None
+    at: datetime | None = None
+
+
+class StageOut(BaseModel):
+    name: str | None = None
+    rule: str = "any"
+    n: int | None = None
+    approver_users: list[str] = Field(default_factory=list)
+    approver_teams: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None
+    status: str = "awaiting"
+    decisions: list[StageDecisionOut] = Field(
+        default_factory=list, description="Who decided what and when"
+    )
+
+
 class ApprovalState(BaseModel):
+    """The approval; ``approver_*`` and ``expires_at`` are the current stage's."""
+
     model_config = ConfigDict(extra="allow")
     required: bool = False
     approver_teams: list[str] = Field(default_factory=list)
@@ -89,6 +111,9 @@ class ApprovalState(BaseModel):
     decided_by: Any = None
     comment: str | None = None
     expires_at: datetime | None = None
+    stage: int = Field(0, description="Index of the current stage (0 = first)")
+    stage_count: int = 1
+    stages: list[StageOut] = Field(default_factory=list, description="The stages begun so far")
 
 
 class RequestOut(BaseModel):
@@ -167,3 +192,16 @@ class ErrorOut(BaseModel):
     detail: str
     errors: list[FieldErrorOut] | None = None
     retry_after_s: int | None = Field(None, description="With 429: as the Retry-After header")
+
+
+class ApprovalInboxItem(BaseModel):
+    """A request whose current stage awaits the caller's decision."""
+
+    request: RequestOut
+    stage: StageOut | None = None
+    stage_number: int = Field(1, description="1-based, of stage_count")
+    stage_count: int = 1
+
+
+class ApprovalInbox(BaseModel):
+    items: list[ApprovalInboxItem]

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pao_common import approvals
+
 from pao_gateway.identity import User
 
 
 def is_approver(user: User, approval: dict[str, Any] | None) -> bool:
+    """Whether ``user`` may decide the current stage (``pao_common.approvals``, as the
+    orchestrator decides)."""
     if user.is_admin:
         return True
-    if not approval:
-        return False
-    users = approval.get("approver_users") or []
-    teams = approval.get("approver_teams") or []
-    return user.id in users or bool(set(user.teams) & set(teams))
+    stage = approvals.stage_from_view(approval)
+    return stage is not None and approvals.is_stage_approver(stage, user.as_requester())
 
 
 def can_see(user: User, row: dict[str, Any]) -> bool:

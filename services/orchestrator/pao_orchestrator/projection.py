@@ -49,6 +49,10 @@ def view_row(state: RequestState) -> dict[str, Any]:
                 "decided_by": approval.decided_by,
                 "comment": approval.comment,
                 "expires_at": approval.expires_at.isoformat() if approval.expires_at else None,
+                "decision": approval.decision,
+                "stage": approval.stage,
+                "stage_count": approval.stage_count,
+                "stages": [stage.model_dump(mode="json") for stage in approval.stages],
             }
             if approval
             else None

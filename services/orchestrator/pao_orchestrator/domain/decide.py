@@ -27,13 +27,12 @@ from pao_common.messages import (
     CompensateAction,
     ExecuteAction,
     RejectRequest,
-    Requester,
     SubmitRequest,
     TicketResolved,
 )
 
+from pao_orchestrator.domain import approval_decide, policy
 from pao_orchestrator.domain import events as ev
-from pao_orchestrator.domain import policy
 from pao_orchestrator.domain.decision import (
     Decision,
     DecisionContext,
@@ -137,7 +136,7 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
         errors = tuple(ev.FieldProblem(field=p.field, message=p.message) for p in problems)
         b.emit(ev.RequestRejectedInvalid(occurred_at=b.now, errors=errors))
         return
-    approval = item.approval
+    approval = approval_decide.approval_spec(b)
     needs_approval = approval.required
     if needs_approval and approval.when:
         try:
@@ -146,60 +145,18 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
             b.emit(ev.RequestFailed(occurred_at=b.now, error=f"approval.when: {exc}"))
             return
     if needs_approval:
-        expires_at = b.now + timedelta(seconds=approval.expires_after_s)
-        users = tuple(approval.approvers.users)
-        manager = b.state.requester.manager if b.state.requester else None
-        if approval.approvers.requester_manager and manager and manager not in users:
-            users += (manager,)
-        b.emit(
-            ev.ApprovalRequested(
-                occurred_at=b.now,
-                approver_teams=approval.approvers.teams,
-                approver_users=users,
-                expires_at=expires_at,
-            )
-        )
-        fired = TimerFired(
-            timer_id=_approval_timer(b), request_id=b.state.request_id, kind="approval_expiry"
-        )
-        b.decision.timers.append(TimerRequest(due_at=expires_at, fired=fired))
+        approval_decide.begin_stage(b, 0)
         return
     _start_fulfilment(b)
 
 
 def _approval_timer(b: _Builder) -> str:
-    return policy.timer_id(b.state.request_id, "approval_expiry")
-
-
-def _refusal(state: RequestState, who: Requester, decision: str) -> str | None:
-    """Why ``who`` may not take ``decision`` on this request (None: they may)."""
-    approval = state.approval
-    if approval is None:
-        return f"{who.id} is not an approver of this request"
-    if decision == "approve" and state.requester is not None and who.id == state.requester.id:
-        return f"{who.id} requested it: a request is approved by someone else"
-    if (
-        who.is_admin
-        or who.id in approval.approver_users
-        or set(who.teams) & set(approval.approver_teams)
-    ):
-        return None
-    return f"{who.id} is not an approver of this request"
+    return approval_decide.approval_timer(b.state)
 
 
 def _on_approval(b: _Builder, msg: ApproveRequest | RejectRequest) -> None:
-    if b.state.status != "awaiting_approval":
-        return
-    decision = "approve" if isinstance(msg, ApproveRequest) else "reject"
-    if (refusal := _refusal(b.state, msg.by, decision)) is not None:
-        b.emit(ev.ApprovalRefused(occurred_at=b.now, by=msg.by, decision=decision, reason=refusal))
-        return
-    b.decision.cancel_timers.append(_approval_timer(b))
-    if decision == "reject":
-        b.emit(ev.RequestRejected(occurred_at=b.now, by=msg.by, comment=msg.comment))
-        return
-    b.emit(ev.RequestApproved(occurred_at=b.now, by=msg.by, comment=msg.comment))
-    _start_fulfilment(b)
+    if approval_decide.on_decision(b, msg):
+        _start_fulfilment(b)
 
 
 # --- fulfilment ----------------------------------------------------------------------------
@@ -549,8 +506,7 @@ def _on_timer(b: _Builder, msg: TimerFired) -> None:
     if b.state.is_terminal:
         return
     if msg.kind == "approval_expiry":
-        if b.state.status == "awaiting_approval":
-            b.emit(ev.ApprovalExpired(occurred_at=b.now))
+        approval_decide.on_expiry(b, msg)
         return
     step = b.state.step(msg.step_id or "")
     if step is None or step.phase != msg.phase:

@@ -64,35 +64,55 @@ class RequestRejectedInvalid(DomainEvent):
 
 
 class ApprovalRequested(DomainEvent):
+    """A stage of the approval began (``stage`` 0 is the first; one-rule items have one)."""
+
     event_type: ClassVar[str] = "ApprovalRequested"
     approver_teams: tuple[str, ...] = ()
     approver_users: tuple[str, ...] = ()
     expires_at: datetime | None = None
+    stage: int = 0
+    stage_name: str | None = None
+    rule: Literal["any", "all", "n"] = "any"
+    n: int | None = None
+    stages: int = 1
 
 
 class ApprovalRefused(DomainEvent):
-    """Someone who is not an approver tried to approve or reject: recorded, not obeyed."""
+    """Someone who may not decide tried to approve or reject: recorded, not obeyed."""
 
     event_type: ClassVar[str] = "ApprovalRefused"
     by: Requester
     decision: Literal["approve", "reject"]
     reason: str
+    code: str | None = None  # not_approver | self_approval | already_decided
+
+
+class ApprovalRecorded(DomainEvent):
+    """An approval that counts towards its stage but does not end the approval."""
+
+    event_type: ClassVar[str] = "ApprovalRecorded"
+    by: Requester
+    comment: str | None = None
+    stage: int = 0
 
 
 class RequestApproved(DomainEvent):
     event_type: ClassVar[str] = "RequestApproved"
     by: Requester
     comment: str | None = None
+    stage: int = 0
 
 
 class RequestRejected(DomainEvent):
     event_type: ClassVar[str] = "RequestRejected"
     by: Requester
     comment: str | None = None
+    stage: int = 0
 
 
 class ApprovalExpired(DomainEvent):
     event_type: ClassVar[str] = "ApprovalExpired"
+    stage: int = 0
 
 
 # --- fulfilment --------------------------------------------------------------------------
@@ -267,6 +287,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         RequestRejectedInvalid,
         ApprovalRequested,
         ApprovalRefused,
+        ApprovalRecorded,
         RequestApproved,
         RequestRejected,
         ApprovalExpired,

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pao_orchestrator.domain import events as ev
+from pao_orchestrator.domain.approval_evolve import approval_changes
 from pao_orchestrator.domain.state import (
-    ApprovalState,
     RequestState,
     StepState,
     Ticket,
@@ -55,44 +55,15 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
         case ev.RequestRejectedInvalid():
             problems = "; ".join(f"{p.field}: {p.message}" for p in event.errors)
             return {"status": "failed", "error": f"invalid request: {problems}", "completed_at": at}
-        case ev.ApprovalRequested():
-            return {
-                "status": "awaiting_approval",
-                "approval": ApprovalState(
-                    approver_teams=event.approver_teams,
-                    approver_users=event.approver_users,
-                    expires_at=event.expires_at,
-                ),
-            }
-        case ev.ApprovalRefused():
-            approval = state.approval or ApprovalState()
-            return {
-                "approval": approval.model_copy(
-                    update={"refused": (*approval.refused, event.by.id)}
-                )
-            }
-        case ev.RequestApproved():
-            approval = state.approval or ApprovalState()
-            decided = {"decided_by": event.by.id, "decision": "approved", "comment": event.comment}
-            return {"status": "approved", "approval": approval.model_copy(update=decided)}
-        case ev.RequestRejected():
-            approval = state.approval or ApprovalState()
-            decided = {"decided_by": event.by.id, "decision": "rejected", "comment": event.comment}
-            return {
-                "status": "rejected",
-                "approval": approval.model_copy(update=decided),
-                "error": f"rejected by {event.by.id}"
-                + (f": {event.comment}" if event.comment else ""),
-                "completed_at": at,
-            }
-        case ev.ApprovalExpired():
-            approval = state.approval or ApprovalState()
-            return {
-                "status": "expired",
-                "approval": approval.model_copy(update={"decision": "expired"}),
-                "error": "approval expired",
-                "completed_at": at,
-            }
+        case (
+            ev.ApprovalRequested()
+            | ev.ApprovalRefused()
+            | ev.ApprovalRecorded()
+            | ev.RequestApproved()
+            | ev.RequestRejected()
+            | ev.ApprovalExpired()
+        ):
+            return approval_changes(state, event)
         case ev.FulfilmentStarted():
             return {"status": "in_progress"}
         case ev.StepSkipped():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pao_common.approvals import StageState
 from pao_common.messages import Requester
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +72,15 @@ class ApprovalState(BaseModel):
     comment: str | None = None
     expires_at: datetime | None = None
     refused: tuple[str, ...] = ()
+    # staged approvals: the stages begun so far (approvers resolved), the current one's
+    # index, and how many the rule has in all
+    stage: int = 0
+    stage_count: int = 1
+    stages: tuple[StageState, ...] = ()
+
+    @property
+    def current(self) -> StageState | None:
+        return self.stages[self.stage] if self.stage < len(self.stages) else None
 
 
 class Ticket(BaseModel):

@@ -1,0 +1,150 @@
+"""Staged approvals in ``decide``: begin a stage, weigh a decision, expire a stage.
+
+Each stage's approvers are resolved when the stage begins (the requester's manager, the
+resource owner's team), recorded in ``ApprovalRequested`` and never re-resolved, so a
+replay gives the same approvers. Who may decide, and when a stage is done, is
+``pao_common.approvals`` (the gateway asks the same function before it sends a command).
+Each stage has its own expiry timer; the first keeps the one-rule form's timer id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pao_common import approvals
+from pao_common.messages import ApproveRequest, RejectRequest
+
+from pao_orchestrator.domain import events as ev
+from pao_orchestrator.domain import policy
+from pao_orchestrator.domain.decision import Decision, DecisionContext, TimerFired, TimerRequest
+from pao_orchestrator.domain.state import RequestState
+
+
+class Builder(Protocol):
+    state: RequestState
+    ctx: DecisionContext
+    decision: Decision
+
+    def emit(self, event: ev.DomainEvent) -> None: ...
+
+    @property
+    def now(self) -> datetime: ...
+
+
+def approval_spec(b: Builder) -> Any:
+    """The approval rule that applies: the operation's for a day-2 request, else the item's."""
+    item = b.ctx.item
+    operation_id = getattr(b.state, "operation", None)
+    if operation_id and item is not None:
+        operation = item.operation(operation_id)
+        if operation is not None:
+            return operation.approval
+    return item.approval if item is not None else None
+
+
+def approval_timer(state: RequestState, stage: int | None = None) -> str:
+    if stage is None:
+        stage = state.approval.stage if state.approval is not None else 0
+    if stage == 0:
+        return policy.timer_id(state.request_id, "approval_expiry")
+    return policy.timer_id(state.request_id, "approval_expiry", stage)
+
+
+def _resource_owner_team(b: Builder) -> str | None:
+    resource = getattr(b.ctx, "resource", None)
+    if resource is not None and getattr(resource, "owner_team", None):
+        return str(resource.owner_team)
+    item = b.ctx.item
+    owner_input = item.resource.owner_input if item is not None else None
+    if owner_input and b.state.inputs.get(owner_input):
+        return str(b.state.inputs[owner_input])
+    requester = b.state.requester
+    return requester.teams[0] if requester and requester.teams else None
+
+
+def begin_stage(b: Builder, index: int) -> None:
+    rule = approval_spec(b)
+    stages = rule.effective_stages() if rule is not None else ()
+    if index >= len(stages):
+        b.emit(ev.RequestFailed(occurred_at=b.now, error=f"approval: no stage {index + 1}"))
+        return
+    spec = stages[index]
+    who = spec.approvers
+    users = tuple(who.users)
+    manager = b.state.requester.manager if b.state.requester else None
+    if who.requester_manager and manager and manager not in users:
+        users += (manager,)
+    teams = tuple(who.teams)
+    owner = _resource_owner_team(b) if who.resource_owner_team else None
+    if owner and owner not in teams:
+        teams += (owner,)
+    expires_at = b.now + timedelta(seconds=spec.expires_after_s)
+    b.emit(
+        ev.ApprovalRequested(
+            occurred_at=b.now,
+            approver_teams=teams,
+            approver_users=users,
+            expires_at=expires_at,
+            stage=index,
+            stage_name=spec.name,
+            rule=spec.rule,
+            n=spec.n,
+            stages=len(stages),
+        )
+    )
+    fired = TimerFired(
+        timer_id=approval_timer(b.state, index),
+        request_id=b.state.request_id,
+        kind="approval_expiry",
+        attempt=index,
+    )
+    b.decision.timers.append(TimerRequest(due_at=expires_at, fired=fired))
+
+
+def on_decision(b: Builder, msg: ApproveRequest | RejectRequest) -> bool:
+    """Weigh one approver's decision; True when the request is now approved."""
+    state = b.state
+    if state.status != "awaiting_approval" or state.approval is None:
+        return False
+    stage = state.approval.current
+    choice: approvals.Choice = "approve" if isinstance(msg, ApproveRequest) else "reject"
+    requester_id = state.requester.id if state.requester else None
+    refused = approvals.refusal(stage, msg.by, choice, requester_id)
+    if refused is not None or stage is None:
+        reason = refused.message if refused else "no stage awaits a decision"
+        code = refused.code if refused else None
+        b.emit(
+            ev.ApprovalRefused(
+                occurred_at=b.now, by=msg.by, decision=choice, reason=reason, code=code
+            )
+        )
+        return False
+    index = state.approval.stage
+    if choice == "reject":
+        b.decision.cancel_timers.append(approval_timer(state, index))
+        b.emit(ev.RequestRejected(occurred_at=b.now, by=msg.by, comment=msg.comment, stage=index))
+        return False
+    mine = approvals.StageDecision(
+        by=msg.by.id, teams=msg.by.teams, admin=msg.by.is_admin, decision="approve"
+    )
+    done = approvals.stage_done(stage.model_copy(update={"decisions": (*stage.decisions, mine)}))
+    last = index + 1 >= state.approval.stage_count
+    if done and last:
+        b.decision.cancel_timers.append(approval_timer(state, index))
+        b.emit(ev.RequestApproved(occurred_at=b.now, by=msg.by, comment=msg.comment, stage=index))
+        return True
+    b.emit(ev.ApprovalRecorded(occurred_at=b.now, by=msg.by, comment=msg.comment, stage=index))
+    if done:
+        b.decision.cancel_timers.append(approval_timer(state, index))
+        begin_stage(b, index + 1)
+    return False
+
+
+def on_expiry(b: Builder, msg: TimerFired) -> None:
+    approval = b.state.approval
+    if b.state.status != "awaiting_approval" or approval is None:
+        return
+    if msg.attempt != approval.stage:
+        return  # the timer of a stage that has ended meanwhile
+    b.emit(ev.ApprovalExpired(occurred_at=b.now, stage=approval.stage))

@@ -1,0 +1,156 @@
+"""Staged approvals in the pure domain: stages in order, rules, rejection, expiry, refusals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pao_catalog.loader import load_file
+from pao_common.messages import ApproveRequest, RejectRequest, Requester
+
+from tests.orchestrator.items import ALICE, Run, automated_item
+
+ANA = Requester(id="ana", teams=("finance",))
+BEN = Requester(id="ben", teams=("finance",))
+SEC = Requester(id="sam", teams=("security",))
+SEC2 = Requester(id="sue", teams=("security",))
+
+TWO_STAGES = [
+    {
+        "name": "data owners",
+        "approvers": {"users": ["ana", "ben"]},
+        "rule": "all",
+        "expires_after": "2h",
+    },
+    {
+        "name": "security",
+        "approvers": {"teams": ["security"]},
+        "rule": "any",
+        "expires_after": "1h",
+    },
+]
+
+
+def _run() -> Run:
+    run = Run(automated_item(approval=TWO_STAGES))  # type: ignore[arg-type]
+    run.submit()
+    return run
+
+
+def test_starts_only_after_all_of_stage_one_then_any_of_stage_two() -> None:
+    run = _run()
+    approval = run.state.approval
+    assert run.state.status == "awaiting_approval" and approval is not None
+    assert approval.stage == 0 and approval.stage_count == 2
+    assert approval.approver_users == ("ana", "ben")
+    assert [t.due_at - run.now for t in run.timers.values()] == [timedelta(hours=2)]
+
+    d = run.send(ApproveRequest(request_id="req-1", by=ANA, comment="ok by me"))
+    assert run.types()[-1:] == ["ApprovalRecorded"] and not d.commands
+    assert run.state.approval.stage == 0  # type: ignore[union-attr]
+    # the team of stage two cannot decide stage one
+    run.send(ApproveRequest(request_id="req-1", by=SEC))
+    assert run.types()[-1] == "ApprovalRefused"
+
+    d = run.send(ApproveRequest(request_id="req-1", by=BEN))
+    assert [e.event_type for e in d.events] == ["ApprovalRecorded", "ApprovalRequested"]
+    assert not d.commands, "stage two has not decided yet"
+    assert run.state.status == "awaiting_approval"
+    assert run.state.approval.approver_teams == ("security",)  # type: ignore[union-attr]
+    assert sorted(t.fired.attempt for t in run.timers.values()) == [1], "stage one's timer gone"
+
+    d = run.send(ApproveRequest(request_id="req-1", by=SEC, comment="fine"))
+    assert [e.event_type for e in d.events][:2] == ["RequestApproved", "FulfilmentStarted"]
+    assert d.commands and run.state.status == "in_progress"
+    stages = run.state.approval.stages  # type: ignore[union-attr]
+    assert [s.status for s in stages] == ["approved", "approved"]
+    assert [(x.by, x.decision, x.comment) for s in stages for x in s.decisions] == [
+        ("ana", "approve", "ok by me"),
+        ("ben", "approve", None),
+        ("sam", "approve", "fine"),
+    ]
+    assert all(x.at == run.now for s in stages for x in s.decisions)
+
+
+def test_rejection_at_stage_two_ends_it() -> None:
+    run = _run()
+    run.send(ApproveRequest(request_id="req-1", by=ANA))
+    run.send(ApproveRequest(request_id="req-1", by=BEN))
+    d = run.send(RejectRequest(request_id="req-1", by=SEC2, comment="no change freeze waiver"))
+    assert [e.event_type for e in d.events] == ["RequestRejected"] and not d.commands
+    assert run.state.status == "rejected"
+    assert run.state.error == "rejected by sue: no change freeze waiver"
+    assert not run.timers
+    assert run.send(ApproveRequest(request_id="req-1", by=SEC)).empty
+
+
+def test_stage_expiry_ends_it_expired() -> None:
+    run = _run()
+    run.send(ApproveRequest(request_id="req-1", by=ANA))
+    run.send(ApproveRequest(request_id="req-1", by=BEN))
+    run.fire("approval_expiry")
+    assert run.state.status == "expired"
+    assert run.state.error == "approval expired at stage 2"
+    assert run.state.approval.stages[1].status == "expired"  # type: ignore[union-attr]
+
+
+def test_timer_of_a_finished_stage_does_nothing() -> None:
+    run = _run()
+    stage_one = next(iter(run.timers.values()))
+    run.send(ApproveRequest(request_id="req-1", by=ANA))
+    run.send(ApproveRequest(request_id="req-1", by=BEN))
+    run.now = stage_one.due_at
+    assert run.send(stage_one.fired).empty
+
+
+def test_not_an_approver_and_second_decision_are_refused_with_codes() -> None:
+    run = _run()
+    d = run.send(ApproveRequest(request_id="req-1", by=Requester(id="eve")))
+    assert d.events[0].code == "not_approver"  # type: ignore[attr-defined]
+    run.send(ApproveRequest(request_id="req-1", by=ANA))
+    d = run.send(RejectRequest(request_id="req-1", by=ANA))
+    assert d.events[0].code == "already_decided"  # type: ignore[attr-defined]
+    assert run.state.status == "awaiting_approval"
+
+
+def test_n_of_a_team_and_the_requester_never_counts() -> None:
+    stages = [{"approvers": {"teams": ["security", "payments"]}, "rule": "n", "n": 2}]
+    run = Run(automated_item(approval=stages))  # type: ignore[arg-type]
+    run.submit()
+    run.send(ApproveRequest(request_id="req-1", by=ALICE))  # in payments, but hers
+    assert run.types()[-1] == "ApprovalRefused"
+    run.send(ApproveRequest(request_id="req-1", by=SEC))
+    assert run.state.status == "awaiting_approval"
+    run.send(ApproveRequest(request_id="req-1", by=SEC2))
+    assert run.state.status == "in_progress"
+
+
+def _load(tmp_path: Path, approval: object) -> list[str]:
+    doc = yaml.safe_load(Path("catalog/debug-echo.yaml").read_text())
+    doc["approval"] = approval
+    path = tmp_path / "item.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return [str(p) for p in load_file(path).errors]
+
+
+def test_load_time_errors_name_file_and_line(tmp_path: Path) -> None:
+    assert _load(tmp_path, TWO_STAGES) == []
+    unknown = _load(tmp_path, [{"approvers": {"users": ["x"]}, "rule": "most"}])
+    assert len(unknown) == 1 and "'most' is not one of any, all, n" in unknown[0]
+
+    base = Path("catalog/debug-echo.yaml").read_text()
+    assert "approval:" not in base
+    path = tmp_path / "staged.yaml"
+    path.write_text(
+        base.rstrip("\n") + "\napproval:\n"
+        "  - approvers: {users: [ana]}\n"
+        "    rule: n\n"
+        "  - name: nobody\n"
+        "    approvers: {}\n"
+    )
+    first = len(base.rstrip("\n").splitlines()) + 2
+    assert [str(e) for e in load_file(path).errors] == [
+        f"{path}:{first} approval[0].n: rule: n needs n: (how many must approve)",
+        f"{path}:{first + 3} approval[1].approvers: the stage names no approver",
+    ]

@@ -1,0 +1,88 @@
+"""The approver inbox (``GET /api/v1/approvals``) and the staged-approval refusals:
+403 for someone who is not an approver of the current stage, 409 for a second decision."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from tests.gateway.conftest import Issuer, RunningGateway, insert_view
+from tests.gateway.test_cli import pao
+
+pytestmark = pytest.mark.integration
+
+
+async def test_inbox_and_refusals(
+    gateway: RunningGateway, issuer: Issuer, db_pool: asyncpg.Pool
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    ana, ben, kim, owner = (f"{n}-{tag}" for n in ("ana", "ben", "kim", "own"))
+    web, sec = f"web-{tag}", f"sec-{tag}"
+    rid = f"r-{tag}"
+    stage_one = {
+        "name": "data owners",
+        "rule": "all",
+        "approver_users": [ana, ben],
+        "approver_teams": [],
+        "status": "awaiting",
+        "decisions": [{"by": ana, "decision": "approve", "comment": "ok", "at": None}],
+    }
+    await insert_view(
+        db_pool,
+        rid,
+        requester=owner,
+        teams=(web,),
+        status="awaiting_approval",
+        approval={
+            "required": True,
+            "approver_users": [ana, ben],
+            "approver_teams": [],
+            "stage": 0,
+            "stage_count": 2,
+            "stages": [stage_one],
+        },
+    )
+    await insert_view(db_pool, f"done-{tag}", requester=owner, teams=(web,), status="completed")
+
+    async def inbox(user: str, *teams: str) -> list[str]:
+        r = await gateway.client.get("/api/v1/approvals", headers=issuer.headers(user, teams=teams))
+        assert r.status_code == 200
+        return [i["request"]["id"] for i in r.json()["items"]]
+
+    assert await inbox(ben) == [rid]
+    assert await inbox(ana) == [], "ana has decided stage one"
+    assert await inbox(kim, sec) == [], "stage two has not begun"
+    r = await gateway.client.get("/api/v1/approvals", headers=issuer.headers(ben))
+    item = r.json()["items"][0]
+    assert (item["stage_number"], item["stage_count"], item["stage"]["rule"]) == (1, 2, "all")
+    assert item["stage"]["decisions"][0]["by"] == ana
+
+    # 409: a second decision by the same approver
+    r = await gateway.client.post(f"/api/v1/requests/{rid}/reject", headers=issuer.headers(ana))
+    assert r.status_code == 409 and "already decided" in r.json()["detail"]
+    # 403: sees the request (the requester's team) but is no approver of the current stage
+    mate = issuer.headers(kim, teams=(web,))
+    r = await gateway.client.post(f"/api/v1/requests/{rid}/approve", headers=mate)
+    assert r.status_code == 403 and "not an approver of the current stage" in r.json()["detail"]
+    # the CLI: pao approval list | reject (409 again) | approve
+    def env(user: str) -> dict[str, str]:
+        return {"PAO_GATEWAY_URL": gateway.url, "PAO_TOKEN": issuer.token(user)}
+
+    code, out, _ = await pao("approval", "list", env=env(ben))
+    assert code == 0 and out.startswith(f"{rid}  debug-echo  by {owner}  stage 1/2 data owners")
+    code, _, err = await pao("approval", "reject", rid, env=env(ana))
+    assert code == 1 and "HTTP 409" in err
+    code, out, _ = await pao("approval", "approve", rid, "-m", "fine", env=env(ben))
+    assert code == 0 and out.strip() == f"approve sent for {rid}"
+    # GET /requests/{id} shows the stages and who decided what
+    r = await gateway.client.get(f"/api/v1/requests/{rid}", headers=issuer.headers(owner))
+    approval = r.json()["approval"]
+    assert approval["stage_count"] == 2
+    assert approval["stages"][0]["decisions"][0] == {
+        "by": ana,
+        "decision": "approve",
+        "comment": "ok",
+        "at": None,
+    }
