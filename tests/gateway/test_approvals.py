@@ -66,6 +66,7 @@ async def test_inbox_and_refusals(
     mate = issuer.headers(kim, teams=(web,))
     r = await gateway.client.post(f"/api/v1/requests/{rid}/approve", headers=mate)
     assert r.status_code == 403 and "not an approver of the current stage" in r.json()["detail"]
+
     # the CLI: pao approval list | reject (409 again) | approve
     def env(user: str) -> dict[str, str]:
         return {"PAO_GATEWAY_URL": gateway.url, "PAO_TOKEN": issuer.token(user)}
