@@ -31,7 +31,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,6 +55,14 @@ HTTP_LATENCY = Histogram(
     "HTTP request latency",
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+# What the last readiness check found (``/readyz``, and every ``metrics_refresh_s`` in the
+# background, so a service nobody probes still tells its scraper).
+READY = Gauge("pao_ready", "1 when the last readiness check found every required dependency up")
+DEPENDENCY_UP = Gauge(
+    "pao_dependency_up",
+    "1 when the last readiness check found the dependency answering",
+    ["dependency"],
 )
 
 CHECK_TIMEOUT_S = 1.0
@@ -116,17 +124,23 @@ class ServiceRuntime:
         return self.topics.core() + self.spec.extra_topics
 
     async def readiness(self) -> dict[str, str]:
-        """``{dependency: "ok" | reason}`` for every dependency this service uses."""
+        """``{dependency: "ok" | reason}`` for every dependency this service uses; also
+        sets the ``pao_ready`` and ``pao_dependency_up`` gauges."""
         checks: dict[str, Awaitable[None]] = {"kafka": self._check_kafka()}
         if self.spec.uses_database:
             checks["database"] = self._check_database()
         if self.spec.uses_redis and self.settings.redis_enabled:
             checks["redis"] = self._check_redis()
         results = await asyncio.gather(*checks.values(), return_exceptions=True)
-        return {
+        found = {
             name: "ok" if res is None else (str(res) or type(res).__name__)
             for name, res in zip(checks, results, strict=True)
         }
+        for name, state in found.items():
+            DEPENDENCY_UP.labels(name).set(state == "ok")
+        down = {n for n, state in found.items() if state != "ok"} - self.spec.optional_dependencies
+        READY.set(not down)
+        return found
 
     async def _check_kafka(self) -> None:
         if not await self.broker.ping(CHECK_TIMEOUT_S):
@@ -313,6 +327,7 @@ def create_service_app(
         for hook in runtime.on_start:
             await hook(runtime)
         runtime.background.append(asyncio.create_task(_keep_topics(runtime)))
+        runtime.run_every(settings.metrics_refresh_s, runtime.readiness, name="readiness-gauges")
         log.info("%s started", spec.name)
         try:
             yield
