@@ -14,12 +14,14 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import Metric
 
 REPO = Path(__file__).resolve().parents[2]
 OBSERVABILITY = REPO / "deploy" / "observability"
@@ -157,19 +159,36 @@ def test_the_service_monitor_scrapes_every_service() -> None:
     assert set(kustomization["resources"]) == present
 
 
+def sample_names(families: Iterable[Metric]) -> set[str]:
+    """The names the samples of ``families`` have (or would have: a labelled metric with
+    no series yet is declared all the same)."""
+    names: set[str] = set()
+    for family in families:
+        suffixes = {
+            "counter": ("_total",),
+            "histogram": ("_bucket", "_sum", "_count"),
+        }.get(family.type, ("",))
+        names |= {family.name + s for s in suffixes}
+    return names
+
+
 def exported_names() -> set[str]:
     """Every sample name the services' metrics produce (from the registry)."""
     for module in METRIC_MODULES:
         importlib.import_module(module)
-    names: set[str] = set()
-    for family in REGISTRY.collect():
-        suffixes = {
-            "counter": ("_total",),
-            "histogram": ("_bucket", "_sum", "_count"),
-            "gauge": ("",),
-        }.get(family.type, ("",))
-        names |= {family.name + s for s in suffixes}
-    return names
+    return sample_names(REGISTRY.collect())
+
+
+def used_metrics() -> dict[str, str]:
+    """Every metric the alert rules and the dashboard use, with where it is used."""
+    used: dict[str, str] = {}
+    for rule in alerts().values():
+        for name in metric_names(rule["expr"]):
+            used[name] = f"rule {rule['alert']}"
+    for expr in dashboard_exprs():
+        for name in metric_names(expr):
+            used.setdefault(name, f"dashboard: {expr}")
+    return used
 
 
 def metric_names(expr: str) -> set[str]:
@@ -189,13 +208,7 @@ def dashboard_exprs() -> list[str]:
 
 def test_every_metric_in_the_rules_and_the_dashboard_is_exported() -> None:
     exported = exported_names() | PROMETHEUS_OWN
-    used: dict[str, str] = {}
-    for rule in alerts().values():
-        for name in metric_names(rule["expr"]):
-            used[name] = f"rule {rule['alert']}"
-    for expr in dashboard_exprs():
-        for name in metric_names(expr):
-            used.setdefault(name, f"dashboard: {expr}")
+    used = used_metrics()
     assert len(used) > 15
     missing = {name: where for name, where in used.items() if name not in exported}
     assert not missing, f"not exported by any service: {missing}"
