@@ -28,4 +28,7 @@ def test_rebuild_command_rebuilds_request_view(fresh_database_url: str) -> None:
 
     result = CliRunner().invoke(main, ["orchestrator", "rebuild", "--database-url", database_url])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"rebuilt request_view: {asyncio.run(rows())} request(s)"
+    assert result.output.splitlines() == [
+        f"rebuilt request_view: {asyncio.run(rows())} request(s)",
+        "rebuilt resource_view: 0 resource(s)",
+    ]

@@ -14,20 +14,24 @@ def orchestrator() -> None:
     pass
 
 
-@orchestrator.command(help="Drop the request projections and rebuild them from the event log.")
+@orchestrator.command(
+    help="Drop the request and resource projections and rebuild them from the event log."
+)
 @click.option("--database-url", envvar="PAO_DATABASE_URL", default=None, help="PostgreSQL URL")
 def rebuild(database_url: str | None) -> None:
     from pao_orchestrator.adapters.postgres import PostgresEventStore
-    from pao_orchestrator.projection import rebuild as rebuild_projections
+    from pao_orchestrator.projection import rebuild_requests, rebuild_resources
 
     url = database_url or Settings().database_url
 
-    async def run() -> int:
+    async def run() -> tuple[int, int]:
         pool = await db.create_pool(url, max_size=2)
         try:
-            return await rebuild_projections(PostgresEventStore(pool))
+            store = PostgresEventStore(pool)
+            return await rebuild_requests(store), await rebuild_resources(store)
         finally:
             await pool.close()
 
-    count = asyncio.run(run())
-    click.echo(f"rebuilt request_view: {count} request(s)")
+    requests, resources = asyncio.run(run())
+    click.echo(f"rebuilt request_view: {requests} request(s)")
+    click.echo(f"rebuilt resource_view: {resources} resource(s)")

@@ -25,19 +25,33 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Literal
 
-from pao_common.messages import CommandRefused, RequestEvent, SubmitRequest
+from pao_common.messages import CommandRefused, RequestEvent, SubmitRequest, resource_id_for
 from pao_common.telemetry import current_traceparent
 from pao_common.topics import Topics
 from prometheus_client import Counter
 
+from pao_orchestrator.domain import resources
 from pao_orchestrator.domain.decide import INFORMATIONAL, decide
 from pao_orchestrator.domain.decision import DecisionContext, Inbound, TimerFired
 from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.evolve import evolve, reduce
+from pao_orchestrator.domain.resource_state import (
+    ResourceState,
+    evolve_resource,
+    reduce_resource,
+)
 from pao_orchestrator.domain.state import RequestState
 from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound, Refusal
-from pao_orchestrator.ports import Clock, Commit, EventStore, ItemCatalog, OutboxMessage, Timer
-from pao_orchestrator.projection import view_row
+from pao_orchestrator.ports import (
+    Clock,
+    Commit,
+    EventStore,
+    ItemCatalog,
+    OutboxMessage,
+    ResourceAppend,
+    Timer,
+)
+from pao_orchestrator.projection import resource_view_row, view_row
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +98,11 @@ class RequestHandler:
                 if events is None:
                     return "duplicate"
                 state = reduce(events)
-            ctx = await self._context(state, message)
+            # An operation request decides on its resource's state (loaded every time: the
+            # resource stream's version check is what keeps two operations apart).
+            target_id = resources.target_of(state, message)
+            resource = await self._resource(target_id) if target_id is not None else None
+            ctx = await self._context(state, message, resource)
             decision = decide(state, message, ctx)
             if cached and not decision.events:
                 # Only appended events meet the version check: a decision to append
@@ -102,12 +120,16 @@ class RequestHandler:
             # The state after each new event (public events carry their version and status).
             states = list(accumulate(decision.events, evolve, initial=state))[1:]
             after = states[-1] if states else state
+            appended, resource_outbox = await self._resource_changes(
+                state, decision.events, after, resource, ctx
+            )
             commit = Commit(
                 stream_id=stream_id,
                 expected_version=state.version,
                 events=decision.events,
                 message_id=message_id,
-                outbox=self._outbox(state, decision.events, states, decision.commands),
+                outbox=self._outbox(state, decision.events, states, decision.commands)
+                + resource_outbox,
                 timers=[
                     Timer(
                         timer_id=t.timer_id,
@@ -120,6 +142,7 @@ class RequestHandler:
                 ],
                 cancel_timers=cancel,
                 view=view_row(after) if decision.events else None,
+                resource=appended,
             )
             try:
                 await self.store.commit(commit)
@@ -191,12 +214,40 @@ class RequestHandler:
         if len(self._states) > self.cache_size:
             self._states.popitem(last=False)
 
-    async def _context(self, state: RequestState, message: Inbound) -> DecisionContext:
+    async def _resource(self, resource_id: str) -> ResourceState:
+        return reduce_resource(await self.store.load_resource(resource_id))
+
+    async def _context(
+        self, state: RequestState, message: Inbound, resource: ResourceState | None = None
+    ) -> DecisionContext:
+        ctx = await self._item_context(state, message, resource)
+        if resource is None:
+            return ctx
+        # An operation request: decide sees the item as the operation makes it.
+        submitting = isinstance(message, SubmitRequest) and state.status == "new"
+        operation_id = message.operation if isinstance(message, SubmitRequest) else None
+        op_id = operation_id if submitting else state.operation
+        operation = ctx.item.operation(op_id) if ctx.item is not None and op_id else None
+        target = resources.ResourceTarget(state=resource, item=ctx.item, operation=operation)
+        item = resources.operation_item(ctx.item, operation) if operation else ctx.item
+        problem = ctx.item_problem
+        if ctx.item is not None and operation is None:
+            problem = f"item {ctx.item.metadata.id} has no operation {op_id!r}"
+            item = None
+        return DecisionContext(
+            now=ctx.now, item=item, item_problem=problem, system=self.system, resource=target
+        )
+
+    async def _item_context(
+        self, state: RequestState, message: Inbound, resource: ResourceState | None
+    ) -> DecisionContext:
         now = self.clock.now()
         item_id = state.item_id
         version = state.item_version
         if isinstance(message, SubmitRequest) and state.status == "new":
             item_id, version = message.item_id, message.item_version
+            if resource is not None and resource.exists:  # the resource's item and version
+                item_id, version = resource.item_id, resource.item_version
         if item_id is None:
             return DecisionContext(now=now, system=self.system)
         if state.status != "new" and version is None:
@@ -206,6 +257,54 @@ class RequestHandler:
         except ItemNotFound as exc:
             return DecisionContext(now=now, system=self.system, item_problem=str(exc))
         return DecisionContext(now=now, item=item, system=self.system)
+
+    async def _resource_changes(
+        self,
+        before: RequestState,
+        events: list[Any],
+        after: RequestState,
+        resource: ResourceState | None,
+        ctx: DecisionContext,
+    ) -> tuple[ResourceAppend | None, list[OutboxMessage]]:
+        """The resource events the request's new events cause, as a commit's part."""
+        if not events:
+            return None, []
+        if after.operation is None:
+            if not resources.provisioning_touched(before, events, after):
+                return None, []
+            resource_id = resource_id_for(after.request_id)
+            resource = await self._resource(resource_id)
+            item = ctx.item
+        else:
+            if resource is None or after.resource_id is None:
+                return None, []
+            resource_id = after.resource_id
+            item = ctx.resource.item if ctx.resource is not None else None
+        new = resources.follow(before, events, after, resource, item=item, system=self.system)
+        if not new:
+            return None, []
+        states = list(accumulate(new, evolve_resource, initial=resource))[1:]
+        traceparent = current_traceparent()
+        outbox = []
+        for event, current in zip(new, states, strict=True):
+            public = resources.public_event(event, current)
+            outbox.append(
+                OutboxMessage(
+                    message_id=f"resource:{resource_id}:{current.version}",
+                    topic=self.topics.resource_events,
+                    key=resource_id,
+                    ce_type=public.ce_type,
+                    body=public.model_dump(mode="json"),
+                    traceparent=traceparent,
+                )
+            )
+        appended = ResourceAppend(
+            stream_id=resource_id,
+            expected_version=resource.version,
+            events=new,
+            view=resource_view_row(states[-1]),
+        )
+        return appended, outbox
 
     def _outbox(
         self,

@@ -53,6 +53,20 @@ class Timer:
 
 
 @dataclass(frozen=True)
+class ResourceAppend:
+    """The events a commit appends to a resource's stream, and its new ``resource_view`` row.
+
+    ``expected_version`` is checked like the request stream's: a resource someone else
+    changed since it was loaded fails the whole commit with ``ConcurrencyError``.
+    """
+
+    stream_id: str
+    expected_version: int
+    events: list[DomainEvent]
+    view: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Commit:
     """Everything one handled message changes, written in ONE transaction."""
 
@@ -64,6 +78,7 @@ class Commit:
     timers: list[Timer] = field(default_factory=list)
     cancel_timers: list[str] = field(default_factory=list)
     view: dict[str, Any] | None = None
+    resource: ResourceAppend | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +108,29 @@ class EventStore(Protocol):
 
     async def commit(self, commit: Commit) -> None:
         """Append events at ``expected_version + 1..``, record the message id, add outbox
-        rows and timers, delete ``cancel_timers`` and upsert ``view``: all or nothing.
+        rows and timers, delete ``cancel_timers``, upsert ``view``, and append ``resource``
+        (its events at its ``expected_version + 1..``, its view row): all or nothing.
 
-        Raises ``ConcurrencyError`` when another writer appended to the stream since it was
-        loaded, ``DuplicateMessage`` when the message id was recorded before.
+        Raises ``ConcurrencyError`` when another writer appended to the stream (or to the
+        resource's stream) since it was loaded, ``DuplicateMessage`` when the message id
+        was recorded before.
         """
+        ...
+
+    async def load_resource(self, resource_id: str) -> list[DomainEvent]:
+        """The resource stream's events in order (upcast); empty for an unknown resource."""
+        ...
+
+    def resource_streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        """Every resource stream with its events (for rebuilding ``resource_view``)."""
+        ...
+
+    async def replace_resource_views(self, rows: list[dict[str, Any]], *, truncate: bool) -> None:
+        """Write ``resource_view`` rows (after emptying it when ``truncate``)."""
+        ...
+
+    async def resource_views(self) -> dict[str, dict[str, Any]]:
+        """Every ``resource_view`` row by resource id (tests and checks)."""
         ...
 
     def streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:

@@ -1,4 +1,5 @@
-"""The ``request_view`` projection: one row per request, a pure function of its state.
+"""The ``request_view`` and ``resource_view`` projections: one row per request (resource),
+a pure function of its state.
 
 Because the row is computed from the folded state (never patched), the live row and
 a row rebuilt from the log are equal by construction; ``rebuild`` recomputes them all.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pao_orchestrator.domain.evolve import reduce
+from pao_orchestrator.domain.resource_state import ResourceState, reduce_resource
 from pao_orchestrator.domain.state import RequestState
 from pao_orchestrator.ports import EventStore
 
@@ -66,11 +68,60 @@ def view_row(state: RequestState) -> dict[str, Any]:
     }
 
 
-async def rebuild(store: EventStore, batch: int = 500) -> int:
-    """Drop the projection and recompute it from the event log; return the row count.
+def resource_view_row(state: ResourceState) -> dict[str, Any]:
+    """The ``resource_view`` row of ``state`` (JSON-ready values, datetimes as datetimes)."""
+    return {
+        "resource_id": state.resource_id,
+        "item_id": state.item_id,
+        "item_version": state.item_version,
+        "name": state.name,
+        "owner_team": state.owner_team,
+        "requester_id": state.requester_id,
+        "status": state.status,
+        "inputs": state.inputs,
+        "outputs": state.outputs,
+        "requests": [
+            {
+                "request_id": r.request_id,
+                "operation": r.operation,
+                "status": r.status,
+                "submitted_at": r.submitted_at.isoformat() if r.submitted_at else None,
+                "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+            }
+            for r in state.requests
+        ],
+        "active_request_id": state.active_request_id,
+        "active_operation": state.active_operation,
+        "error": state.error,
+        "last_version": state.version,
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "decommissioned_at": state.decommissioned_at,
+    }
 
-    The rows are replaced in one transaction, so readers never see a half-built table.
-    """
+
+async def rebuild_resources(store: EventStore, batch: int = 500) -> int:
+    """Drop ``resource_view`` and recompute it from the resource streams; return the count."""
+    rows = [
+        resource_view_row(reduce_resource(events))
+        async for _, events in store.resource_streams(batch)
+        if events
+    ]
+    await store.replace_resource_views(rows, truncate=True)
+    return len(rows)
+
+
+async def rebuild(store: EventStore, batch: int = 500) -> int:
+    """Drop both projections and recompute them from the event log; return the request
+    row count. Each table is replaced in one transaction, so readers never see a
+    half-built table."""
+    count = await rebuild_requests(store, batch)
+    await rebuild_resources(store, batch)
+    return count
+
+
+async def rebuild_requests(store: EventStore, batch: int = 500) -> int:
+    """Drop ``request_view`` and recompute it from the request streams; return the count."""
     rows: list[dict[str, Any]] = []
     async for stream_id, events in store.streams(batch):
         state = reduce(events)

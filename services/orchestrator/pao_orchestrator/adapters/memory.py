@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pao_orchestrator.domain.codec import decode, encode
+from pao_orchestrator.domain.codec import decode, decode_resource, encode
 from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.state import TERMINAL
 from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage, ItemNotFound
@@ -30,6 +30,10 @@ class MemoryDatabase:
     timers: dict[str, Timer] = field(default_factory=dict)
     leases: dict[str, datetime] = field(default_factory=dict)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resource_events: dict[str, list[tuple[str, int, dict[str, Any], str | None]]] = field(
+        default_factory=dict
+    )
+    resource_views: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -61,6 +65,12 @@ class InMemoryEventStore:
                 raise ConcurrencyError(
                     f"stream {commit.stream_id} moved past version {commit.expected_version}"
                 )
+            res = commit.resource
+            res_stream = self.db.resource_events.get(res.stream_id, []) if res else []
+            if res is not None and res.events and len(res_stream) != res.expected_version:
+                raise ConcurrencyError(
+                    f"resource {res.stream_id} moved past version {res.expected_version}"
+                )
             if commit.message_id is not None:
                 self.db.processed.add(commit.message_id)
             if commit.events:
@@ -80,6 +90,36 @@ class InMemoryEventStore:
                 self.db.leases.pop(timer.timer_id, None)
             if commit.view is not None:
                 self._upsert(commit.view)
+            if res is not None:
+                self.db.resource_events[res.stream_id] = res_stream + [
+                    (*encode(e), commit.message_id) for e in res.events
+                ]
+                self._upsert_resource(res.view)
+
+    def _upsert_resource(self, row: dict[str, Any]) -> None:
+        current = self.db.resource_views.get(row["resource_id"])
+        if current is None or current["last_version"] <= row["last_version"]:
+            self.db.resource_views[row["resource_id"]] = copy.deepcopy(row)
+
+    async def load_resource(self, resource_id: str) -> list[DomainEvent]:
+        stored = self.db.resource_events.get(resource_id, [])
+        return [decode_resource(t, v, copy.deepcopy(d)) for t, v, d, _ in stored]
+
+    async def resource_streams(
+        self, batch: int = 500
+    ) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        for stream_id in sorted(self.db.resource_events):
+            yield stream_id, await self.load_resource(stream_id)
+
+    async def replace_resource_views(self, rows: list[dict[str, Any]], *, truncate: bool) -> None:
+        async with self.db.lock:
+            if truncate:
+                self.db.resource_views.clear()
+            for row in rows:
+                self._upsert_resource(row)
+
+    async def resource_views(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self.db.resource_views)
 
     def _upsert(self, row: dict[str, Any]) -> None:
         current = self.db.views.get(row["request_id"])

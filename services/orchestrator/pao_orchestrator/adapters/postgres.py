@@ -1,4 +1,5 @@
-"""PostgreSQL adapters of the ports (asyncpg), tables from migration 0003_orchestrator.sql."""
+"""PostgreSQL adapters of the ports (asyncpg), tables from migrations 0003_orchestrator.sql,
+0009_resources.sql (``resource_view``) and 0013_resource_events.sql (resource streams)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from pao_orchestrator.domain.codec import decode, encode
+from pao_orchestrator.domain.codec import decode, decode_resource, encode
 from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.state import TERMINAL
 from pao_orchestrator.errors import ConcurrencyError, DuplicateMessage
@@ -61,13 +62,58 @@ _VIEW_PARAMS = ", ".join(
     f"${17 + i}::{_VIEW_TYPES.get(c, 'text')}" for i, c in enumerate(VIEW_COLUMNS)
 )
 
+RESOURCE_VIEW_COLUMNS = (
+    "resource_id",
+    "item_id",
+    "item_version",
+    "name",
+    "owner_team",
+    "requester_id",
+    "status",
+    "inputs",
+    "outputs",
+    "requests",
+    "active_request_id",
+    "active_operation",
+    "error",
+    "last_version",
+    "created_at",
+    "updated_at",
+    "decommissioned_at",
+)
+_RESOURCE_JSON_COLUMNS = {"inputs", "outputs", "requests"}
+_RESOURCE_VIEW_TYPES = {
+    "last_version": "int",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "decommissioned_at": "timestamptz",
+    **dict.fromkeys(_RESOURCE_JSON_COLUMNS, "jsonb"),
+}
+_RESOURCE_FIRST = 41  # the parameter number of the resource view's first column
+_RESOURCE_VIEW_PARAMS = ", ".join(
+    f"${_RESOURCE_FIRST + i}::{_RESOURCE_VIEW_TYPES.get(c, 'text')}"
+    for i, c in enumerate(RESOURCE_VIEW_COLUMNS)
+)
+_RESOURCE_VIEW_CONFLICT = (
+    "ON CONFLICT (resource_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in RESOURCE_VIEW_COLUMNS[1:])
+    + " WHERE resource_view.last_version <= EXCLUDED.last_version"
+)
+_UPSERT_RESOURCE_VIEW = (
+    f"INSERT INTO resource_view ({', '.join(RESOURCE_VIEW_COLUMNS)}) VALUES "
+    f"({', '.join(f'${i + 1}' for i in range(len(RESOURCE_VIEW_COLUMNS)))}) "
+    f"{_RESOURCE_VIEW_CONFLICT}"
+)
+
 # A whole ``Commit`` as ONE statement (a single round trip, atomic on its own): record
 # the message id; only if it was new ("go"), append the events (the primary key refuses
 # a version someone else appended: UniqueViolation -> ConcurrencyError), queue the outbox
 # rows in order, cancel and schedule timers, upsert the projection. Data-modifying CTEs
 # always run to completion, each gated on "go". Parameters: $1 message id,
 # $2 stream, $3 expected version, $4-$6 events, $7-$11 outbox, $12 timers to cancel,
-# $13-$16 timers to schedule, $17-$34 view, $35 the outbox rows' traceparents.
+# $13-$16 timers to schedule, $17-$34 view, $35 the outbox rows' traceparents,
+# $36 the resource stream (NULL: none), $37 its expected version, $38-$40 its events,
+# $41-$57 its resource_view row.
 _COMMIT = f"""
 WITH recorded AS (
     INSERT INTO processed_messages (message_id, stream_id)
@@ -108,6 +154,17 @@ WITH recorded AS (
     SELECT {_VIEW_PARAMS}
     WHERE $17::text IS NOT NULL AND (SELECT ok FROM go)
     {_VIEW_CONFLICT}
+), resource_appended AS (
+    INSERT INTO resource_events (stream_id, version, event_type, schema_version, data, message_id)
+    SELECT $36::text, $37::int + e.n::int, e.event_type, e.schema_version, e.data::jsonb, $1
+    FROM unnest($38::text[], $39::int[], $40::text[])
+        WITH ORDINALITY AS e(event_type, schema_version, data, n)
+    WHERE $36::text IS NOT NULL AND (SELECT ok FROM go)
+), resource_viewed AS (
+    INSERT INTO resource_view ({", ".join(RESOURCE_VIEW_COLUMNS)})
+    SELECT {_RESOURCE_VIEW_PARAMS}
+    WHERE $36::text IS NOT NULL AND $41::text IS NOT NULL AND (SELECT ok FROM go)
+    {_RESOURCE_VIEW_CONFLICT}
 )
 SELECT (SELECT ok FROM go)
 """
@@ -122,6 +179,21 @@ def _view_args(row: dict[str, Any]) -> list[Any]:
         _dumps(row[c]) if c in _JSON_COLUMNS and row[c] is not None else row[c]
         for c in VIEW_COLUMNS
     ]
+
+
+def _resource_view_args(row: dict[str, Any]) -> list[Any]:
+    return [
+        _dumps(row[c]) if c in _RESOURCE_JSON_COLUMNS and row[c] is not None else row[c]
+        for c in RESOURCE_VIEW_COLUMNS
+    ]
+
+
+def _resource_view_from_record(record: asyncpg.Record) -> dict[str, Any]:
+    row = dict(record)
+    for c in _RESOURCE_JSON_COLUMNS:
+        if isinstance(row.get(c), str):
+            row[c] = json.loads(row[c])
+    return row
 
 
 def _view_from_record(record: asyncpg.Record) -> dict[str, Any]:
@@ -174,6 +246,13 @@ class PostgresEventStore:
         # One statement, so one round trip and its own transaction (see ``_COMMIT``).
         events = [encode(e) for e in commit.events]
         view = _view_args(commit.view) if commit.view is not None else [None] * len(VIEW_COLUMNS)
+        res = commit.resource
+        res_events = [encode(e) for e in res.events] if res is not None else []
+        res_view = (
+            _resource_view_args(res.view)
+            if res is not None
+            else [None] * len(RESOURCE_VIEW_COLUMNS)
+        )
         try:
             recorded = await self._pool.fetchval(
                 _COMMIT,
@@ -195,12 +274,19 @@ class PostgresEventStore:
                 [_dumps(t.payload) for t in commit.timers],
                 *view,
                 [m.traceparent for m in commit.outbox],
+                res.stream_id if res is not None else None,
+                res.expected_version if res is not None else 0,
+                [t for t, _, _ in res_events],
+                [v for _, v, _ in res_events],
+                [_dumps(d) for _, _, d in res_events],
+                *res_view,
             )
         except asyncpg.UniqueViolationError as exc:
             # Everything else upserts or skips: only an event version can collide.
-            raise ConcurrencyError(
-                f"stream {commit.stream_id} moved past version {commit.expected_version}"
-            ) from exc
+            which = f"stream {commit.stream_id} moved past version {commit.expected_version}"
+            if res is not None and "resource_events" in str(exc.table_name or ""):
+                which = f"resource {res.stream_id} moved past version {res.expected_version}"
+            raise ConcurrencyError(which) from exc
         if not recorded:
             raise DuplicateMessage(commit.message_id or "")
 
@@ -214,12 +300,36 @@ class PostgresEventStore:
         return int(status.rsplit(" ", 1)[-1])
 
     async def streams(self, batch: int = 500) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        async for stream in self._streams("request_events", batch):
+            yield stream
+
+    async def resource_streams(
+        self, batch: int = 500
+    ) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        async for stream in self._streams("resource_events", batch):
+            yield stream
+
+    async def load_resource(self, resource_id: str) -> list[DomainEvent]:
+        rows = await self._pool.fetch(
+            "SELECT event_type, schema_version, data::text AS data FROM resource_events"
+            " WHERE stream_id = $1 ORDER BY version",
+            resource_id,
+        )
+        return [
+            decode_resource(r["event_type"], r["schema_version"], json.loads(r["data"]))
+            for r in rows
+        ]
+
+    async def _streams(
+        self, table: str, batch: int
+    ) -> AsyncIterator[tuple[str, list[DomainEvent]]]:
+        read = decode_resource if table == "resource_events" else decode
         last = ""
         while True:
             ids = [
                 r["stream_id"]
                 for r in await self._pool.fetch(
-                    "SELECT DISTINCT stream_id FROM request_events WHERE stream_id > $1"
+                    f"SELECT DISTINCT stream_id FROM {table} WHERE stream_id > $1"
                     " ORDER BY stream_id LIMIT $2",
                     last,
                     batch,
@@ -229,14 +339,14 @@ class PostgresEventStore:
                 return
             rows = await self._pool.fetch(
                 "SELECT stream_id, event_type, schema_version, data::text AS data"
-                " FROM request_events WHERE stream_id = ANY($1::text[])"
+                f" FROM {table} WHERE stream_id = ANY($1::text[])"
                 " ORDER BY stream_id, version",
                 ids,
             )
             grouped: dict[str, list[DomainEvent]] = {i: [] for i in ids}
             for r in rows:
                 grouped[r["stream_id"]].append(
-                    decode(r["event_type"], r["schema_version"], json.loads(r["data"]))
+                    read(r["event_type"], r["schema_version"], json.loads(r["data"]))
                 )
             for stream_id in ids:
                 yield stream_id, grouped[stream_id]
@@ -252,6 +362,21 @@ class PostgresEventStore:
     async def views(self) -> dict[str, dict[str, Any]]:
         rows = await self._pool.fetch(f"SELECT {', '.join(VIEW_COLUMNS)} FROM request_view")
         return {r["request_id"]: _view_from_record(r) for r in rows}
+
+    async def replace_resource_views(self, rows: list[dict[str, Any]], *, truncate: bool) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if truncate:
+                await conn.execute("TRUNCATE resource_view")
+            if rows:
+                await conn.executemany(
+                    _UPSERT_RESOURCE_VIEW, [_resource_view_args(r) for r in rows]
+                )
+
+    async def resource_views(self) -> dict[str, dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {', '.join(RESOURCE_VIEW_COLUMNS)} FROM resource_view"
+        )
+        return {r["resource_id"]: _resource_view_from_record(r) for r in rows}
 
     async def open_streams(self) -> list[str]:
         rows = await self._pool.fetch(

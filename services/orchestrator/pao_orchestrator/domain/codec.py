@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pao_orchestrator.domain.events import EVENT_TYPES, DomainEvent
+from pao_orchestrator.domain.resource_events import REQUEST_LINK_TYPES, RESOURCE_EVENT_TYPES
 from pao_orchestrator.errors import UnknownEventType
 
 Data = dict[str, Any]
@@ -32,6 +33,8 @@ def _submitted_v1_to_v2(data: Data) -> Data:
     return out
 
 
+REQUEST_STREAM_TYPES: dict[str, type[DomainEvent]] = {**EVENT_TYPES, **REQUEST_LINK_TYPES}
+
 UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("RequestSubmitted", 1): _submitted_v1_to_v2,
 }
@@ -42,9 +45,15 @@ def encode(event: DomainEvent) -> tuple[str, int, Data]:
     return event.event_type, event.schema_version, event.model_dump(mode="json")
 
 
-def decode(event_type: str, schema_version: int, data: Data) -> DomainEvent:
-    """The current event model for a stored event of any supported schema version."""
-    cls = EVENT_TYPES.get(event_type)
+def decode(
+    event_type: str,
+    schema_version: int,
+    data: Data,
+    types: dict[str, type[DomainEvent]] = REQUEST_STREAM_TYPES,
+) -> DomainEvent:
+    """The current event model for a stored event of any supported schema version
+    (``types``: the request stream's events, or ``RESOURCE_EVENT_TYPES``)."""
+    cls = types.get(event_type)
     if cls is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
     version = schema_version
@@ -62,3 +71,8 @@ def decode(event_type: str, schema_version: int, data: Data) -> DomainEvent:
         return cls.model_validate(data)
     except ValidationError as exc:
         raise UnknownEventType(f"{event_type} v{schema_version} does not read: {exc}") from exc
+
+
+def decode_resource(event_type: str, schema_version: int, data: Data) -> DomainEvent:
+    """``decode`` for the events of a resource's stream."""
+    return decode(event_type, schema_version, data, RESOURCE_EVENT_TYPES)

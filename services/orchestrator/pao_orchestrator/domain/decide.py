@@ -31,7 +31,7 @@ from pao_common.messages import (
     TicketResolved,
 )
 
-from pao_orchestrator.domain import approval_decide, policy
+from pao_orchestrator.domain import approval_decide, policy, resources
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.decision import (
     Decision,
@@ -99,6 +99,11 @@ def decide(state: RequestState, message: Inbound, ctx: DecisionContext) -> Decis
 def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
     if b.state.status != "new":
         return  # the same request submitted again: it exists already
+    if msg.resource_id is not None:  # a day-2 operation on a resource
+        if (refusal := resources.operation_refusal(msg, b.ctx.resource)) is not None:
+            resources.refuse(b, msg, refusal)
+            return
+        msg = resources.prefill(msg, b.ctx.resource)
     item = b.ctx.item
     base = {
         "occurred_at": b.now,
@@ -132,6 +137,7 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
             item_version=item.metadata.version, mode=mode, inputs=inputs, steps=planned, **base
         )
     )
+    resources.link(b, msg)
     if problems:
         errors = tuple(ev.FieldProblem(field=p.field, message=p.message) for p in problems)
         b.emit(ev.RequestRejectedInvalid(occurred_at=b.now, errors=errors))
@@ -173,7 +179,7 @@ def _start_fulfilment(b: _Builder) -> None:
 
 def _context(b: _Builder) -> dict[str, Any]:
     s = b.state
-    return templating.build_context(
+    context = templating.build_context(
         inputs=s.inputs,
         user=s.requester,
         item=b.ctx.item,
@@ -186,6 +192,7 @@ def _context(b: _Builder) -> dict[str, Any]:
         system={**b.ctx.system, "now": b.now.isoformat()},
         steps={step.id: {"outputs": step.outputs} for step in s.steps if step.id != TICKET_STEP},
     )
+    return resources.with_resource(context, b.ctx)
 
 
 def _step_def(b: _Builder, step_id: str) -> Any:

@@ -72,14 +72,18 @@ class DecisionContext:
     """Everything ``decide`` may know about the world, passed in as data.
 
     ``item`` is the pinned catalog item (a ``pao_catalog.model.CatalogItem``), or None
-    with ``item_problem`` saying why it could not be had. ``system`` holds the template
-    context's ``environment`` and ``portal_url``; ``now`` is the deciding message's time.
+    with ``item_problem`` saying why it could not be had; for an operation request it is
+    the item as the operation sees it (``resources.operation_item``). ``system`` holds the
+    template context's ``environment`` and ``portal_url``; ``now`` is the deciding
+    message's time.
     """
 
     now: datetime
     item: Any = None
     item_problem: str | None = None
     system: Mapping[str, Any] = field(default_factory=dict)
+    # An operation request's resource (``resources.ResourceTarget``); None otherwise.
+    resource: Any = None
 
 
 @dataclass

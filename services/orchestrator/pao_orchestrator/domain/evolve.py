@@ -7,6 +7,7 @@ from typing import Any
 
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.approval_evolve import approval_changes
+from pao_orchestrator.domain.resource_events import OperationRequested
 from pao_orchestrator.domain.state import (
     RequestState,
     StepState,
@@ -52,6 +53,8 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
                 "steps": tuple(StepState(id=s.id, action_type=s.action_type) for s in event.steps),
                 "submitted_at": at,
             }
+        case OperationRequested():
+            return {"resource_id": event.resource_id, "operation": event.operation}
         case ev.RequestRejectedInvalid():
             problems = "; ".join(f"{p.field}: {p.message}" for p in event.errors)
             return {"status": "failed", "error": f"invalid request: {problems}", "completed_at": at}

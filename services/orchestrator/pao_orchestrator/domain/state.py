@@ -100,6 +100,9 @@ class RequestState(BaseModel):
     requester: Requester | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = None
+    # A day-2 operation request: the resource it acts on and the operation's id.
+    resource_id: str | None = None
+    operation: str | None = None
     approval: ApprovalState | None = None
     steps: tuple[StepState, ...] = ()
     ticket: Ticket | None = None
