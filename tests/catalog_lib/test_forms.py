@@ -35,7 +35,7 @@ def prop(f: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_form_envelope() -> None:
     form = build_form(item_with(field(required=True)))
-    assert set(form) == {"schema", "uiSchema", "version"}
+    assert set(form) == {"schema", "uiSchema", "version", "decommissionable", "operations"}
     assert form["version"] == "1.0.0"
     schema = form["schema"]
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"

@@ -10,6 +10,10 @@ has ready; nothing here touches the database. Only ``validate`` computes per req
 - ``GET  /items/{id}/form``            ``{schema, uiSchema, version}``, ``?version=`` too
 - ``POST /items/{id}/validate``        ``{"inputs": {...}}`` -> ``{valid, errors: [...]}``,
   each error ``{field, message}``
+- ``GET  /items/{id}/operations/{op}/form``      the form of a day-2 operation (``?version=``;
+  the gateway pre-fills it from a resource with ``forms.operation_form``)
+- ``POST /items/{id}/operations/{op}/validate``  ``{"inputs", "resource_inputs"?}`` -> as
+  ``validate``; 404 for an operation the item does not declare
 - ``GET  /errors``                     documents refused at the last (re)load, and why
 """
 
@@ -17,10 +21,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from pao_catalog import reads
-from pao_catalog.forms import apply_defaults, validate_inputs
+from pao_catalog.errors import OperationNotFound
+from pao_catalog.forms import (
+    apply_defaults,
+    operation_form,
+    operation_inputs,
+    validate_inputs,
+    validate_operation_inputs,
+)
 from pao_catalog.index import CatalogIndex, dumps
 from pao_catalog.ingest import RefusedDocument
 from pao_catalog.reads import MAX_LIMIT
@@ -107,6 +118,47 @@ def build_router(view: CatalogView) -> APIRouter:
         }
         if not problems:
             body["inputs"] = apply_defaults(item, inputs)
+        return _json(dumps(body))
+
+    @router.get(
+        "/items/{item_id}/operations/{operation_id}/form",
+        summary="The form of a day-2 operation on the item's resources",
+    )
+    async def get_operation_form(
+        item_id: str, operation_id: str, version: VersionParam = None
+    ) -> Response:
+        item = reads.find_version(view.index, item_id, version).parsed.item
+        try:
+            return _json(dumps(operation_form(item, operation_id)))
+        except OperationNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @router.post(
+        "/items/{item_id}/operations/{operation_id}/validate",
+        summary="Check inputs against a day-2 operation's form",
+    )
+    async def validate_operation(
+        item_id: str,
+        operation_id: str,
+        inputs: Annotated[dict[str, Any], Body()],
+        resource_inputs: Annotated[dict[str, Any] | None, Body()] = None,
+        version: VersionParam = None,
+    ) -> Response:
+        entry = reads.find_version(view.index, item_id, version)
+        item = entry.parsed.item
+        try:
+            problems = validate_operation_inputs(item, operation_id, inputs, resource_inputs)
+        except OperationNotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        body: dict[str, Any] = {
+            "valid": not problems,
+            "errors": [{"field": p.field, "message": p.message} for p in problems],
+            "item_id": item_id,
+            "operation": operation_id,
+            "version": entry.version,
+        }
+        if not problems:
+            body["inputs"] = operation_inputs(item, operation_id, inputs, resource_inputs)
         return _json(dumps(body))
 
     @router.get("/errors", summary="Documents refused at the last (re)load, and why")

@@ -5,6 +5,7 @@ PaoError (pao_common.errors)
     ├── InvalidCatalogDocument  a document that fails the schema or its meaning checks
     │                           (``.problems``: one line per error)
     ├── ItemNotFound            no item (or no such version / example) under that name
+    │   └── OperationNotFound   the item declares no day-2 operation of that id
     ├── UnknownActionType       an action type no registry declares
     └── VersionConflict         a document changed under an unchanged version
 
@@ -33,6 +34,16 @@ class InvalidCatalogDocument(CatalogException):
 
 class ItemNotFound(CatalogException):
     """No catalog item, version or example under that name."""
+
+
+class OperationNotFound(ItemNotFound):
+    """The item declares no day-2 operation of that id (``.item_id``, ``.operation``)."""
+
+    def __init__(self, item_id: str, operation: str, declared: Iterable[str]) -> None:
+        names = ", ".join(declared) or "none"
+        super().__init__(f"item {item_id} has no operation {operation!r} (declared: {names})")
+        self.item_id = item_id
+        self.operation = operation
 
 
 class UnknownActionType(CatalogException):

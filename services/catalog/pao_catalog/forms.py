@@ -45,7 +45,8 @@ from jsonschema.exceptions import ValidationError
 from pao_common.errors import UnsupportedPattern
 from pao_common.patterns import linear_time_validator
 
-from pao_catalog.model import CatalogItem, Condition, FormField
+from pao_catalog.errors import OperationNotFound
+from pao_catalog.model import CatalogItem, Condition, FormField, Operation, Presentation
 
 _RULE_KEYWORDS = {
     "min_length": "minLength",
@@ -88,11 +89,15 @@ class FieldError:
 
 
 def build_form(item: CatalogItem) -> dict[str, Any]:
-    """``{"schema", "uiSchema", "version"}`` for the item's request form."""
+    """``{"schema", "uiSchema", "version", "decommissionable", "operations"}`` for the
+    item's request form; ``operations`` summarises its day-2 operations
+    (``operations_summary``), and ``decommissionable`` is false without a ``decommission``."""
     return {
         "schema": build_schema(item),
         "uiSchema": build_ui_schema(item),
         "version": item.metadata.version,
+        "decommissionable": item.decommissionable,
+        "operations": operations_summary(item),
     }
 
 
@@ -561,3 +566,113 @@ def _row_defaults(f: FormField, row: Any) -> Any:
 def condition_holds(condition: Condition, values: Mapping[str, Any]) -> bool:
     """Whether ``values`` satisfy a field condition (the same test the form's ``if`` does)."""
     return bool(form_validator(condition_schema(condition)).is_valid(values))
+
+
+# --- day-2 operations ---------------------------------------------------------------------
+
+
+def operations_summary(item: CatalogItem) -> list[dict[str, Any]]:
+    """Each operation as the item's API lists it: ``id``, ``title``, ``description``,
+    ``fields`` (what its form asks), ``changes`` (the item fields it sets on the resource),
+    ``mode``, ``approval_required`` and ``access`` (None: the item's)."""
+    item_fields = {f.id for f in item.presentation.all_fields()}
+    out = []
+    for op in item.operations:
+        fields = [f.id for f in op.presentation.all_fields()]
+        out.append(
+            {
+                "id": op.id,
+                "title": op.title,
+                "description": op.description,
+                "fields": fields,
+                "changes": [name for name in fields if name in item_fields],
+                "mode": op.fulfillment.mode,
+                "approval_required": op.approval.required,
+                "access": op.access.model_dump(mode="json") if op.access is not None else None,
+            }
+        )
+    return out
+
+
+def find_operation(item: CatalogItem, operation_id: str) -> Operation:
+    """The item's operation ``operation_id``; ``OperationNotFound`` when it declares none."""
+    operation = item.operation(operation_id)
+    if operation is None:
+        raise OperationNotFound(item.id, operation_id, [o.id for o in item.operations])
+    return operation
+
+
+def operation_item(
+    item: CatalogItem, operation_id: str, resource_inputs: Mapping[str, Any] | None = None
+) -> CatalogItem:
+    """The item as its operation's form sees it: the operation's fields (a field sharing an
+    id with an item field has the resource's current value as its default), title and
+    description. Every form function of this module works on it."""
+    operation = find_operation(item, operation_id)
+    current = dict(resource_inputs or {})
+    item_fields = {f.id for f in item.presentation.all_fields()}
+
+    def prefilled(f: FormField) -> FormField:
+        if f.id in item_fields and f.id in current:
+            return f.model_copy(update={"default": current[f.id]})
+        return f
+
+    presentation = operation.presentation
+    presentation = Presentation(
+        layout=presentation.layout,
+        fields=tuple(prefilled(f) for f in presentation.fields),
+        sections=tuple(
+            s.model_copy(update={"fields": tuple(prefilled(f) for f in s.fields)})
+            for s in presentation.sections
+        ),
+    )
+    metadata = item.metadata.model_copy(
+        update={
+            "name": f"{item.metadata.name}: {operation.title}",
+            "description": operation.description,
+        }
+    )
+    return item.model_copy(update={"metadata": metadata, "presentation": presentation})
+
+
+def operation_form(
+    item: CatalogItem, operation_id: str, resource_inputs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``{"schema", "uiSchema", "version", "operation", "title"}``: the form of one of the
+    item's operations, its fields pre-filled (``default``) from ``resource_inputs`` where
+    they share an id with the item's fields. ``OperationNotFound`` for an undeclared id."""
+    view = operation_item(item, operation_id, resource_inputs)
+    operation = find_operation(item, operation_id)
+    ui = build_ui_schema(view)
+    submit = "Decommission" if operation.id == "decommission" else operation.title
+    ui["ui:submitButtonOptions"] = {"submitText": submit}
+    return {
+        "schema": build_schema(view),
+        "uiSchema": ui,
+        "version": item.metadata.version,
+        "operation": operation.id,
+        "title": operation.title,
+    }
+
+
+def operation_inputs(
+    item: CatalogItem,
+    operation_id: str,
+    inputs: Mapping[str, Any],
+    resource_inputs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``inputs`` with the operation's defaults: the resource's current values for shared
+    fields, else the fields' own defaults (what the operation's templates see as inputs)."""
+    return apply_defaults(operation_item(item, operation_id, resource_inputs), inputs)
+
+
+def validate_operation_inputs(
+    item: CatalogItem,
+    operation_id: str,
+    inputs: Mapping[str, Any],
+    resource_inputs: Mapping[str, Any] | None = None,
+) -> list[FieldError]:
+    """Per-field errors of an operation's submission, as ``validate_inputs`` for the item;
+    a field the operation does not ask for is ``FieldError(name, "unknown field")``.
+    ``OperationNotFound`` for an undeclared id."""
+    return validate_inputs(operation_item(item, operation_id, resource_inputs), inputs)

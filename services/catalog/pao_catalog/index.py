@@ -17,7 +17,7 @@ from typing import Any
 
 import semver
 
-from pao_catalog.forms import build_form
+from pao_catalog.forms import build_form, operations_summary
 from pao_catalog.model import CatalogItem
 from pao_catalog.store import StoredVersion
 
@@ -85,6 +85,8 @@ class VersionEntry:
             "status": "retired" if stored.retired else lifecycle,
             "fulfillment_mode": _text(item.fulfillment.mode),
             "approval_required": bool(getattr(approval, "required", False)),
+            "decommissionable": item.decommissionable,
+            "operations": operations_summary(item),
             # who may request it: the gateway marks each listed item for the person asking
             "access": item.access.model_dump(mode="json"),
             "content_hash": stored.content_hash,

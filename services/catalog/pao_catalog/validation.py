@@ -19,7 +19,11 @@ tree. The meaning checks, one function each:
   automated item is only used as that fallback;
 - approval: required approval names at least one approver;
 - examples: there is at least one, its user may request the item, its inputs pass the
-  item's own form, and every template renders with them.
+  item's own form, and every template renders with them;
+- ``resource:`` and ``operations:`` (``pao_catalog.operation_checks``): an operation is
+  checked like the item (form, approval, binary fulfilment, steps, variables), and its
+  templates may also read ``resource.*``; ``resource.outputs.x`` must be an output the
+  item's provisioning declares.
 """
 
 from __future__ import annotations
@@ -49,7 +53,18 @@ from pao_catalog.forms import (
     field_schema,
     form_validator,
 )
-from pao_catalog.model import Approval, CatalogItem, Condition, Example, FormField, Step, parse_item
+from pao_catalog.model import (
+    Approval,
+    Automated,
+    CatalogItem,
+    Condition,
+    Example,
+    FormField,
+    Fulfillment,
+    Presentation,
+    Step,
+    parse_item,
+)
 from pao_catalog.schema import document_validator
 
 Path_ = tuple[str | int, ...]
@@ -160,10 +175,19 @@ def meaning_problems(item: CatalogItem, registry: ActionRegistry) -> Iterator[Pr
     """Static checks first; examples only against a sound form; rendering only when clean."""
     fields = list(field_paths(item))
     field_ids = {f.id for _, f in fields}
-    form = [*_unique_ids(item, fields)]
-    for path, f in fields:
-        form.extend(_field_problems(path, f, field_ids))
+    form = [*form_problems(item.presentation, ("presentation",))]
+    form.extend(step_id_problems(item.fulfillment.automated, ("fulfillment", "automated")))
+    form.extend(
+        duplicates(
+            [(("examples", i, "name"), e.name) for i, e in enumerate(item.examples)],
+            "example name",
+        )
+    )
     rest = [*_approval_problems(item), *_fulfillment_problems(item, registry, field_ids)]
+    from pao_catalog.operation_checks import operation_problems, resource_problems
+
+    rest.extend(resource_problems(item))
+    rest.extend(operation_problems(item, registry))
     yield from form
     yield from rest
     if form:
@@ -172,14 +196,29 @@ def meaning_problems(item: CatalogItem, registry: ActionRegistry) -> Iterator[Pr
 
 
 def field_paths(item: CatalogItem) -> Iterator[tuple[Path_, FormField]]:
-    for index, f in enumerate(item.presentation.fields):
-        yield ("presentation", "fields", index), f
-    for s_index, section in enumerate(item.presentation.sections):
+    yield from presentation_field_paths(item.presentation, ("presentation",))
+
+
+def presentation_field_paths(
+    presentation: Presentation, path: Path_
+) -> Iterator[tuple[Path_, FormField]]:
+    for index, f in enumerate(presentation.fields):
+        yield (*path, "fields", index), f
+    for s_index, section in enumerate(presentation.sections):
         for index, f in enumerate(section.fields):
-            yield ("presentation", "sections", s_index, "fields", index), f
+            yield (*path, "sections", s_index, "fields", index), f
 
 
-def _duplicates(entries: Iterable[tuple[Path_, str]], what: str) -> Iterator[Problem]:
+def form_problems(presentation: Presentation, path: Path_) -> Iterator[Problem]:
+    """A form's ids are unique and each field is sound (the item's or an operation's)."""
+    fields = list(presentation_field_paths(presentation, path))
+    field_ids = {f.id for _, f in fields}
+    yield from _unique_ids(presentation, path, fields)
+    for field_path, f in fields:
+        yield from _field_problems(field_path, f, field_ids)
+
+
+def duplicates(entries: Iterable[tuple[Path_, str]], what: str) -> Iterator[Problem]:
     seen: dict[str, Path_] = {}
     for path, name in entries:
         if name in seen:
@@ -188,25 +227,25 @@ def _duplicates(entries: Iterable[tuple[Path_, str]], what: str) -> Iterator[Pro
             seen[name] = path
 
 
-def _unique_ids(item: CatalogItem, fields: list[tuple[Path_, FormField]]) -> Iterator[Problem]:
-    yield from _duplicates([((*p, "id"), f.id) for p, f in fields], "field id")
-    sections = item.presentation.sections
-    yield from _duplicates(
-        [(("presentation", "sections", i, "id"), s.id) for i, s in enumerate(sections)],
+def _unique_ids(
+    presentation: Presentation, path: Path_, fields: list[tuple[Path_, FormField]]
+) -> Iterator[Problem]:
+    yield from duplicates([((*p, "id"), f.id) for p, f in fields], "field id")
+    sections = presentation.sections
+    yield from duplicates(
+        [((*path, "sections", i, "id"), s.id) for i, s in enumerate(sections)],
         "section id",
     )
-    for path, f in fields:
-        columns = [((*path, "fields", i, "id"), c.id) for i, c in enumerate(f.fields)]
-        yield from _duplicates(columns, "column id")
-    if item.fulfillment.automated:
-        steps = item.fulfillment.automated.steps
-        yield from _duplicates(
-            [(("fulfillment", "automated", "steps", i, "id"), s.id) for i, s in enumerate(steps)],
-            "step id",
+    for field_path, f in fields:
+        columns = [((*field_path, "fields", i, "id"), c.id) for i, c in enumerate(f.fields)]
+        yield from duplicates(columns, "column id")
+
+
+def step_id_problems(automated: Automated | None, path: Path_) -> Iterator[Problem]:
+    if automated is not None:
+        yield from duplicates(
+            [((*path, "steps", i, "id"), s.id) for i, s in enumerate(automated.steps)], "step id"
         )
-    yield from _duplicates(
-        [(("examples", i, "name"), e.name) for i, e in enumerate(item.examples)], "example name"
-    )
 
 
 def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[Problem]:
@@ -252,7 +291,7 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
             "message for options on a field without options",
         )
     options = [((*path, "options", i), str(o.value)) for i, o in enumerate(f.options)]
-    yield from _duplicates(options, "option")
+    yield from duplicates(options, "option")
     for key in ("visible_if", "required_if"):
         condition: Condition | None = getattr(f, key)
         if condition is None:
@@ -285,30 +324,33 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
 
 
 def _approval_problems(item: CatalogItem) -> Iterator[Problem]:
-    approval = item.approval
+    yield from approval_problems(item.approval, ("approval",), _scope(item, allow_steps=False))
+
+
+def approval_problems(approval: Approval, path: Path_, scope: Scope) -> Iterator[Problem]:
+    """A required approval names an approver (or its stages do); ``when:`` reads only
+    what ``scope`` offers."""
     if approval.stages:
-        yield from stage_problems(approval)
+        yield from stage_problems(approval, path)
     elif approval.required and not approval.approvers.named:
-        yield ("approval", "approvers"), "approval is required but no approver is named"
+        yield (*path, "approvers"), "approval is required but no approver is named"
     if approval.when is not None:
         if not approval.required:
-            yield ("approval", "when"), "when: has no effect unless required: true"
-        yield from _expression_problems(
-            approval.when, ("approval", "when"), _scope(item, allow_steps=False)
-        )
+            yield (*path, "when"), "when: has no effect unless required: true"
+        yield from _expression_problems(approval.when, (*path, "when"), scope)
 
 
-def stage_problems(approval: Approval) -> Iterator[Problem]:
+def stage_problems(approval: Approval, at: Path_ = ("approval",)) -> Iterator[Problem]:
     """A staged approval: each stage names approvers, and its rule can be met."""
     if approval.approvers.named:
         yield (
-            ("approval", "approvers"),
+            (*at, "approvers"),
             "name the approvers in each stage, not beside stages:",
         )
     if not approval.required:
-        yield ("approval", "required"), "stages: need required: true"
+        yield (*at, "required"), "stages: need required: true"
     for index, stage in enumerate(approval.stages):
-        path = approval.stage_path(index)
+        path = (*at, *approval.stage_path(index)[1:])
         who = stage.approvers
         if not who.named:
             yield (*path, "approvers"), "the stage names no approver"
@@ -326,30 +368,86 @@ def stage_problems(approval: Approval) -> Iterator[Problem]:
             yield (*path, "n"), f"n: {stage.n} but the stage names only {slots} approver(s)"
 
 
-class _Scope:
+#: What ``resource`` offers an operation's templates (``pao_common.messages.ResourceEvent``).
+RESOURCE_KEYS = frozenset({"id", "name", "owner_team", "item_version", "inputs", "outputs"})
+
+
+class ResourceScope:
+    """What ``resource.*`` may read at one place: ``keys`` of it, the item's fields as
+    ``resource.inputs.<field>`` and the outputs its provisioning declares."""
+
+    def __init__(self, keys: frozenset[str], item_fields: set[str], outputs: set[str]) -> None:
+        self.keys = keys
+        self.item_fields = item_fields
+        self.outputs = outputs
+
+
+class Scope:
     """What a template at one place may read."""
 
-    def __init__(self, fields: set[str], steps: list[str], before: set[str] | None) -> None:
+    def __init__(
+        self,
+        fields: set[str],
+        steps: list[str],
+        before: set[str] | None,
+        *,
+        resource: ResourceScope | None = None,
+        roots: frozenset[str] | None = None,
+    ) -> None:
         self.fields = fields
         self.steps = steps
         self.before = before  # None: no step outputs may be read here
+        self.resource = resource  # None: ``resource`` is not available here
+        self.roots = roots  # None: every root of the context
+
+    def at(self, before: set[str] | None) -> Scope:
+        """The same place, after the steps ``before`` (None: no step outputs)."""
+        return Scope(self.fields, self.steps, before, resource=self.resource, roots=self.roots)
 
 
-def _scope(item: CatalogItem, *, allow_steps: bool, before: set[str] | None = None) -> _Scope:
+def _scope(item: CatalogItem, *, allow_steps: bool, before: set[str] | None = None) -> Scope:
     automated = item.fulfillment.automated
     steps = [s.id for s in automated.steps] if automated else []
     if allow_steps and before is None:
         before = set(steps)
-    return _Scope(
+    return Scope(
         {f.id for f in item.presentation.all_fields()}, steps, before if allow_steps else None
     )
 
 
-def _variable_problems(refs: Iterable[Path_], scope: _Scope) -> Iterator[str]:
+def _resource_problems(ref: Path_, scope: Scope) -> Iterator[str]:
+    resource = scope.resource
+    if resource is None:
+        yield (
+            f"{format_path(ref[:2])}: resource is available only in an operation's templates "
+            "and in resource:"
+        )
+        return
+    if len(ref) < 2:
+        return
+    key = ref[1]
+    if key not in resource.keys:
+        known = ", ".join(sorted(resource.keys))
+        yield f"unknown variable {format_path(ref[:2])} (known here: {known})"
+    elif len(ref) > 2 and key == "inputs" and ref[2] not in resource.item_fields:
+        yield f"unknown variable {format_path(ref[:3])}: the item has no field {ref[2]!r}"
+    elif len(ref) > 2 and key == "outputs" and ref[2] not in resource.outputs:
+        declared = ", ".join(sorted(resource.outputs)) or "none"
+        yield (
+            f"unknown variable {format_path(ref[:3])}: the item's provisioning declares no "
+            f"output {ref[2]!r} (fulfillment.automated.outputs: {declared})"
+        )
+
+
+def _variable_problems(refs: Iterable[Path_], scope: Scope) -> Iterator[str]:
     for ref in sorted(refs, key=str):
         root = ref[0]
         dotted = format_path(ref[:2])
-        if root not in CONTEXT_ROOTS:
+        if scope.roots is not None and root not in scope.roots:
+            yield f"{format_path(ref[:2])}: only {', '.join(sorted(scope.roots))} can be read here"
+        elif root == "resource":
+            yield from _resource_problems(ref, scope)
+        elif root not in CONTEXT_ROOTS:
             yield f"unknown variable {root}"
         elif root == "inputs":
             if len(ref) > 1 and ref[1] not in scope.fields:
@@ -370,7 +468,7 @@ def _variable_problems(refs: Iterable[Path_], scope: _Scope) -> Iterator[str]:
                 yield f"unknown variable {dotted} (known: {', '.join(sorted(known))})"
 
 
-def _template_problems(value: Any, path: Path_, scope: _Scope) -> Iterator[Problem]:
+def template_problems(value: Any, path: Path_, scope: Scope) -> Iterator[Problem]:
     for sub_path, text in template_strings(value):
         where = (*path, *sub_path)
         try:
@@ -384,7 +482,7 @@ def _template_problems(value: Any, path: Path_, scope: _Scope) -> Iterator[Probl
             yield where, message
 
 
-def _expression_problems(expr: str, path: Path_, scope: _Scope) -> Iterator[Problem]:
+def _expression_problems(expr: str, path: Path_, scope: Scope) -> Iterator[Problem]:
     try:
         parse_expression(expr)
         refs = referenced_variables(expr, expression=True)
@@ -400,47 +498,55 @@ def _expression_problems(expr: str, path: Path_, scope: _Scope) -> Iterator[Prob
 def _fulfillment_problems(
     item: CatalogItem, registry: ActionRegistry, field_ids: set[str]
 ) -> Iterator[Problem]:
-    fulfillment = item.fulfillment
+    yield from fulfillment_problems(
+        item.fulfillment, ("fulfillment",), registry, _scope(item, allow_steps=False)
+    )
+
+
+def fulfillment_problems(
+    fulfillment: Fulfillment, path: Path_, registry: ActionRegistry, scope: Scope
+) -> Iterator[Problem]:
+    """The item's or an operation's fulfilment: binary (manual XOR automated, a manual
+    ticket only as the fallback), steps known and fed, every template's variables known.
+    ``scope`` is what its templates read besides step outputs."""
     automated = fulfillment.automated
+    steps = [s.id for s in automated.steps] if automated else []
+    scope = Scope(scope.fields, steps, None, resource=scope.resource, roots=scope.roots)
     if fulfillment.manual is not None:
-        path: Path_ = ("fulfillment", "manual", "jira")
         ticket = fulfillment.manual.jira.model_dump(exclude_none=True)
-        scope = _scope(item, allow_steps=False)
-        yield from _template_problems(ticket, path, scope)
+        yield from template_problems(ticket, (*path, "manual", "jira"), scope.at(None))
         if fulfillment.mode == "automated" and automated and not automated.fallback_to_manual:
             yield (
-                ("fulfillment", "manual"),
+                (*path, "manual"),
                 ("a manual ticket in an automated item is used only with fallback_to_manual: true"),
             )
     if fulfillment.mode == "manual" and automated is not None:
         yield (
-            ("fulfillment", "automated"),
+            (*path, "automated"),
             "mode is manual: remove automated or set mode: automated",
         )
     if automated is None:
         return
     if automated.fallback_to_manual and fulfillment.manual is None:
         yield (
-            ("fulfillment", "automated", "fallback_to_manual"),
+            (*path, "automated", "fallback_to_manual"),
             ("fallback_to_manual needs fulfillment.manual.jira, the ticket to fall back to"),
         )
     earlier: set[str] = set()
     for index, step in enumerate(automated.steps):
         yield from _step_problems(
-            item, step, ("fulfillment", "automated", "steps", index), registry, earlier
+            step, (*path, "automated", "steps", index), registry, scope, earlier
         )
         earlier.add(step.id)
-    yield from _template_problems(
-        automated.outputs,
-        ("fulfillment", "automated", "outputs"),
-        _scope(item, allow_steps=True, before=earlier),
+    yield from template_problems(
+        automated.outputs, (*path, "automated", "outputs"), scope.at(set(earlier))
     )
 
 
 def _step_problems(
-    item: CatalogItem, step: Step, path: Path_, registry: ActionRegistry, earlier: set[str]
+    step: Step, path: Path_, registry: ActionRegistry, base: Scope, earlier: set[str]
 ) -> Iterator[Problem]:
-    scope = _scope(item, allow_steps=True, before=set(earlier))
+    scope = base.at(set(earlier))
     if step.action not in registry:
         yield (
             (*path, "action"),
@@ -456,7 +562,7 @@ def _step_problems(
                 yield (*path, "with"), f"action {step.action} needs input {name!r}"
         for name in action.unknown_inputs(step.with_):
             yield (*path, "with", name), f"action {step.action} has no input {name!r}"
-    yield from _template_problems(step.with_, (*path, "with"), scope)
+    yield from template_problems(step.with_, (*path, "with"), scope)
     if step.when is not None:
         yield from _expression_problems(step.when, (*path, "when"), scope)
     retry = step.retry
@@ -486,8 +592,8 @@ def _step_problems(
                         (*rpath, "with"),
                         f"rollback action {rollback.action} needs input {name!r}",
                     )
-        own = _scope(item, allow_steps=True, before={*earlier, step.id})
-        yield from _template_problems(rollback.with_, (*rpath, "with"), own)
+        own = base.at({*earlier, step.id})
+        yield from template_problems(rollback.with_, (*rpath, "with"), own)
 
 
 def _example_problems(item: CatalogItem, *, render: bool) -> Iterator[Problem]:
