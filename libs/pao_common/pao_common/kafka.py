@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry.trace import SpanKind
 
 from pao_common.cloudevents import CloudEvent, decode_headers, from_kafka
 from pao_common.consumer_lag import CONSUMER_LAG
@@ -34,7 +35,7 @@ from pao_common.kafka_security import PLAINTEXT, KafkaSecurity, kafka_security
 from pao_common.logs import bind_context
 from pao_common.messages import Message, parse_message
 from pao_common.settings import Settings
-from pao_common.telemetry import current_traceparent, in_trace
+from pao_common.telemetry import current_traceparent, message_attributes, message_span
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,19 @@ def subscribe(
             return
         with (
             bind_context(request_id=event.subject, message_id=event.id),
-            in_trace(event.traceparent),
+            message_span(
+                f"{event.type} process",
+                event.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes=lambda: {
+                    "messaging.system": "kafka",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.message.id": event.id,
+                    "messaging.kafka.consumer.group": group_id,
+                    **message_attributes(message, event.subject),
+                },
+            ),
         ):
             delay = transient_retry_s
             while True:

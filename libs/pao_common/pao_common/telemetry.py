@@ -18,7 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import cast
 
 from opentelemetry import context as otel_context
@@ -27,10 +27,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _propagator = TraceContextTextMapPropagator()
 _configured = False
+_recording: bool | None = None  # spans_recorded(), read once (``recording``)
+_tracer = trace.get_tracer("pao.kafka")
+
+# Message fields that become span attributes (``pao.<field>``) when present.
+SPAN_FIELDS = ("request_id", "item_id", "step_id", "action_type")
 
 
 def otlp_export_enabled() -> bool:
@@ -44,6 +50,14 @@ def otlp_export_enabled() -> bool:
 def spans_recorded() -> bool:
     """Whether the deployment asked for spans (an OTLP endpoint or ``OTEL_TRACES_SAMPLER``)."""
     return otlp_export_enabled() or bool(os.environ.get("OTEL_TRACES_SAMPLER"))
+
+
+def recording() -> bool:
+    """``spans_recorded()``, read from the environment once per process."""
+    global _recording
+    if _recording is None:
+        _recording = spans_recorded()
+    return _recording
 
 
 def _otlp_exporter() -> SpanExporter:
@@ -76,9 +90,11 @@ def _otlp_exporter() -> SpanExporter:
 
 def configure_tracing(service: str) -> None:
     global _configured
+    global _recording
     if _configured:
         return
-    sampler = None if spans_recorded() else ALWAYS_OFF
+    _recording = spans_recorded()
+    sampler = None if _recording else ALWAYS_OFF
     # Attributes given here win over the environment's: name the service only when the
     # deployment did not (OTEL_SERVICE_NAME, or service.name in OTEL_RESOURCE_ATTRIBUTES).
     attributes = {} if _service_named_by_env() else {"service.name": f"pao-{service}"}
@@ -123,3 +139,46 @@ def in_trace(traceparent: str | None) -> Iterator[None]:
 
 def context_from_traceparent(traceparent: str | None) -> object:
     return _propagator.extract({"traceparent": traceparent} if traceparent else {})
+
+
+def message_attributes(message: object, request_id: str | None = None) -> dict[str, str]:
+    """``pao.request_id``, ``pao.item_id``, ``pao.step_id``, ``pao.action_type`` of a
+    message or of a message body (the fields it has), for the spans that handle or send it."""
+    attributes = {"pao.request_id": request_id} if request_id else {}
+    for name in SPAN_FIELDS:
+        value = message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+        if isinstance(value, str) and value:
+            attributes[f"pao.{name}"] = value
+    return attributes
+
+
+@contextlib.contextmanager
+def message_span(
+    name: str,
+    traceparent: str | None,
+    *,
+    kind: SpanKind,
+    attributes: Callable[[], dict[str, str]],
+) -> Iterator[None]:
+    """A span continuing ``traceparent`` (a consumer's handling, a relay's publish) when
+    spans are recorded; otherwise only that context made current (``in_trace``), which
+    costs no span (nor the ``attributes()`` call). Messages published inside carry the
+    span's ``traceparent``."""
+    if not recording():
+        with in_trace(traceparent):
+            yield
+        return
+    with _tracer.start_as_current_span(
+        name,
+        context=cast(otel_context.Context, context_from_traceparent(traceparent)),
+        kind=kind,
+        attributes=attributes(),
+    ):
+        yield
+
+
+def tag_current_span(message: object, request_id: str | None = None) -> None:
+    """Put ``message_attributes`` on the current span (the HTTP request's), when spans
+    are recorded."""
+    if recording():
+        trace.get_current_span().set_attributes(message_attributes(message, request_id))

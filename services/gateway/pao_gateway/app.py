@@ -32,6 +32,7 @@ from pao_common.messages import (
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings, get_settings
+from pao_common.telemetry import tag_current_span
 from pao_common.topics import Topics
 
 from pao_gateway import api_approvals, api_catalog, api_requests, portal, webhooks
@@ -64,6 +65,7 @@ class KafkaCommandSender:
 
     async def send(self, command: Message, *, request_id: str, message_id: str) -> None:
         event: CloudEvent = to_cloudevent(command, source=SOURCE, subject=request_id, id=message_id)
+        tag_current_span(command, request_id)
         person = command.requester if isinstance(command, SubmitRequest) else None
         if isinstance(command, ApproveRequest | RejectRequest | CancelRequest):
             person = command.by

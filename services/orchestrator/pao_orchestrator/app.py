@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from opentelemetry.trace import SpanKind
 from pao_common.cloudevents import CloudEvent
 from pao_common.identity import build_verifier
 from pao_common.kafka import enqueue_event, ensure_topics, subscribe
@@ -29,6 +30,7 @@ from pao_common.messages import (
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
 from pao_common.service_tokens import TrustedServices
 from pao_common.settings import Settings, get_settings
+from pao_common.telemetry import current_traceparent, message_attributes, message_span, recording
 from pao_common.topics import Topics
 
 from pao_orchestrator.adapters.catalog import PostgresItemCatalog
@@ -118,7 +120,23 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
                 security=kafka_security(settings),
             )
             ensured.add(message.topic)
-        return await enqueue_event(runtime.broker, message.topic, message.cloudevent())
+        if not recording():
+            return await enqueue_event(runtime.broker, message.topic, message.cloudevent())
+        # The publish continues the trace of the message whose handling wrote the row.
+        with message_span(
+            f"{message.ce_type} publish",
+            message.traceparent,
+            kind=SpanKind.PRODUCER,
+            attributes=lambda: {
+                "messaging.system": "kafka",
+                "messaging.operation": "publish",
+                "messaging.destination.name": message.topic,
+                "messaging.message.id": message.message_id,
+                **message_attributes(message.body, message.key),
+            },
+        ):
+            event = message.cloudevent().model_copy(update={"traceparent": current_traceparent()})
+            return await enqueue_event(runtime.broker, message.topic, event)
 
     async def on_message(message: Message, event: CloudEvent) -> None:
         await ready.wait()

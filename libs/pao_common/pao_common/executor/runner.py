@@ -50,7 +50,12 @@ from pao_common.messages import (
     Message,
     to_cloudevent,
 )
-from pao_common.telemetry import context_from_traceparent, current_traceparent
+from pao_common.telemetry import (
+    context_from_traceparent,
+    current_traceparent,
+    message_attributes,
+    recording,
+)
 
 log = logging.getLogger("pao.executor")
 tracer = trace.get_tracer("pao.executor")
@@ -181,8 +186,10 @@ class ActionRunner:
             return
         if claim.takeover:
             log.warning("command %s: earlier claim expired; running it", message.command_id)
+        # The run continues the consumer's span when spans are recorded, else the command's.
+        traceparent = (current_traceparent() if recording() else None) or event.traceparent
         task = asyncio.create_task(
-            self._run(message, event.traceparent), name=f"action-{message.command_id}"
+            self._run(message, traceparent), name=f"action-{message.command_id}"
         )
         self._tasks[message.command_id] = task
         task.add_done_callback(lambda _: self._done(message.command_id))
@@ -211,7 +218,11 @@ class ActionRunner:
         parent = cast(Context, context_from_traceparent(traceparent))
         with (
             bind_context(command_id=command.command_id, step_id=command.step_id),
-            tracer.start_as_current_span(f"{kind} {command.action_type}", context=parent),
+            tracer.start_as_current_span(
+                f"{kind} {command.action_type}",
+                context=parent,
+                attributes=message_attributes(command) if recording() else None,
+            ),
         ):
             try:
                 result, outcome = await self._attempt(command)
