@@ -13,6 +13,7 @@ from pao_cli.catalog_test import test_cmd as catalog_test
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
 from pao_cli.orchestrator_cmd import orchestrator
+from pao_cli.report_cmd import report
 from pao_cli.request_cmd import request as request_group
 from pao_cli.service_key_cmd import service_key
 from pao_cli.token_cmd import token
@@ -30,6 +31,7 @@ main.add_command(token)
 main.add_command(service_key)
 main.add_command(request_group)
 main.add_command(approval_group)
+main.add_command(report)
 main.add_command(catalog)
 catalog.add_command(catalog_new)
 catalog.add_command(catalog_import)

@@ -68,6 +68,8 @@ class Metadata(_Model):
     docs: tuple[DocLink, ...] = ()
     lifecycle: Literal["active", "deprecated", "retired"] = "active"
     replaced_by: str | None = None
+    # How long the same thing took before PAO ("14d"): the lead-time report's baseline.
+    baseline_lead_time: str | None = None
 
 
 class Access(_Model):

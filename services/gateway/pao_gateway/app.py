@@ -35,7 +35,7 @@ from pao_common.settings import Settings, get_settings
 from pao_common.telemetry import tag_current_span
 from pao_common.topics import Topics
 
-from pao_gateway import api_approvals, api_catalog, api_requests, portal, webhooks
+from pao_gateway import api_approvals, api_catalog, api_reports, api_requests, portal, webhooks
 from pao_gateway.body_limit import BodySizeLimit
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
@@ -44,6 +44,7 @@ from pao_gateway.http import Gateway, install_error_handlers
 from pao_gateway.identity import build_verifier
 from pao_gateway.live import LiveEvents
 from pao_gateway.rate_limit import Rate, SubmissionRateLimiter
+from pao_gateway.reports import LeadTimeReport
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
 from pao_gateway.stream_slots import StreamSlots
@@ -155,6 +156,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             topic=runtime.topics.request_commands,
         )
         submissions_made.append(submissions)
+        app.state.reports = LeadTimeReport(runtime.db)
         app.state.gateway = Gateway(
             settings=settings,
             verifier=verifier,
@@ -210,6 +212,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)
     app.include_router(api_approvals.router)
+    app.include_router(api_reports.router)
     webhooks.register(app, runtime)
     portal.register(app, settings)
 

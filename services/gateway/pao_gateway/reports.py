@@ -1,0 +1,257 @@
+"""The lead-time report: how long requests take, per item and mode, against the baseline.
+
+Computed with SQL from the orchestrator's read model and event log, both of which a
+rebuild reproduces exactly (``request_view`` is a pure function of the log):
+
+- ``request_view``: ``submitted_at``, ``completed_at`` (when the request ended), status;
+- ``request_events``: the fulfilment mode the request was submitted with
+  (``RequestSubmitted.mode``), whether it fell back to a ticket (``FallbackToManual``),
+  and when approval was asked and decided (``ApprovalRequested`` and the first of
+  ``RequestApproved`` / ``RequestRejected`` / ``ApprovalExpired``: ``occurred_at``, the
+  time the deciding message brought).
+
+Mode of a request: ``automated``, ``manual`` (a manual item: a ticket from the start) or
+``fallback`` (automated, then handed to a person). Lead time: submitted to completed, over
+completed requests only; approval wait: asked to decided; fulfilment: lead time minus
+approval wait. The baseline is the item's ``metadata.baseline_lead_time`` in its latest
+catalog version (highest semver, non-retired first); the reduction is
+``1 - p50 lead time / baseline``.
+
+Platform admins see every item; anyone else the items their teams own
+(``metadata.owner`` of the latest version).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import semver
+from pao_catalog.model import duration_seconds
+
+from pao_gateway.errors import AccessDenied
+from pao_gateway.identity import User
+
+MODES = ("automated", "manual", "fallback")
+# Request statuses counted as outcomes; anything else is still open.
+OUTCOMES = ("completed", "failed", "rolled_back", "rejected", "expired", "cancelled")
+BUCKETS = ("day", "week", "month")
+
+_REQUESTS = """
+WITH r AS (
+    SELECT v.item_id, v.status, v.submitted_at,
+           CASE WHEN e.fell_back THEN 'fallback'
+                WHEN e.mode = 'manual' THEN 'manual'
+                ELSE 'automated' END AS mode,
+           CASE WHEN v.status = 'completed'
+                THEN EXTRACT(EPOCH FROM v.completed_at - v.submitted_at)::float8 END AS lead_s,
+           EXTRACT(EPOCH FROM e.decided - e.asked)::float8 AS approval_s
+    FROM request_view v
+    LEFT JOIN LATERAL (
+        SELECT max(x.data->>'mode') FILTER (WHERE x.event_type = 'RequestSubmitted') AS mode,
+               bool_or(x.event_type = 'FallbackToManual') AS fell_back,
+               min((x.data->>'occurred_at')::timestamptz)
+                   FILTER (WHERE x.event_type = 'ApprovalRequested') AS asked,
+               min((x.data->>'occurred_at')::timestamptz)
+                   FILTER (WHERE x.event_type IN
+                           ('RequestApproved', 'RequestRejected', 'ApprovalExpired')) AS decided
+        FROM request_events x
+        WHERE x.stream_id = v.request_id
+          AND x.event_type IN ('RequestSubmitted', 'FallbackToManual', 'ApprovalRequested',
+                               'RequestApproved', 'RequestRejected', 'ApprovalExpired')
+    ) e ON TRUE
+    WHERE v.submitted_at >= $1 AND v.submitted_at < $2
+      AND v.item_id = ANY($3::text[])
+)
+"""
+
+_SUMMARY = (
+    _REQUESTS
+    + """
+SELECT item_id, mode, GROUPING(mode) = 1 AS all_modes,
+       count(*) AS requests,
+       {outcomes},
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_s) AS lead_p50_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY lead_s) AS lead_p90_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY approval_s) AS approval_p50_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY approval_s) AS approval_p90_s,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_s - COALESCE(approval_s, 0))
+           AS fulfilment_p50_s,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY lead_s - COALESCE(approval_s, 0))
+           AS fulfilment_p90_s,
+       sum(COALESCE(approval_s, 0)) FILTER (WHERE lead_s IS NOT NULL) AS approval_sum_s,
+       sum(lead_s) AS lead_sum_s
+FROM r
+GROUP BY GROUPING SETS ((item_id, mode), (item_id))
+ORDER BY item_id, GROUPING(mode) DESC, mode
+""".replace(
+        "{outcomes}",
+        ",\n       ".join(f"count(*) FILTER (WHERE status = '{s}') AS {s}" for s in OUTCOMES),
+    )
+)
+
+_SERIES = (
+    _REQUESTS
+    + """
+SELECT item_id, date_trunc($4, submitted_at, 'UTC') AS period,
+       count(*) AS requests,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE mode <> 'automated') AS manual,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY lead_s) AS lead_p50_s
+FROM r
+GROUP BY item_id, period
+ORDER BY item_id, period
+"""
+)
+
+_ITEMS = """
+SELECT item_id, version, retired_at IS NOT NULL AS retired,
+       document->'metadata'->>'owner' AS owner,
+       document->'metadata'->>'name' AS name,
+       document->'metadata'->>'baseline_lead_time' AS baseline
+FROM catalog_item_versions
+WHERE $1::text[] IS NULL OR item_id = ANY($1::text[])
+"""
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    item_id: str
+    name: str | None
+    owner: str | None
+    baseline: str | None  # "14d", as the item declares it
+
+    @property
+    def baseline_s(self) -> int | None:
+        return duration_seconds(self.baseline) if self.baseline else None
+
+
+def _semver(version: str) -> semver.Version:
+    try:
+        return semver.Version.parse(version)
+    except ValueError:
+        return semver.Version(0)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+class LeadTimeReport:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def items(self, item_ids: list[str] | None = None) -> dict[str, ItemFacts]:
+        """Owner and baseline of each item, from its latest version (non-retired first)."""
+        latest: dict[str, tuple[tuple[bool, semver.Version], asyncpg.Record]] = {}
+        for row in await self._pool.fetch(_ITEMS, item_ids):
+            key = (not row["retired"], _semver(row["version"]))
+            if row["item_id"] not in latest or key > latest[row["item_id"]][0]:
+                latest[row["item_id"]] = (key, row)
+        return {
+            item_id: ItemFacts(item_id, row["name"], row["owner"], row["baseline"])
+            for item_id, (_, row) in latest.items()
+        }
+
+    async def visible_items(self, user: User, wanted: list[str] | None) -> dict[str, ItemFacts]:
+        """The items ``user`` may report on (of ``wanted``, when given)."""
+        items = await self.items(wanted)
+        if user.is_admin:
+            # Requests of items the catalog no longer holds are reported too.
+            known = await self._pool.fetch(
+                "SELECT DISTINCT item_id FROM request_view WHERE item_id IS NOT NULL"
+                " AND ($1::text[] IS NULL OR item_id = ANY($1::text[]))",
+                wanted,
+            )
+            for row in known:
+                items.setdefault(row["item_id"], ItemFacts(row["item_id"], None, None, None))
+            return items
+        owned = {i: f for i, f in items.items() if f.owner is not None and f.owner in user.teams}
+        if not owned and not wanted:
+            raise AccessDenied(
+                "the lead-time report is for platform admins and the teams that own items;"
+                f" {user.id}'s teams own none"
+            )
+        if wanted and (refused := sorted(set(wanted) - set(owned))):
+            raise AccessDenied(f"not an owner of {', '.join(refused)}: {user.id} may not see it")
+        return owned
+
+    async def build(
+        self,
+        items: dict[str, ItemFacts],
+        *,
+        since: datetime,
+        until: datetime,
+        bucket: str = "week",
+    ) -> dict[str, Any]:
+        if bucket not in BUCKETS:
+            raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, not {bucket!r}")
+        ids = sorted(items)
+        async with self._pool.acquire() as conn:
+            summary = await conn.fetch(_SUMMARY, since, until, ids)
+            series = await conn.fetch(_SERIES, since, until, ids, bucket)
+        report: dict[str, dict[str, Any]] = {}
+        for row in summary:
+            facts = items[row["item_id"]]
+            entry = report.setdefault(
+                row["item_id"],
+                {
+                    "item_id": row["item_id"],
+                    "name": facts.name,
+                    "owner": facts.owner,
+                    "baseline_lead_time": facts.baseline,
+                    "baseline_lead_time_s": facts.baseline_s,
+                    "modes": [],
+                    "series": [],
+                },
+            )
+            figures = self._figures(row, facts.baseline_s)
+            if row["all_modes"]:
+                entry.update(figures)
+            else:
+                entry["modes"].append({"mode": row["mode"], **figures})
+        for entry in report.values():
+            counts = {m["mode"]: m["requests"] for m in entry["modes"]}
+            total = entry["requests"]
+            entry["mode_share"] = {m: round(counts.get(m, 0) / total, 4) for m in MODES}
+        for row in series:
+            report[row["item_id"]]["series"].append(
+                {
+                    "period": row["period"].isoformat(),
+                    "requests": row["requests"],
+                    "completed": row["completed"],
+                    "manual": row["manual"],
+                    "lead_p50_s": _round(row["lead_p50_s"]),
+                }
+            )
+        return {
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "bucket": bucket,
+            "items": list(report.values()),
+        }
+
+    @staticmethod
+    def _figures(row: asyncpg.Record, baseline_s: int | None) -> dict[str, Any]:
+        requests = row["requests"]
+        p50 = row["lead_p50_s"]
+        lead_sum = row["lead_sum_s"]
+        return {
+            "requests": requests,
+            "outcomes": {s: row[s] for s in OUTCOMES},
+            "open": requests - sum(row[s] for s in OUTCOMES),
+            "completed_share": round(row["completed"] / requests, 4),
+            "lead_time_p50_s": _round(p50),
+            "lead_time_p90_s": _round(row["lead_p90_s"]),
+            "approval_wait_p50_s": _round(row["approval_p50_s"]),
+            "approval_wait_p90_s": _round(row["approval_p90_s"]),
+            "fulfilment_p50_s": _round(row["fulfilment_p50_s"]),
+            "fulfilment_p90_s": _round(row["fulfilment_p90_s"]),
+            # Of the time completed requests took, the share spent waiting for approval.
+            "approval_share": (round(row["approval_sum_s"] / lead_sum, 4) if lead_sum else None),
+            "reduction_vs_baseline": (
+                round(1 - p50 / baseline_s, 4) if baseline_s and p50 is not None else None
+            ),
+        }
