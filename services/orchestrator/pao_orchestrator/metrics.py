@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from pao_common.outbox_gauges import set_outbox
@@ -92,6 +93,19 @@ OPEN_STATUSES = ("submitted", "awaiting_approval", "approved", "in_progress", "r
                  "fallback_to_manual")  # fmt: skip
 
 
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered: the label sets are bounded (module
+    docstring), and ``labels`` takes a lock and builds its key on every call."""
+    key = (metric, *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def _item(state: RequestState) -> str:
     return state.item_id if state.item_id and state.mode else OTHER_ITEM
 
@@ -113,34 +127,34 @@ class RequestMetrics:
         for event in events:
             match event:
                 case ev.RequestSubmitted():
-                    SUBMITTED.labels(item, mode).inc()
+                    _child(SUBMITTED, item, mode).inc()
                 case ev.RequestApproved() | ev.RequestRejected() | ev.ApprovalExpired():
                     wait = _seconds(after.submitted_at, event.occurred_at)
                     if wait is not None:
-                        APPROVAL_WAIT.labels(item, mode).observe(wait)
+                        _child(APPROVAL_WAIT, item, mode).observe(wait)
                 case ev.StepRetryScheduled():
                     step = after.step(event.step_id)
-                    RETRIES.labels(step.action_type if step else "unknown").inc()
+                    _child(RETRIES, step.action_type if step else "unknown").inc()
                 case ev.RollbackStarted():
-                    ROLLBACKS.labels(item).inc()
+                    _child(ROLLBACKS, item).inc()
                 case ev.FallbackToManual():
-                    FALLBACKS.labels(item).inc()
+                    _child(FALLBACKS, item).inc()
         if before.steps is not after.steps:
             was = {s.id: s.status for s in before.steps}
             for step in after.steps:
                 if step.status in SETTLED_STEPS and was.get(step.id) != step.status:
-                    STEPS.labels(step.action_type, step.status).inc()
+                    _child(STEPS, step.action_type, step.status).inc()
                     took = _seconds(step.started_at, step.finished_at)
                     if took is not None:
-                        STEP_DURATION.labels(step.action_type, step.status).observe(took)
+                        _child(STEP_DURATION, step.action_type, step.status).observe(took)
         if after.status in TERMINAL and before.status not in TERMINAL:
             if any(isinstance(e, ev.RequestRejectedInvalid) for e in events):
-                ENDED.labels(item, mode, INVALID).inc()  # the requester's mistake: no lead time
+                _child(ENDED, item, mode, INVALID).inc()  # the requester's mistake: no lead time
                 return
-            ENDED.labels(item, mode, after.status).inc()
+            _child(ENDED, item, mode, after.status).inc()
             took = _seconds(after.submitted_at, events[-1].occurred_at if events else None)
             if took is not None:
-                LEAD_TIME.labels(item, mode).observe(took)
+                _child(LEAD_TIME, item, mode).observe(took)
 
 
 _GAUGE_QUERY = f"""
