@@ -206,3 +206,55 @@ async def test_redelivered_messages_count_once_and_unknown_items_add_no_labels()
         await handler.handle(unknown, f"msg-unknown-{n}")
     assert _item_labels() - known <= {"other"}
     assert sample("pao_requests_ended_total", **other, outcome="invalid") - rejected_before == 1000
+
+
+@pytest.mark.integration
+async def test_the_database_gauges_count_waiting_approvals_stuck_requests_and_the_outbox(
+    fresh_database_url: str,
+) -> None:
+    from pao_common import db
+    from pao_orchestrator.metrics import LifecycleGauges
+
+    pool = await db.create_pool(fresh_database_url, max_size=2)
+    try:
+        gauges = LifecycleGauges(pool)
+        await gauges.refresh()
+        assert sample("pao_approvals_waiting") == 0
+        assert sample("pao_requests_stuck") == 0
+        assert sample("pao_outbox_backlog", outbox="orchestrator") == 0
+        assert sample("pao_outbox_oldest_age_seconds", outbox="orchestrator") == 0
+        for n, status in enumerate(["awaiting_approval", "awaiting_approval", "in_progress"]):
+            await pool.execute(
+                "INSERT INTO request_view (request_id, item_id, status, last_version)"
+                " VALUES ($1, 'vm', $2, 1)",
+                f"req-{n}",
+                status,
+            )
+        timers = [
+            ("t-late", "req-2", "step_timeout", -300),  # stuck: 5 min past due
+            ("t-late-2", "req-2", "retry", -200),  # the same request again
+            ("t-recent", "req-1", "step_timeout", -10),  # within the grace
+            ("t-expiry", "req-0", "approval_expiry", -900),  # not a step's timer
+        ]
+        for timer_id, stream, kind, due in timers:
+            await pool.execute(
+                "INSERT INTO timers (timer_id, stream_id, kind, due_at, payload)"
+                " VALUES ($1, $2, $3, now() + make_interval(secs => $4), '{}')",
+                timer_id,
+                stream,
+                kind,
+                due,
+            )
+        await pool.execute(
+            "INSERT INTO outbox (message_id, topic, key, ce_type, body, created_at)"
+            " VALUES ('m-1', 't', 'k', 'x', '{}', now() - interval '90 seconds'),"
+            " ('m-2', 't', 'k', 'x', '{}', now())"
+        )
+        await gauges.refresh()
+        assert sample("pao_approvals_waiting") == 2
+        assert sample("pao_requests_open", status="in_progress") == 1
+        assert sample("pao_requests_stuck") == 1
+        assert sample("pao_outbox_backlog", outbox="orchestrator") == 2
+        assert 90 <= sample("pao_outbox_oldest_age_seconds", outbox="orchestrator") < 3600
+    finally:
+        await pool.close()
