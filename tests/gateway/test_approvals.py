@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -87,3 +88,42 @@ async def test_inbox_and_refusals(
         "comment": "ok",
         "at": None,
     }
+
+
+async def test_a_request_shows_what_was_sent_to_whom(
+    gateway: RunningGateway, issuer: Issuer, db_pool: asyncpg.Pool
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    rid, owner = f"r-{tag}", f"own-{tag}"
+    await insert_view(db_pool, rid, requester=owner, status="completed")
+    for channel, target, status, error in (
+        ("email", "alice@example.com", "sent", None),
+        ("slack", "sec-chat", "failed", "webhook answered HTTP 500"),
+    ):
+        await db_pool.execute(
+            "INSERT INTO notification_log (notification_id, request_id, event_version, trigger,"
+            " channel, target, recipients, subject, body, webhook_url, status, attempts,"
+            " last_error) VALUES ($1, $2, 5, 'completed', $3, $4, $5, 'done', 'b',"
+            " 'http://secret.example/hook', $6, 2, $7)",
+            f"{rid}/{channel}",
+            rid,
+            channel,
+            target,
+            json.dumps([target] if channel == "email" else []),
+            status,
+            error,
+        )
+    r = await gateway.client.get(
+        f"/api/v1/requests/{rid}/notifications", headers=issuer.headers(owner)
+    )
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert [(i["channel"], i["recipients"], i["status"], i["last_error"]) for i in items] == [
+        ("email", ["alice@example.com"], "sent", None),
+        ("slack", [], "failed", "webhook answered HTTP 500"),
+    ]
+    assert "secret.example" not in r.text, "webhook URLs are credentials"
+    r = await gateway.client.get(
+        f"/api/v1/requests/{rid}/notifications", headers=issuer.headers("stranger")
+    )
+    assert r.status_code == 404

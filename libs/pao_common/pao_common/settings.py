@@ -133,6 +133,20 @@ class Settings(BaseSettings):
     catalog_port: int = 8081
     orchestrator_port: int = 8082
     executors_base_port: int = 8083
+    notifier_port: int = 8090
+
+    # Notifications (services/notifier): the policy document, the SMTP relay, retries
+    notifications_policy: Path | None = Field(
+        None, description="The notification policy (e.g. catalog/_policies/notifications.yaml)"
+    )
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    notify_attempts: int = Field(5, ge=1, description="Tries per notification before failed")
+    notify_backoff_s: float = Field(2.0, gt=0, description="First retry delay, doubling")
+    notify_timeout_s: float = Field(10.0, gt=0, description="Per SMTP / webhook attempt")
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -1,4 +1,5 @@
-"""``/api/v1/approvals``: the approver inbox (what awaits my decision), from the read model.
+"""``/api/v1/approvals``: the approver inbox (what awaits my decision), from the read model;
+``/api/v1/requests/{id}/notifications``: what was sent to whom about a request.
 
 Deciding stays on the request (``POST /api/v1/requests/{id}/approve|reject``), where the
 gateway asks ``pao_common.approvals`` (403 not an approver of the current stage, 409
@@ -11,9 +12,18 @@ from fastapi import APIRouter, Request
 
 from pao_gateway.api_requests import ERRORS
 from pao_gateway.http import CurrentUser, gateway
-from pao_gateway.schemas import API, ApprovalInbox, ApprovalInboxItem, RequestOut, StageOut
+from pao_gateway.schemas import (
+    API,
+    ApprovalInbox,
+    ApprovalInboxItem,
+    NotificationList,
+    NotificationOut,
+    RequestOut,
+    StageOut,
+)
 
 router = APIRouter(prefix=f"{API}/approvals", tags=["approvals"])
+notifications_router = APIRouter(prefix=f"{API}/requests", tags=["requests"])
 
 
 @router.get("", response_model=ApprovalInbox, responses=ERRORS)
@@ -36,3 +46,14 @@ async def inbox(request: Request, user: CurrentUser) -> ApprovalInbox:
             )
         )
     return ApprovalInbox(items=items)
+
+
+@notifications_router.get(
+    "/{request_id}/notifications", response_model=NotificationList, responses=ERRORS
+)
+async def notifications(request_id: str, request: Request, user: CurrentUser) -> NotificationList:
+    """E-mails and chat messages about the request: to whom, status, attempts, last error."""
+    rows = await gateway(request).requests.notifications(user, request_id)
+    return NotificationList(
+        request_id=request_id, items=[NotificationOut.model_validate(r) for r in rows]
+    )

@@ -213,6 +213,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     app.include_router(api_requests.router)
     app.include_router(api_approvals.router)
     app.include_router(api_reports.router)
+    app.include_router(api_approvals.notifications_router)
     webhooks.register(app, runtime)
     portal.register(app, settings)
 

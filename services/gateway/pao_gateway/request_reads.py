@@ -118,6 +118,22 @@ class RequestReader:
                 out.append(row)
         return out
 
+    async def notifications(self, request_id: str) -> list[dict[str, Any]]:
+        """What the notifier sent (or tried to) about the request: ``notification_log``."""
+        records = await self._pool.fetch(
+            "SELECT trigger, channel, target, recipients, subject, status, attempts,"
+            " last_error, created_at, sent_at FROM notification_log WHERE request_id = $1"
+            " ORDER BY created_at, event_version, channel, target",
+            request_id,
+        )
+        out = []
+        for record in records:
+            row = dict(record)
+            if isinstance(row["recipients"], str):
+                row["recipients"] = json.loads(row["recipients"])
+            out.append(row)
+        return out
+
     async def events(self, request_id: str, *, after_version: int = 0) -> list[dict[str, Any]]:
         """The stored event log of the request, in order."""
         records = await self._pool.fetch(

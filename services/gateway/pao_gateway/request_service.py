@@ -117,6 +117,10 @@ class RequestService:
         """What awaits ``user``'s approval (the approver inbox)."""
         return await self._reader.awaiting(user)
 
+    async def notifications(self, user: User, request_id: str) -> list[dict[str, Any]]:
+        await self.visible(user, request_id)
+        return await self._reader.notifications(request_id)
+
     async def events(self, user: User, request_id: str) -> list[dict[str, Any]]:
         await self.visible(user, request_id)
         return await self._reader.events(request_id)

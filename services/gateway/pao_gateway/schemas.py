@@ -205,3 +205,23 @@ class ApprovalInboxItem(BaseModel):
 
 class ApprovalInbox(BaseModel):
     items: list[ApprovalInboxItem]
+
+
+class NotificationOut(BaseModel):
+    """One e-mail or chat message about the request, as the notifier recorded it."""
+
+    trigger: str = Field(description="awaiting_approval, completed, failed, rolled_back, ...")
+    channel: str = Field(description="email, slack or teams")
+    target: str = Field(description="The e-mail recipients, or the webhook's name")
+    recipients: list[str] = Field(default_factory=list)
+    subject: str = ""
+    status: str = Field(description="pending (being tried), sent or failed (gave up)")
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+class NotificationList(BaseModel):
+    request_id: str
+    items: list[NotificationOut]

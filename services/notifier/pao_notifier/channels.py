@@ -1,0 +1,73 @@
+"""Delivery over the wire: SMTP (stdlib ``smtplib`` in a thread) and chat webhooks.
+
+A webhook is a Slack-compatible incoming webhook (``{"text": ...}``) or a Microsoft Teams
+incoming webhook (a ``MessageCard``). Any answer but 2xx, a timeout or a refused
+connection is a ``DeliveryFailed``; the sender retries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+
+from pao_notifier.errors import DeliveryFailed
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    host: str
+    port: int
+    sender: str
+    timeout_s: float = 10.0
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    def _send(self, recipients: tuple[str, ...], subject: str, body: str) -> None:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = ", ".join(recipients)
+        message["Subject"] = subject
+        message.set_content(body)
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message, to_addrs=list(recipients))
+
+    async def send(self, recipients: tuple[str, ...], subject: str, body: str) -> None:
+        try:
+            await asyncio.to_thread(self._send, recipients, subject, body)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryFailed(f"SMTP {self.host}:{self.port}: {exc}") from exc
+
+
+def webhook_body(channel: str, subject: str, body: str) -> dict[str, Any]:
+    if channel == "teams":
+        return {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": subject,
+            "title": subject,
+            "text": body,
+        }
+    return {"text": f"*{subject}*\n{body}"}
+
+
+@dataclass
+class Webhooks:
+    client: httpx.AsyncClient
+
+    async def send(self, url: str, channel: str, subject: str, body: str) -> None:
+        try:
+            response = await self.client.post(url, json=webhook_body(channel, subject, body))
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"webhook: {type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise DeliveryFailed(f"webhook answered HTTP {response.status_code}")
