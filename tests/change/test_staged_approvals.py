@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 from pao_catalog.loader import load_file
-from pao_common.messages import ApproveRequest, RejectRequest, Requester
+from pao_common.messages import ApproveRequest, RejectRequest, Requester, SubmitRequest
 
 from tests.orchestrator.items import ALICE, Run, automated_item
 
@@ -154,3 +154,20 @@ def test_load_time_errors_name_file_and_line(tmp_path: Path) -> None:
         f"{path}:{first} approval[0].n: rule: n needs n: (how many must approve)",
         f"{path}:{first + 3} approval[1].approvers: the stage names no approver",
     ]
+
+
+def test_resource_owner_team_and_manager_are_resolved_when_the_stage_begins() -> None:
+    stages = [{"approvers": {"resource_owner_team": True, "requester_manager": True}}]
+    run = Run(automated_item(approval=stages))  # type: ignore[arg-type]
+    run.send(
+        SubmitRequest(
+            request_id="req-1",
+            item_id="pg-db",
+            inputs={"name": "orders"},
+            requester=ALICE.model_copy(update={"manager": "carol"}),
+        )
+    )
+    approval = run.state.approval
+    assert approval is not None
+    # provisioning: the resource will belong to the requester's first team
+    assert (approval.approver_teams, approval.approver_users) == (("payments",), ("carol",))

@@ -33,13 +33,9 @@ class Builder(Protocol):
 
 
 def approval_spec(b: Builder) -> Any:
-    """The approval rule that applies: the operation's for a day-2 request, else the item's."""
+    """The approval rule that applies (for a day-2 request ``ctx.item`` is already the item
+    as the operation sees it, with the operation's approval)."""
     item = b.ctx.item
-    operation_id = getattr(b.state, "operation", None)
-    if operation_id and item is not None:
-        operation = item.operation(operation_id)
-        if operation is not None:
-            return operation.approval
     return item.approval if item is not None else None
 
 
@@ -52,9 +48,11 @@ def approval_timer(state: RequestState, stage: int | None = None) -> str:
 
 
 def _resource_owner_team(b: Builder) -> str | None:
-    resource = getattr(b.ctx, "resource", None)
-    if resource is not None and getattr(resource, "owner_team", None):
-        return str(resource.owner_team)
+    """An operation's resource's owner team; for provisioning, the team it will have."""
+    target = b.ctx.resource
+    owner = getattr(getattr(target, "state", None), "owner_team", None)
+    if owner:
+        return str(owner)
     item = b.ctx.item
     owner_input = item.resource.owner_input if item is not None else None
     if owner_input and b.state.inputs.get(owner_input):
