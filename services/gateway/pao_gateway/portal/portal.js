@@ -357,6 +357,62 @@ async function requestsPage() {
       el("td", {}, r.submitted_at ? new Date(r.submitted_at).toLocaleString() : "")))));
 }
 
+// --- approvals: what awaits me, decided with a comment ------------------------------------
+
+async function approvalsPage() {
+  const { body } = await api("/approvals");
+  const items = body.items || [];
+  const row = (entry) => {
+    const r = entry.request;
+    const stage = entry.stage || {};
+    const comment = el("input", { placeholder: "comment (optional)" });
+    const decide = (verb) => async () => {
+      await api(`/requests/${encodeURIComponent(r.id)}/${verb}`, { method: "POST", body: { comment: comment.value || null } });
+      await approvalsPage();
+    };
+    return el("tr", {},
+      el("td", {}, el("a", { href: `#/requests/${r.id}` }, r.id.slice(0, 8))),
+      el("td", {}, `${r.item_id} v${r.item_version || "?"}`),
+      el("td", {}, r.requester?.id || ""),
+      el("td", {}, `${entry.stage_number}/${entry.stage_count}${stage.name ? " " + stage.name : ""} (${stage.rule || "any"})`),
+      el("td", {}, stage.expires_at ? new Date(stage.expires_at).toLocaleString() : ""),
+      el("td", {}, comment,
+        el("button", { onclick: () => decide("approve")().catch(failure) }, "Approve"),
+        el("button", { className: "secondary", onclick: () => decide("reject")().catch(failure) }, "Reject")));
+  };
+  show(el("h1", {}, "Awaiting my approval"),
+    items.length ? el("table", {},
+      el("tr", {}, ["Request", "Item", "Requester", "Stage", "Expires", "Decision"].map(h => el("th", {}, h))),
+      items.map(row)) : el("p", { className: "muted" }, "Nothing awaits your approval."));
+}
+
+function stagesCard(approval) {
+  const stages = approval.stages || [];
+  if (!stages.length) return null;
+  return el("div", { className: "card" }, el("h3", {}, `Approval (${stages.length} of ${approval.stage_count} stages begun)`),
+    el("table", {},
+      el("tr", {}, ["Stage", "Approvers", "Rule", "Status", "Decisions"].map(h => el("th", {}, h))),
+      stages.map((st, i) => el("tr", {},
+        el("td", {}, `${i + 1}${st.name ? " " + st.name : ""}`),
+        el("td", {}, [...(st.approver_users || []), ...(st.approver_teams || [])].join(", ")),
+        el("td", {}, st.rule === "n" ? `${st.n} of them` : st.rule),
+        el("td", { className: `status ${st.status}` }, st.status),
+        el("td", {}, (st.decisions || []).map(d => el("div", {},
+          `${d.by}: ${d.decision}${d.comment ? ` "${d.comment}"` : ""}${d.at ? " · " + new Date(d.at).toLocaleString() : ""}`)))))));
+}
+
+async function notificationsCard(requestId) {
+  const { body } = await api(`/requests/${encodeURIComponent(requestId)}/notifications`);
+  const items = body.items || [];
+  if (!items.length) return null;
+  return el("div", { className: "card" }, el("h3", {}, "Notifications"), el("table", {},
+    el("tr", {}, ["When", "Channel", "To", "Status", "Attempts"].map(h => el("th", {}, h))),
+    items.map(n => el("tr", {},
+      el("td", {}, n.trigger), el("td", {}, n.channel), el("td", {}, n.target),
+      el("td", { className: `status ${n.status}` }, n.status + (n.last_error ? ` (${n.last_error})` : "")),
+      el("td", {}, n.attempts)))));
+}
+
 function stepsTable(steps) {
   return el("table", {},
     el("tr", {}, ["Step", "Action", "Status", "Attempts", "Outputs / error"].map(h => el("th", {}, h))),
@@ -398,7 +454,9 @@ async function renderRequest(requestId) {
       r.approval ? el("div", { className: "muted" }, `Approval by ${[...(r.approval.approver_teams || []), ...(r.approval.approver_users || [])].join(", ")}`
         + (r.approval.decided_by ? ` · decided by ${r.approval.decided_by}` : "")) : null,
       actions.length ? el("div", {}, comment, actions) : null),
+    r.approval ? stagesCard(r.approval) : null,
     r.steps?.length ? el("div", { className: "card" }, el("h3", {}, "Steps"), stepsTable(r.steps)) : null,
+    await notificationsCard(r.id).catch(() => null),
     r.outputs && Object.keys(r.outputs).length ? el("div", { className: "card" }, el("h3", {}, "Outputs"), el("pre", {}, JSON.stringify(r.outputs, null, 2))) : null,
     el("details", { className: "card" }, el("summary", {}, "Inputs"), el("pre", {}, JSON.stringify(r.inputs, null, 2))),
   );
@@ -448,6 +506,7 @@ async function render() {
     if (page === "items" && id) await itemPage(decodeURIComponent(id));
     else if (page === "requests" && id) await requestPage(decodeURIComponent(id));
     else if (page === "requests") await requestsPage();
+    else if (page === "approvals") await approvalsPage();
     else await catalogPage();
   } catch (error) { failure(error); }
 }
