@@ -10,10 +10,13 @@ the rebuilt ``resource_view`` equals the live one after a few hundred mixed requ
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,7 @@ from pao_common.messages import (
     CancelRequest,
     RejectRequest,
     Requester,
+    ResourceUpdated,
     SubmitRequest,
     TicketResolved,
     resource_id_for,
@@ -457,3 +461,16 @@ async def test_rebuilt_resource_view_equals_the_live_one(isolated_world: World) 
     assert {"active", "failed", "decommissioned"} <= statuses
     await rebuild(world.store)
     assert await world.store.resource_views() == before
+
+
+def test_the_kafka_api_examples_read_as_the_contracts() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "kafka-api.md").read_text()
+    blocks = [
+        json.loads(b) for b in re.findall(r"```json\n(\{\n.*?\n\})\n```", doc, re.S)
+    ]
+    operation = [
+        SubmitRequest.model_validate(b) for b in blocks if "requester" in b and "operation" in b
+    ]
+    assert operation and operation[0].resource_id and operation[0].operation == "update"
+    [event] = [ResourceUpdated.model_validate(b) for b in blocks if "name" in b and "version" in b]
+    assert event.status == "active" and event.outputs["password"].startswith("${secret:")

@@ -33,6 +33,7 @@ from pao_common.messages import (
     Message,
     RejectRequest,
     RequestEvent,
+    ResourceEvent,
     ResourceDecommissioned,
     ResourceOperationFailed,
     ResourceOperationStarted,
@@ -56,7 +57,9 @@ Every record follows the CloudEvents 1.0 Kafka protocol binding in binary conten
 the attributes travel as `ce_*` headers (`ce_specversion`, `ce_id`, `ce_type`, `ce_source`,
 `ce_time`, `ce_subject`), the W3C `traceparent` header carries the trace, the value is the
 JSON body described here, and the record key is the request id (also `ce_subject`), so all
-messages of one request stay in order on one partition. Consumers are idempotent on `ce_id`.
+messages of one request stay in order on one partition; on `pao.resources.events` it is the
+resource id instead, so one resource's history stays in order. Consumers are idempotent on
+`ce_id`.
 A command acting for a person (submit, cancel, approve, reject) carries its credential in
 the `ce_authtoken` header (the person's bearer JWT, or a trusted service's signature); the
 identity in its body is checked against it and replaced by it. A record that cannot be
@@ -291,7 +294,15 @@ def _name(model: type[Message]) -> str:
 ACTING_FOR_A_PERSON = (SubmitRequest, CancelRequest, ApproveRequest, RejectRequest)
 
 
+def _subject(model: type[Message]) -> str:
+    """What the key (and ``ce_subject``) of ``model``'s records is."""
+    if issubclass(model, ResourceEvent):
+        return "The resource id"
+    return "The request id"
+
+
 def _headers(model: type[Message]) -> dict[str, Any]:
+    subject = _subject(model)
     headers: dict[str, Any] = {
         "type": "object",
         "required": ["ce_specversion", "ce_id", "ce_type", "ce_source"],
@@ -301,7 +312,7 @@ def _headers(model: type[Message]) -> dict[str, Any]:
             "ce_type": {"type": "string", "const": model.ce_type},
             "ce_source": {"type": "string", "description": "Who sent it (a URI-reference)"},
             "ce_time": {"type": "string", "format": "date-time"},
-            "ce_subject": {"type": "string", "description": "The request id (= the key)"},
+            "ce_subject": {"type": "string", "description": f"{subject} (= the key)"},
             "traceparent": {"type": "string", "description": "W3C trace context"},
             "content-type": {"type": "string", "const": "application/json"},
         },
@@ -318,10 +329,10 @@ def _headers(model: type[Message]) -> dict[str, Any]:
     return headers
 
 
-def _kafka_key() -> dict[str, Any]:
+def _kafka_key(model: type[Message]) -> dict[str, Any]:
     return {
         "kafka": {
-            "key": {"type": "string", "description": "The request id"},
+            "key": {"type": "string", "description": _subject(model)},
             "bindingVersion": KAFKA_BINDING_VERSION,
         }
     }
@@ -336,10 +347,10 @@ def _message(model: type[Message]) -> dict[str, Any]:
         "headers": _headers(model),
         "payload": {"$ref": SCHEMA_REF.format(model=_name(model))},
         "correlationId": {
-            "description": "The request id",
+            "description": _subject(model),
             "location": "$message.header#/ce_subject",
         },
-        "bindings": _kafka_key(),
+        "bindings": _kafka_key(model),
     }
     if model.__doc__ and model.__doc__ != Message.__doc__:
         message["description"] = " ".join(model.__doc__.split())
