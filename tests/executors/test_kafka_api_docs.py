@@ -34,6 +34,7 @@ from pao_common.messages import (
     RejectRequest,
     Requester,
     RequestEvent,
+    ResourceUpdated,
     SubmitRequest,
     parse_message,
     to_cloudevent,
@@ -153,10 +154,12 @@ def test_documented_json_bodies_are_valid_contracts() -> None:
     text = DOC.read_text(encoding="utf-8")
     blocks = re.findall(r"```json\n(.*?)```", text, re.S)
     bodies = [json.loads(line) for block in blocks for line in _json_values(block)]
-    assert len(bodies) == 6
-    refused, submit, cancel, approve, reject, event = bodies
+    assert len(bodies) == 8
+    refused, submit, operation, cancel, approve, reject, event, resource_event = bodies
     CommandRefused.model_validate(refused)
     SubmitRequest.model_validate(submit)
+    assert SubmitRequest.model_validate(operation).operation == "update"
+    ResourceUpdated.model_validate(resource_event)
     CancelRequest.model_validate(cancel)
     ApproveRequest.model_validate(approve)
     RejectRequest.model_validate(reject)

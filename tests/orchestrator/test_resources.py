@@ -465,9 +465,7 @@ async def test_rebuilt_resource_view_equals_the_live_one(isolated_world: World) 
 
 def test_the_kafka_api_examples_read_as_the_contracts() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "kafka-api.md").read_text()
-    blocks = [
-        json.loads(b) for b in re.findall(r"```json\n(\{\n.*?\n\})\n```", doc, re.S)
-    ]
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(\{\n.*?\n\})\n```", doc, re.S)]
     operation = [
         SubmitRequest.model_validate(b) for b in blocks if "requester" in b and "operation" in b
     ]
