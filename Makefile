@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint fmt bench clean venv
+.PHONY: dev test lint fmt bench clean venv portal-vendor
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ fmt: $(STAMP)
 ## Benchmarks: print figures, assert nothing.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## Rebuild the portal's bundled npm files from services/gateway/portal-build's lock file
+## (committed, so the gateway serves them without npm or a CDN at run time).
+PORTAL_BUILD := services/gateway/portal-build
+portal-vendor:
+	cd $(PORTAL_BUILD) && npm ci --no-audit --no-fund
+	cp $(PORTAL_BUILD)/node_modules/chart.js/dist/chart.umd.min.js services/gateway/pao_gateway/portal/chart.umd.min.js
 
 clean:
 	rm -rf $(VENV) .pao .pytest_cache .mypy_cache .ruff_cache

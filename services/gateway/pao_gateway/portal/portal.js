@@ -507,6 +507,7 @@ async function render() {
     else if (page === "requests" && id) await requestPage(decodeURIComponent(id));
     else if (page === "requests") await requestsPage();
     else if (page === "approvals") await approvalsPage();
+    else if (page && page.startsWith("insights")) await insightsPage();
     else await catalogPage();
   } catch (error) { failure(error); }
 }
