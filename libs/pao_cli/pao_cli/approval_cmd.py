@@ -12,21 +12,13 @@ import json
 
 import click
 
-from pao_cli.request_cmd import API, Client
+from pao_cli.request_cmd import API, Client, gateway_client
 
 
 @click.group(help="What awaits your approval, and deciding it (through the gateway).")
-@click.option(
-    "--gateway",
-    envvar="PAO_GATEWAY_URL",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Gateway base URL (PAO_GATEWAY_URL)",
-)
-@click.option("--token", envvar="PAO_TOKEN", default=None, help="Bearer token (PAO_TOKEN)")
-@click.pass_context
-def approval(ctx: click.Context, gateway: str, token: str | None) -> None:
-    ctx.obj = Client(gateway.rstrip("/"), token)
+@gateway_client
+def approval() -> None:
+    """Commands of the group; the client is in the context."""
 
 
 @approval.command("list", help="Requests whose current approval stage awaits you.")

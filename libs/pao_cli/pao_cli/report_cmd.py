@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from pao_cli.request_cmd import API, Client
+from pao_cli.request_cmd import API, Client, gateway_client
 
 OUTCOMES = ("completed", "failed", "rolled_back", "rejected", "expired", "cancelled")
 COLUMNS = (
@@ -35,17 +35,9 @@ COLUMNS = (
 
 
 @click.group(help="Reports over the platform's history (through the gateway).")
-@click.option(
-    "--gateway",
-    envvar="PAO_GATEWAY_URL",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Gateway base URL (PAO_GATEWAY_URL)",
-)
-@click.option("--token", envvar="PAO_TOKEN", default=None, help="Bearer token (PAO_TOKEN)")
-@click.pass_context
-def report(ctx: click.Context, gateway: str, token: str | None) -> None:
-    ctx.obj = Client(gateway.rstrip("/"), token)
+@gateway_client
+def report() -> None:
+    """Commands of the group; the client is in the context."""
 
 
 def rows(answer: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ number, ``tags=["a","b"]`` a list), else as plain strings.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,18 +85,31 @@ def parse_inputs(pairs: tuple[str, ...], inputs_file: Path | None) -> dict[str, 
     return inputs
 
 
+def gateway_client(group: Callable[..., None]) -> Callable[..., None]:
+    """The --gateway/--token options of a command group talking to the gateway; they put a
+    ``Client`` in the click context for its commands (``@click.pass_obj``)."""
+
+    @click.option(
+        "--gateway",
+        envvar="PAO_GATEWAY_URL",
+        default="http://127.0.0.1:8080",
+        show_default=True,
+        help="Gateway base URL (PAO_GATEWAY_URL)",
+    )
+    @click.option("--token", envvar="PAO_TOKEN", default=None, help="Bearer token (PAO_TOKEN)")
+    @click.pass_context
+    @functools.wraps(group)
+    def with_client(ctx: click.Context, gateway: str, token: str | None) -> None:
+        ctx.obj = Client(gateway.rstrip("/"), token)
+        group()
+
+    return with_client
+
+
 @click.group("request", help="Submit, follow and show requests (via the gateway).")
-@click.option(
-    "--gateway",
-    envvar="PAO_GATEWAY_URL",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="Gateway base URL (PAO_GATEWAY_URL)",
-)
-@click.option("--token", envvar="PAO_TOKEN", default=None, help="Bearer token (PAO_TOKEN)")
-@click.pass_context
-def request(ctx: click.Context, gateway: str, token: str | None) -> None:
-    ctx.obj = Client(gateway.rstrip("/"), token)
+@gateway_client
+def request() -> None:
+    """Commands of the group; the client is in the context."""
 
 
 @request.command(help="Submit a request for catalog ITEM; prints the request id.")
