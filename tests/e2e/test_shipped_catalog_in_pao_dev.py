@@ -184,7 +184,9 @@ def submit_and_approve(
     request_id = requester.submit(item.metadata.id, example.inputs)
     approved_by: str | None = None
     view = requester.wait(request_id, needs_someone_or_ended, "a person's turn, or the end")
-    if view["status"] == "awaiting_approval":
+    # One decision per stage; the approval is accepted (202) before the orchestrator has
+    # recorded it, so wait for the view to move past the version that asked for it.
+    while view["status"] == "awaiting_approval":
         approver = approver_of(view["approval"])
         assert approver["id"] != example.user.id
         response = Person(dev, token_for(dev, approver)).call(
@@ -192,7 +194,12 @@ def submit_and_approve(
         )
         assert response.status_code == 202, response.text
         approved_by = approver["id"]
-        view = requester.wait(request_id, needs_someone_or_ended, "the end, after approval")
+        asked_at = view["version"]
+        view = requester.wait(
+            request_id,
+            lambda v: v["version"] > asked_at and needs_someone_or_ended(v),
+            "the next stage or the end, after approval",
+        )
     if item.approval.required and item.approval.when is None:
         assert approved_by is not None, f"{item.metadata.id} needs an approval: {view}"
     return requester, request_id, view, approved_by
