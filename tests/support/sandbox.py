@@ -1,4 +1,4 @@
-"""The sandboxes of JIRA, GitHub, Terraform Cloud and a REST target, on a free port.
+"""The sandboxes of JIRA, GitHub, Terraform Cloud, ServiceNow and a REST target, on a free port.
 
 ``SandboxServer`` runs ``pao_executors.sandbox.create_app`` under uvicorn in a
 background thread, so clients reach it over real sockets. Fixtures::
@@ -40,6 +40,8 @@ JIRA_EMAIL = "pao@example.com"
 JIRA_API_TOKEN = "sandbox-jira-token"
 GITHUB_TOKEN = "sandbox-github-token"
 TFC_TOKEN = "sandbox-tfc-token"
+SERVICENOW_USER = "pao.integration"
+SERVICENOW_PASSWORD = "sandbox-servicenow-password"
 
 
 def sandbox_test_settings(**overrides: Any) -> SandboxSettings:
@@ -79,6 +81,10 @@ class SandboxServer:
     @property
     def tfc_url(self) -> str:
         return f"{self.url}/tfc"
+
+    @property
+    def servicenow_url(self) -> str:
+        return f"{self.url}/servicenow"
 
     @property
     def echo_url(self) -> str:

@@ -1,5 +1,5 @@
-"""Built-in sandboxes of the systems PAO's executors drive: JIRA, GitHub, Terraform Cloud
-and a generic REST target, speaking the real APIs over real sockets.
+"""Built-in sandboxes of the systems PAO's executors drive: JIRA, GitHub, Terraform Cloud,
+ServiceNow's CMDB and a generic REST target, speaking the real APIs over real sockets.
 
 One process, one port, one prefix per system (``python -m pao_executors.sandbox --port N``;
 ``create_app(settings)`` for in-process use)::
@@ -7,6 +7,7 @@ One process, one port, one prefix per system (``python -m pao_executors.sandbox 
     http://HOST:PORT/jira     JIRA REST v2 (+ v3 on the Cloud flavour)   see ``jira``
     http://HOST:PORT/github   GitHub REST API root (Actions, App tokens) see ``github``
     http://HOST:PORT/tfc      Terraform Cloud host root (/api/v2)        see ``tfc``
+    http://HOST:PORT/servicenow  ServiceNow instance (/api/now/table)    see ``servicenow``
     http://HOST:PORT/echo     REST echo / scripted target                see ``echo``
 
 Each system also has a control API under ``/<system>/sandbox/`` (state dump, reset,

@@ -1,10 +1,11 @@
-"""The sandbox server: all four emulated systems in one FastAPI app, one port.
+"""The sandbox server: all five emulated systems in one FastAPI app, one port.
 
 ``create_app(settings)`` mounts each system under its prefix::
 
     /jira    JIRA REST API v2/v3       (jira.JIRA(server="http://HOST:PORT/jira"))
     /github  GitHub REST API root      (API URL "http://HOST:PORT/github")
     /tfc     Terraform Cloud host root (API at "http://HOST:PORT/tfc/api/v2")
+    /servicenow  ServiceNow instance root (Table API at ".../servicenow/api/now/table")
     /echo    generic REST target
 
 and answers ``/`` (links to each system's UI), ``/healthz``, ``/readyz``,
@@ -31,6 +32,7 @@ from pao_executors.sandbox.common import SandboxSystem, esc, page
 from pao_executors.sandbox.echo import EchoConfig, EchoSandbox
 from pao_executors.sandbox.github import GithubConfig, GithubSandbox
 from pao_executors.sandbox.jira import JiraConfig, JiraSandbox
+from pao_executors.sandbox.servicenow import ServiceNowConfig, ServiceNowSandbox
 from pao_executors.sandbox.tfc import TfcConfig, TfcSandbox
 
 DEFAULT_PORT = 8099
@@ -42,10 +44,13 @@ class SandboxSettings(BaseSettings):
     )
 
     port: int = DEFAULT_PORT
-    config_file: Path | None = Field(None, description="JSON with jira/github/tfc/echo sections")
+    config_file: Path | None = Field(
+        None, description="JSON with jira/github/tfc/servicenow/echo sections"
+    )
     jira: JiraConfig = Field(default_factory=JiraConfig)
     github: GithubConfig = Field(default_factory=GithubConfig)
     tfc: TfcConfig = Field(default_factory=TfcConfig)
+    servicenow: ServiceNowConfig = Field(default_factory=ServiceNowConfig)
     echo: EchoConfig = Field(default_factory=EchoConfig)
 
     def resolved(self) -> SandboxSettings:
@@ -67,6 +72,7 @@ def create_systems(settings: SandboxSettings) -> dict[str, SandboxSystem[Any]]:
         "jira": JiraSandbox(settings.jira),
         "github": GithubSandbox(settings.github),
         "tfc": TfcSandbox(settings.tfc),
+        "servicenow": ServiceNowSandbox(settings.servicenow),
         "echo": EchoSandbox(settings.echo),
     }
 
