@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 Record = Mapping[str, str]
 Predicate = Callable[[Record], bool]
@@ -65,19 +66,20 @@ def _compare(actual: str | None, op: str, value: str) -> bool:
     if op in ("IN", "NOT IN"):
         hit = a in {w.strip() for w in v.split(",")}
         return hit if op == "IN" else not hit
-    left: float | str = a
-    right: float | str = v
     try:
-        left, right = float(a), float(v)
+        return _ordered(float(a), op, float(v))
     except ValueError:
-        pass
+        return _ordered(a, op, v)
+
+
+def _ordered(left: Any, op: str, right: Any) -> bool:
     if op == ">":
-        return left > right  # type: ignore[operator]
+        return bool(left > right)
     if op == ">=":
-        return left >= right  # type: ignore[operator]
+        return bool(left >= right)
     if op == "<":
-        return left < right  # type: ignore[operator]
-    return left <= right  # type: ignore[operator]
+        return bool(left < right)
+    return bool(left <= right)
 
 
 def _condition(text: str) -> Predicate:

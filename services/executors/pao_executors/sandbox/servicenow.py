@@ -301,9 +301,7 @@ class ServiceNowSandbox(SandboxSystem[ServiceNowConfig]):
             self.table(table)
             record = self.create(table, await self._body(request), user)
             location = f"{request.url.remove_query_params([])}/{record['sys_id']}"
-            return JSONResponse(
-                {"result": record}, status_code=201, headers={"Location": location}
-            )
+            return JSONResponse({"result": record}, status_code=201, headers={"Location": location})
 
         async def update_record(request: Request, table: str, sys_id: str) -> Response:
             user = self.authenticate(request)
