@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pao_common.cloudevents import CloudEvent
 from pao_common.executor.testing import ExecutorHarness
+from pao_common.jira_tickets import message_id, parse_done, ticket_resolved
 from pao_common.messages import (
     ActionSucceeded,
     CancelRequest,
@@ -15,7 +16,6 @@ from pao_common.messages import (
     parse_message,
 )
 from pao_executors.jira import LibraryJira, ResolutionPoller
-from pao_executors.jira.resolution import message_id, parse_done, ticket_resolved
 from pao_orchestrator.domain.state import TICKET_STEP
 
 from tests.executors_jira.conftest import jira_settings

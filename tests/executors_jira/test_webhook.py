@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from pao_common.executor.testing import ExecutorHarness
+from pao_common.jira_tickets import message_id
 from pao_common.settings import Settings
-from pao_executors.jira.resolution import message_id
 from pao_orchestrator.domain.state import TICKET_STEP
 
 from tests.executors_jira.test_jira_executor import TICKET

@@ -15,6 +15,7 @@ from pao_common.messages import (
     SubmitRequest,
     TicketResolved,
 )
+from pao_common.retry import RetryPolicy
 from pao_orchestrator.domain import policy
 from pao_orchestrator.domain.codec import decode, encode
 from pao_orchestrator.domain.state import TICKET_STEP
@@ -102,7 +103,7 @@ def test_retry_with_backoff_only_for_retryable_failures() -> None:
     d = run.fail("503", retryable=True)
     assert [e.event_type for e in d.events] == ["StepRetryScheduled"]
     scheduled = d.events[0]
-    expected = policy.RetryPolicy.of(retry).delay_s(1, first.command_id)
+    expected = RetryPolicy.model_validate(retry).delay_s(1, first.command_id)
     assert scheduled.delay_s == expected  # type: ignore[attr-defined]
     assert 1.0 <= expected <= 2.0  # base 2s, half of it jittered, from the command id
     assert run.state.step("create").status == "running"  # type: ignore[union-attr]

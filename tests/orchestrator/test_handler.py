@@ -13,7 +13,8 @@ import pytest
 from pao_common import db
 from pao_common.messages import ActionSucceeded, CancelRequest, SubmitRequest
 from pao_common.topics import Topics
-from pao_orchestrator.adapters.catalog import PostgresItemCatalog, latest_version
+from pao_common.versions import latest_version
+from pao_orchestrator.adapters.catalog import PostgresItemCatalog
 from pao_orchestrator.adapters.memory import (
     FixedClock,
     InMemoryEventStore,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import semver
+from pao_common.versions import version_key
 
 from pao_catalog.forms import build_form, operations_summary
 from pao_catalog.model import CatalogItem
@@ -26,14 +26,6 @@ SEARCH_CACHE_SIZE = 4096
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-
-
-def version_key(version: str) -> tuple[int, semver.Version | None, str]:
-    """Sort key: semver order; anything unparsable sorts below every real version."""
-    try:
-        return (1, semver.Version.parse(version), version)
-    except ValueError:
-        return (0, None, version)
 
 
 def _text(value: Any) -> str:

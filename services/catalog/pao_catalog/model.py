@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from pao_common.retry import RetryPolicy
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -286,13 +287,6 @@ class JiraTicket(_Model):
 
 class Manual(_Model):
     jira: JiraTicket
-
-
-class RetryPolicy(_Model):
-    attempts: int = 1
-    backoff_s: float = 2.0
-    max_backoff_s: float = 60.0
-    jitter: bool = True
 
 
 class Rollback(_Model):

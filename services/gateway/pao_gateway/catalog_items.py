@@ -1,8 +1,8 @@
 """The catalog versions a submission is checked against, read from ``catalog_item_versions``.
 
 The catalog service is the table's only writer; the gateway reads the pinned (or
-latest: highest semver among non-retired) version, parses it with the catalog
-library and validates inputs with the catalog's own validator
+latest: the highest non-retired by ``pao_common.versions``) version, parses it with the
+catalog library and validates inputs with the catalog's own validator
 (``pao_catalog.forms.validate_inputs``), so the form a portal renders and the
 check a submission passes are one and the same.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-import semver
 from pao_catalog.forms import apply_defaults, validate_inputs
 from pao_catalog.model import Access, CatalogItem, parse_item
+from pao_common.versions import version_key
 
 from pao_gateway.errors import AccessDenied, FieldProblem, InvalidSubmission
 from pao_gateway.identity import User
@@ -44,13 +44,6 @@ class ItemVersions(Protocol):
         item or version does not exist or is retired.
         """
         ...
-
-
-def _semver_key(version: str) -> semver.Version:
-    try:
-        return semver.Version.parse(version)
-    except ValueError:
-        return semver.Version(0)
 
 
 class PostgresItemVersions:
@@ -104,11 +97,11 @@ class PostgresItemVersions:
                     f"catalog item {item_id!r} is retired",
                     [FieldProblem("item_id", f"every version of {item_id!r} is retired", "body")],
                 )
-            row = max(live, key=lambda r: _semver_key(r["version"]))
+            row = max(live, key=lambda r: version_key(r["version"]))
         else:
             found = [r for r in rows if r["version"] == version]
             if not found:
-                known = ", ".join(sorted((r["version"] for r in rows), key=_semver_key))
+                known = ", ".join(sorted((r["version"] for r in rows), key=version_key))
                 raise InvalidSubmission(
                     f"unknown version {version!r} of {item_id!r}",
                     [

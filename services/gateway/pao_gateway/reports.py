@@ -28,8 +28,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import semver
 from pao_catalog.model import duration_seconds
+from pao_common.versions import VersionKey, version_key
 
 from pao_gateway.errors import AccessDenied
 from pao_gateway.identity import User
@@ -128,13 +128,6 @@ class ItemFacts:
         return duration_seconds(self.baseline) if self.baseline else None
 
 
-def _semver(version: str) -> semver.Version:
-    try:
-        return semver.Version.parse(version)
-    except ValueError:
-        return semver.Version(0)
-
-
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -145,9 +138,9 @@ class LeadTimeReport:
 
     async def items(self, item_ids: list[str] | None = None) -> dict[str, ItemFacts]:
         """Owner and baseline of each item, from its latest version (non-retired first)."""
-        latest: dict[str, tuple[tuple[bool, semver.Version], asyncpg.Record]] = {}
+        latest: dict[str, tuple[tuple[bool, VersionKey], asyncpg.Record]] = {}
         for row in await self._pool.fetch(_ITEMS, item_ids):
-            key = (not row["retired"], _semver(row["version"]))
+            key = (not row["retired"], version_key(row["version"]))
             if row["item_id"] not in latest or key > latest[row["item_id"]][0]:
                 latest[row["item_id"]] = (key, row)
         return {

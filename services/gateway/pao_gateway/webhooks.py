@@ -29,15 +29,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pao_common.kafka import publish_event
-from pao_common.messages import to_cloudevent
-from pao_common.service import ServiceRuntime
-from pao_executors.jira.resolution import (
+from pao_common.jira_tickets import (
     DONE_RESOLUTIONS,
     message_id,
     parse_done,
     ticket_resolved,
 )
+from pao_common.kafka import publish_event
+from pao_common.messages import to_cloudevent
+from pao_common.service import ServiceRuntime
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 

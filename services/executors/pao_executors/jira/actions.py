@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 
 from pao_common.errors import ActionError
 from pao_common.executor import ActionContext, Executor
+from pao_common.jira_tickets import request_label, step_label
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pao_executors.jira.client import TicketSystem
 from pao_executors.jira.config import JiraSettings
-from pao_executors.jira.resolution import request_label, step_label
 
 T = TypeVar("T")
 CUSTOM_FIELD = re.compile(r"^customfield_\d+$")

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pao_common.errors import ConfigurationError
+from pao_common.jira_tickets import DEFAULT_LABEL, DEFAULT_SYNCED_LABEL, DONE_RESOLUTIONS
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from pao_executors.jira.resolution import DEFAULT_LABEL, DEFAULT_SYNCED_LABEL, DONE_RESOLUTIONS
 
 
 class JiraSettings(BaseSettings):

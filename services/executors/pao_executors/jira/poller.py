@@ -16,18 +16,18 @@ import logging
 from typing import Protocol
 
 from pao_common.cloudevents import CloudEvent
-from pao_common.messages import to_cloudevent
-
-from pao_executors.jira.client import TicketSystem
-from pao_executors.jira.config import JiraSettings
-from pao_executors.jira.errors import JiraCallError
-from pao_executors.jira.resolution import (
+from pao_common.jira_tickets import (
     MANUAL_STEP,
     message_id,
     parse_done,
     step_label,
     ticket_resolved,
 )
+from pao_common.messages import to_cloudevent
+
+from pao_executors.jira.client import TicketSystem
+from pao_executors.jira.config import JiraSettings
+from pao_executors.jira.errors import JiraCallError
 
 log = logging.getLogger("pao.executor.jira.poller")
 SOURCE = "executor-jira"

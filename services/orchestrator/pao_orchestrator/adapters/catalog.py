@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
-import semver
 from pao_catalog.model import parse_item
+from pao_common.versions import latest_version
 
 from pao_orchestrator.errors import ItemNotFound
-
-
-def _semver(text: str) -> semver.Version | None:
-    try:
-        return semver.Version.parse(text)
-    except ValueError:
-        return None
-
-
-def latest_version(versions: Iterable[str]) -> str | None:
-    """The highest semantic version (versions that are not semver sort last)."""
-    parsed = [(v, _semver(v)) for v in versions]
-    valid = [(v, p) for v, p in parsed if p is not None]
-    if valid:
-        return max(valid, key=lambda vp: vp[1])[0]
-    return max((v for v, _ in parsed), default=None)
 
 
 class PostgresItemCatalog:

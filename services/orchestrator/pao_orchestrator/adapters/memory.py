@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pao_common.versions import latest_version
+
 from pao_orchestrator.domain.codec import decode, decode_resource, encode
 from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.state import TERMINAL
@@ -232,8 +234,6 @@ class InMemoryItemCatalog:
         self.items[(item.metadata.id, item.metadata.version)] = item
 
     async def get(self, item_id: str, version: str | None = None) -> Any:
-        from pao_orchestrator.adapters.catalog import latest_version
-
         if version is not None:
             item = self.items.get((item_id, version))
             if item is None:

@@ -30,6 +30,7 @@ from pao_common.messages import (
     SubmitRequest,
     TicketResolved,
 )
+from pao_common.retry import RetryPolicy
 
 from pao_orchestrator.domain import approval_decide, policy, resources
 from pao_orchestrator.domain import events as ev
@@ -406,11 +407,11 @@ def _on_failed(b: _Builder, msg: ActionFailed) -> None:
     )
 
 
-def _retry_policy(b: _Builder, step: StepState) -> policy.RetryPolicy:
+def _retry_policy(b: _Builder, step: StepState) -> RetryPolicy:
     if step.id == TICKET_STEP:
         return policy.TICKET_RETRY
     spec = _step_def(b, step.id)
-    return policy.RetryPolicy.of(spec.retry if spec is not None else None)
+    return spec.retry if spec is not None else RetryPolicy()
 
 
 def _attempt_failed(
