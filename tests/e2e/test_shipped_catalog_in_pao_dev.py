@@ -167,6 +167,11 @@ def sandbox_jira_issue(dev: PaoDev, key: str) -> dict[str, Any]:
     return result
 
 
+def moved_past(version: int) -> Callable[[dict[str, Any]], bool]:
+    """A newer view than ``version`` in which a person's turn came, or the end."""
+    return lambda view: view["version"] > version and needs_someone_or_ended(view)
+
+
 def needs_someone_or_ended(view: dict[str, Any]) -> bool:
     if view["status"] in WAITS_FOR_A_PERSON | FINAL:
         return True
@@ -194,10 +199,9 @@ def submit_and_approve(
         )
         assert response.status_code == 202, response.text
         approved_by = approver["id"]
-        asked_at = view["version"]
         view = requester.wait(
             request_id,
-            lambda v: v["version"] > asked_at and needs_someone_or_ended(v),
+            moved_past(view["version"]),
             "the next stage or the end, after approval",
         )
     if item.approval.required and item.approval.when is None:
