@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,61 @@ async def insert_view(
         last_version,
         submitted_at_offset_s,
     )
+
+
+# --- resource_view rows as the orchestrator projects them -----------------------------------
+
+
+async def insert_resource(
+    pool: asyncpg.Pool,
+    *,
+    item_id: str,
+    owner_team: str | None,
+    requester: str = "someone",
+    status: str = "active",
+    name: str | None = None,
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+    requests: list[dict[str, Any]] | None = None,
+    active_request_id: str | None = None,
+    active_operation: str | None = None,
+    created_at: datetime | None = None,
+    item_version: str = "1.0.0",
+) -> str:
+    """A ``resource_view`` row; returns its resource id."""
+    resource_id = str(uuid.uuid4())
+    provisioning = str(uuid.uuid4())
+    history = requests or [
+        {
+            "request_id": provisioning,
+            "operation": None,
+            "status": "completed",
+            "submitted_at": "2026-01-05T10:00:00+00:00",
+            "ended_at": "2026-01-05T10:05:00+00:00",
+        }
+    ]
+    await pool.execute(
+        "INSERT INTO resource_view (resource_id, item_id, item_version, name, owner_team,"
+        " requester_id, status, inputs, outputs, requests, active_request_id,"
+        " active_operation, error, last_version, created_at, updated_at, decommissioned_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, 2,"
+        " coalesce($13, now()), now(),"
+        " CASE WHEN $7 = 'decommissioned' THEN now() END)",
+        resource_id,
+        item_id,
+        item_version,
+        name or f"{item_id}-{resource_id[:8]}",
+        owner_team,
+        requester,
+        status,
+        json.dumps(inputs if inputs is not None else {"name": "orders", "size": 2}),
+        json.dumps(outputs or {}),
+        json.dumps(history),
+        active_request_id,
+        active_operation,
+        created_at,
+    )
+    return resource_id
 
 
 # --- the gateway ----------------------------------------------------------------------------

@@ -35,7 +35,15 @@ from pao_common.settings import Settings, get_settings
 from pao_common.telemetry import tag_current_span
 from pao_common.topics import Topics
 
-from pao_gateway import api_approvals, api_catalog, api_reports, api_requests, portal, webhooks
+from pao_gateway import (
+    api_approvals,
+    api_catalog,
+    api_reports,
+    api_requests,
+    api_resources,
+    portal,
+    webhooks,
+)
 from pao_gateway.body_limit import BodySizeLimit
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
@@ -47,6 +55,8 @@ from pao_gateway.rate_limit import Rate, SubmissionRateLimiter
 from pao_gateway.reports import LeadTimeReport
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
+from pao_gateway.resource_reads import ResourceReader
+from pao_gateway.resource_service import ResourceService
 from pao_gateway.stream_slots import StreamSlots
 from pao_gateway.submissions import SubmissionRelay, SubmissionStore
 
@@ -172,6 +182,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
             reader=reader,
             live=live,
             stream_slots=stream_slots,
+            resources=ResourceService(reader=ResourceReader(runtime.db), versions=versions),
         )
         relay = SubmissionRelay(
             runtime.db,
@@ -212,6 +223,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     app.include_router(api_catalog.router)
     app.include_router(api_requests.router)
     app.include_router(api_approvals.router)
+    app.include_router(api_resources.router)
     app.include_router(api_reports.router)
     app.include_router(api_approvals.notifications_router)
     webhooks.register(app, runtime)

@@ -45,6 +45,11 @@ class ItemVersions(Protocol):
         """
         ...
 
+    async def pinned(self, item_id: str, version: str) -> PinnedItem | None:
+        """``version`` of ``item_id`` even when retired (a resource keeps the version it
+        was made with, as a request in flight does); None when the catalog lacks it."""
+        ...
+
 
 class PostgresItemVersions:
     """``ItemVersions`` over ``catalog_item_versions``; parsed items are memoised
@@ -117,6 +122,12 @@ class PostgresItemVersions:
                     [FieldProblem("item_version", f"version {version!r} is retired", "body")],
                 )
         return await self._load(item_id, row["version"], row["content_hash"])
+
+    async def pinned(self, item_id: str, version: str) -> PinnedItem | None:
+        found = [r for r in await self._rows(item_id) if r["version"] == version]
+        if not found:
+            return None
+        return await self._load(item_id, version, found[0]["content_hash"])
 
     async def _load(self, item_id: str, version: str, content_hash: str) -> PinnedItem:
         memo_key = (item_id, version, content_hash)

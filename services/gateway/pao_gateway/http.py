@@ -26,6 +26,7 @@ from pao_gateway.identity import TokenVerifier, User
 from pao_gateway.live import LiveEvents
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
+from pao_gateway.resource_service import ResourceService
 from pao_gateway.stream_slots import StreamSlots
 
 REALM = "pao"
@@ -43,6 +44,7 @@ class Gateway:
     reader: RequestReader
     live: LiveEvents
     stream_slots: StreamSlots
+    resources: ResourceService
 
 
 def gateway(request: Request) -> Gateway:

@@ -225,3 +225,152 @@ class NotificationOut(BaseModel):
 class NotificationList(BaseModel):
     request_id: str
     items: list[NotificationOut]
+
+
+# --- resources --------------------------------------------------------------------------
+
+
+class ResourceLinks(BaseModel):
+    self: str
+    operations: str
+
+    @classmethod
+    def of(cls, resource_id: str) -> ResourceLinks:
+        base = f"{API}/resources/{resource_id}"
+        return cls(self=base, operations=f"{base}/operations")
+
+
+class ResourceRequestOut(BaseModel):
+    """A request that touched the resource (its provisioning, or an operation)."""
+
+    request_id: str
+    operation: str | None = Field(None, description="Absent for the provisioning request")
+    status: str
+    submitted_at: datetime | None = None
+    ended_at: datetime | None = None
+    link: str
+
+
+class ActiveRequestOut(BaseModel):
+    """The request the resource is busy with (provisioning or an operation)."""
+
+    request_id: str
+    operation: str | None = None
+    link: str
+
+
+class ResourceOut(BaseModel):
+    id: str
+    item_id: str
+    item_version: str
+    name: str
+    owner_team: str | None = None
+    requester_id: str | None = None
+    status: str = Field(
+        description="provisioning, active, updating, decommissioning, decommissioned or failed"
+    )
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(
+        default_factory=dict, description="Secret references (${secret:...}), never values"
+    )
+    active_request: ActiveRequestOut | None = None
+    requests: list[ResourceRequestOut] | None = Field(
+        None, description="Oldest first; only in GET /resources/{id}"
+    )
+    error: str | None = None
+    version: int = Field(0, description="Version of the resource's last event")
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    decommissioned_at: datetime | None = None
+    links: ResourceLinks
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ResourceOut:
+        active = row.get("active_request_id")
+        history = row.get("requests")
+        return cls(
+            id=row["resource_id"],
+            item_id=row["item_id"],
+            item_version=row["item_version"],
+            name=row["name"],
+            owner_team=row.get("owner_team"),
+            requester_id=row.get("requester_id"),
+            status=row["status"],
+            inputs=row.get("inputs") or {},
+            outputs=row.get("outputs") or {},
+            active_request=(
+                ActiveRequestOut(
+                    request_id=active,
+                    operation=row.get("active_operation"),
+                    link=f"{API}/requests/{active}",
+                )
+                if active
+                else None
+            ),
+            requests=(
+                [
+                    ResourceRequestOut(**entry, link=f"{API}/requests/{entry['request_id']}")
+                    for entry in history
+                ]
+                if history is not None
+                else None
+            ),
+            error=row.get("error"),
+            version=int(row.get("last_version") or 0),
+            created_at=row.get("created_at"),
+            updated_at=row.get("updated_at"),
+            decommissioned_at=row.get("decommissioned_at"),
+            links=ResourceLinks.of(row["resource_id"]),
+        )
+
+
+class ResourcePage(BaseModel):
+    items: list[ResourceOut]
+    limit: int
+    next: str | None = Field(None, description="URL of the next page, absent on the last")
+
+
+class OperationOut(BaseModel):
+    """An operation the caller may run on the resource now, with its form."""
+
+    id: str
+    title: str
+    description: str = ""
+    fields: list[str] = Field(default_factory=list, description="What its form asks")
+    changes: list[str] = Field(
+        default_factory=list, description="The item fields it sets on the resource"
+    )
+    mode: str = Field(description="manual or automated")
+    approval_required: bool = False
+    form: dict[str, Any] = Field(
+        description="{schema, uiSchema, version, operation, title}; fields the item shares "
+        "default to the resource's current values"
+    )
+    run: str = Field(description="POST here (with an Idempotency-Key) to run it")
+
+
+class OperationUnavailable(BaseModel):
+    id: str
+    title: str
+    reason: str
+
+
+class ResourceOperations(BaseModel):
+    resource_id: str
+    status: str
+    decommissionable: bool = Field(description="Whether the item declares a decommission")
+    decommission_note: str | None = Field(
+        None, description="Why PAO cannot decommission it, when it cannot"
+    )
+    reason: str | None = Field(
+        None, description="Why no operation may run now (decommissioned, busy, ...)"
+    )
+    operations: list[OperationOut] = Field(description="Those allowed now")
+    unavailable: list[OperationUnavailable] = Field(
+        default_factory=list, description="Declared but not allowed now, with why"
+    )
+
+
+class OperationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"storage_gb": 50}])
