@@ -14,6 +14,7 @@ from pao_catalog.forms import (
     validate_operation_inputs,
 )
 from pao_catalog.model import CatalogItem
+from pao_catalog.preview import render_operation_plan
 
 from tests.catalog_lib.support import load, messages, minimal, write
 
@@ -174,6 +175,33 @@ def test_operation_steps_see_their_own_earlier_steps_only(tmp_path: Path) -> Non
         "operations[0].fulfillment.automated.steps[0].with.message: unknown variable "
         "steps.first: no step 'first'"
     ]
+
+
+def test_an_operation_template_failing_at_run_time_fails_at_load(tmp_path: Path) -> None:
+    """Each operation is rendered on the resource each example would make, so a template
+    that passes the variable checks but cannot run (a string plus a number) is refused."""
+    op = {**DECOMMISSION, "fulfillment": _automated(_log("{{ resource.inputs.name + 1 }}"))}
+    [problem] = messages(load(tmp_path, _with_ops(op)))
+    assert problem.startswith(
+        "operations[0].fulfillment.automated.steps[0].with.message: does not render on the "
+        "resource of example 'basic': "
+    )
+
+
+def test_an_operation_plan_renders_on_the_examples_resource(tmp_path: Path) -> None:
+    item = _item(tmp_path)
+    example = item.examples[0]
+    plan = render_operation_plan(item, "update", example.inputs, example.user)
+    assert plan["operation"] == "update" and plan["approval"]["required"] is False
+    [step] = plan["steps"]
+    # resource.outputs are the item's outputs as provisioning renders them (a step's are
+    # placeholders), size is pre-filled from the resource; reason is typed by a person.
+    assert step["with"] == {"message": "<steps.second.outputs.message> x -> 1"}
+    assert plan["outputs"] == {"size": 1}
+    manual = render_operation_plan(item, "decommission", {"name": "db", "size": 3})
+    assert manual["jira"]["summary"] == "Remove sample-preview"
+    with pytest.raises(OperationNotFound):
+        render_operation_plan(item, "resize", example.inputs)
 
 
 def test_operation_approval_and_access_rules(tmp_path: Path) -> None:

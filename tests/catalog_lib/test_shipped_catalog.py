@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from pao_catalog.actions import ActionRegistry
 from pao_catalog.loader import load_directory, load_file, parse_yaml
 from pao_catalog.model import parse_item
-from pao_catalog.preview import preview
+from pao_catalog.preview import preview, render_operation_plan
 from pao_catalog.schema import document_schema
 from pao_cli.main import main
 
@@ -50,6 +50,33 @@ def test_the_catalog_covers_the_required_items() -> None:
     assert modes["kubernetes-namespace"].automated.fallback_to_manual  # type: ignore[union-attr]
     actions = {s.action for f in modes.values() if f.automated for s in f.automated.steps}
     assert {"rest", "terraform", "github-workflow", "debug.log", "jira"} <= actions
+
+
+def test_the_shipped_items_have_their_day_2_operations() -> None:
+    results = load_directory(CATALOG, registry=ActionRegistry())
+    items = {r.item.metadata.id: r.item for r in results if r.item}
+    for item_id in ("postgres-database", "kubernetes-namespace", "dns-record"):
+        item = items[item_id]
+        assert [o.id for o in item.operations] == ["update", "decommission"], item_id
+        assert all(o.fulfillment.mode == "automated" for o in item.operations), item_id
+    firewall = items["firewall-change"]
+    assert firewall.decommissionable and firewall.operation("decommission") is not None
+    assert firewall.operations[0].fulfillment.mode == "manual"
+    assert not items["debug-echo"].decommissionable  # says so, rather than pretending
+
+
+@pytest.mark.parametrize(("path", "example"), EXAMPLES, ids=lambda v: getattr(v, "name", v))
+def test_every_operation_renders_on_every_examples_resource(path: Path, example: str) -> None:
+    item = load_file(path, registry=ActionRegistry()).item
+    assert item is not None
+    chosen = item.example(example)
+    assert chosen is not None and not chosen.expects_errors
+    for operation in item.operations:
+        plan = render_operation_plan(item, operation.id, chosen.inputs, chosen.user)
+        text = json.dumps(plan)
+        assert "{{" not in text and "{%" not in text, operation.id
+        assert ("jira" in plan) == (operation.fulfillment.mode == "manual")
+        assert "<resource." not in text  # resource.* are real values, never placeholders
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)

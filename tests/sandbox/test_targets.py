@@ -54,6 +54,39 @@ def test_dns_records_are_created_read_and_deleted(sandbox: SandboxServer) -> Non
     assert refused.status_code == 422 and "priority" in refused.json()["fields"]
 
 
+def test_a_dns_record_is_updated_in_place(sandbox: SandboxServer) -> None:
+    """PATCH changes content and TTL of the record its id names (dns-record's update);
+    its name and type are its identity, and the result must be a valid record."""
+    records = f"{sandbox.echo_url}/dns-api.internal.example.com/v2/zones/svc.example.com/records"
+    made = httpx.post(
+        records, json={"name": "api", "type": "A", "content": "10.0.0.1"}, headers=AUTH
+    ).json()
+    other = httpx.post(
+        records, json={"name": "api", "type": "A", "content": "10.0.0.2"}, headers=AUTH
+    ).json()
+    url = f"{records}/{made['id']}"
+
+    assert httpx.patch(url, json={"ttl": 600}).status_code == 401
+    changed = httpx.patch(url, json={"content": "10.0.0.9", "ttl": 600}, headers=AUTH)
+    assert changed.status_code == 200, changed.text
+    assert {k: changed.json()[k] for k in ("id", "fqdn", "content", "ttl")} == {
+        "id": made["id"],
+        "fqdn": "api.svc.example.com",
+        "content": "10.0.0.9",
+        "ttl": 600,
+    }
+    assert httpx.get(url, headers=AUTH).json() == changed.json()
+    bad = httpx.patch(url, json={"content": "db.internal", "ttl": 5}, headers=AUTH)
+    assert bad.status_code == 422
+    assert set(bad.json()["fields"]) == {"content", "ttl"}
+    renamed = httpx.patch(url, json={"name": "www", "type": "A"}, headers=AUTH)
+    assert (renamed.status_code, list(renamed.json()["fields"])) == (422, ["name"])
+    clash = httpx.patch(url, json={"content": other["content"]}, headers=AUTH)
+    assert clash.status_code == 409
+    assert httpx.get(url, headers=AUTH).json()["content"] == "10.0.0.9"  # refusals change nothing
+    assert httpx.patch(f"{records}/rec-nope", json={"ttl": 600}, headers=AUTH).status_code == 404
+
+
 def test_pam_grants_expire_after_their_duration_and_replay_an_idempotency_key(
     sandbox: SandboxServer,
 ) -> None:
@@ -168,6 +201,52 @@ def test_kubernetes_objects_live_in_namespaces_like_on_an_api_server(
     assert deleted.json()["status"] == {"phase": "Terminating"}
     listed = kube(sandbox, "GET", "/api/v1/namespaces/payments/resourcequotas").json()
     assert (listed["kind"], listed["items"]) == ("ResourceQuotaList", [])
+
+
+def test_kubernetes_objects_are_replaced_by_put_like_on_an_api_server(
+    sandbox: SandboxServer,
+) -> None:
+    """kubernetes-namespace's update: PUT replaces the quota, keeping its identity; a stale
+    resourceVersion is a 409 Conflict, another name a 400, a missing object a 404."""
+    kube(sandbox, "POST", "/api/v1/namespaces", {"kind": "Namespace", "metadata": {"name": "q"}})
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "pao-quota"},
+        "spec": {"hard": {"pods": 50, "requests.cpu": 4}},
+    }
+    path = "/api/v1/namespaces/q/resourcequotas"
+    made = kube(sandbox, "POST", path, quota).json()
+    bigger = {**quota, "spec": {"hard": {"pods": 80, "requests.cpu": 8}}}
+
+    replaced = kube(sandbox, "PUT", f"{path}/pao-quota", bigger)
+    assert replaced.status_code == 200, replaced.text
+    meta = replaced.json()["metadata"]
+    assert (meta["uid"], meta["creationTimestamp"], meta["namespace"]) == (
+        made["metadata"]["uid"],
+        made["metadata"]["creationTimestamp"],
+        "q",
+    )
+    assert int(meta["resourceVersion"]) > int(made["metadata"]["resourceVersion"])
+    assert kube(sandbox, "GET", f"{path}/pao-quota").json()["spec"] == bigger["spec"]
+
+    stale = {**bigger, "metadata": {**bigger["metadata"], **{"resourceVersion": "1"}}}
+    conflict = kube(sandbox, "PUT", f"{path}/pao-quota", stale)
+    assert (conflict.status_code, conflict.json()["reason"]) == (409, "Conflict")
+    renamed = {**bigger, "metadata": {"name": "other"}}
+    assert kube(sandbox, "PUT", f"{path}/pao-quota", renamed).status_code == 400
+    missing = kube(sandbox, "PUT", f"{path}/nope", {**bigger, "metadata": {"name": "nope"}})
+    assert (missing.status_code, missing.json()["reason"]) == (404, "NotFound")
+    invalid = {**bigger, "spec": {"hard": {"pods": "many"}}}
+    assert kube(sandbox, "PUT", f"{path}/pao-quota", invalid).status_code == 422
+    assert kube(sandbox, "GET", f"{path}/pao-quota").json()["spec"] == bigger["spec"]
+
+    labelled = {"kind": "Namespace", "metadata": {"name": "q", "labels": {"team": "x"}}}
+    namespace = kube(sandbox, "PUT", "/api/v1/namespaces/q", labelled)
+    assert namespace.status_code == 200, namespace.text
+    assert namespace.json()["metadata"]["labels"] == {"team": "x"}
+    assert namespace.json()["status"] == {"phase": "Active"}
+    assert kube(sandbox, "GET", f"{path}/pao-quota").status_code == 200  # its objects stay
 
 
 def test_scripts_come_first_and_emulation_can_be_turned_off(sandbox: SandboxServer) -> None:

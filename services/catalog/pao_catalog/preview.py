@@ -16,7 +16,14 @@ from typing import Any
 from pao_common.errors import TemplateError
 from pao_common.templating import build_context, evaluate, format_path, referenced_variables, render
 
-from pao_catalog.forms import FieldError, apply_defaults, build_form, validate_inputs
+from pao_catalog.forms import (
+    FieldError,
+    apply_defaults,
+    build_form,
+    find_operation,
+    operation_item,
+    validate_inputs,
+)
 from pao_catalog.model import CatalogItem, ExampleUser, Step
 
 Path_ = tuple[str | int, ...]
@@ -130,13 +137,59 @@ def preview(
     return result
 
 
+PREVIEW_RESOURCE_ID = "res-preview"
+
+
+def render_operation_plan(
+    item: CatalogItem,
+    operation_id: str,
+    resource_inputs: Mapping[str, Any],
+    user: ExampleUser | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The rendered plan of operation ``operation_id`` on the resource that the item made
+    from ``resource_inputs``; ``RenderError`` names the failing template, its path in the
+    operation (``fulfillment.automated.steps[0].with.url``)."""
+    operation = find_operation(item, operation_id)
+    made = apply_defaults(item, resource_inputs)
+    provisioned = render_plan(item, made, user)
+    view = operation_item(item, operation_id, made)
+    inputs: dict[str, Any] = {
+        f.id: Placeholder(f"inputs.{f.id}") for f in operation.presentation.all_fields()
+    }
+    inputs.update(apply_defaults(view, {}))
+    resource = {
+        "id": PREVIEW_RESOURCE_ID,
+        "name": f"{item.metadata.id}-preview",
+        "owner_team": next(iter(user_dict(user).get("teams") or ()), None),
+        "item_version": item.metadata.version,
+        "inputs": made,
+        "outputs": provisioned.get("outputs") or {},
+    }
+    as_run = item.model_copy(
+        update={
+            "presentation": operation.presentation,
+            "approval": operation.approval,
+            "fulfillment": operation.fulfillment,
+        }
+    )
+    plan = render_plan(as_run, inputs, user, resource=resource, defaults=False)
+    plan["operation"] = operation.id
+    return plan
+
+
 def render_plan(
     item: CatalogItem,
     inputs: Mapping[str, Any],
     user: ExampleUser | Mapping[str, Any] | None = None,
+    *,
+    resource: Mapping[str, Any] | None = None,
+    defaults: bool = True,
 ) -> dict[str, Any]:
-    """The rendered approval, ticket and steps; ``RenderError`` names the failing template."""
-    values = apply_defaults(item, inputs)
+    """The rendered approval, ticket and steps; ``RenderError`` names the failing template.
+
+    ``resource`` is what an operation's templates see as ``resource``; ``defaults=False``
+    takes ``inputs`` as they are (they hold placeholders)."""
+    values = apply_defaults(item, inputs) if defaults else dict(inputs)
     automated = item.fulfillment.automated
     steps = (
         {s.id: {"outputs": Placeholder(f"steps.{s.id}.outputs")} for s in automated.steps}
@@ -151,6 +204,8 @@ def render_plan(
         system=PREVIEW_SYSTEM,
         steps=steps,
     )
+    if resource is not None:
+        context["resource"] = dict(resource)
     plan: dict[str, Any] = {
         "item": {"id": item.metadata.id, "version": item.metadata.version},
         "mode": item.fulfillment.mode,

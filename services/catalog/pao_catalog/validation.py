@@ -646,11 +646,21 @@ def _split(field: str) -> Path_:
 
 
 def _render_problems(item: CatalogItem, index: int) -> Iterator[Problem]:
-    """Render every template with an example, so runtime errors surface at load time."""
-    from pao_catalog.preview import RenderError, render_plan
+    """Render every template with an example, so runtime errors surface at load time;
+    each operation's too, on the resource the example would make."""
+    from pao_catalog.preview import RenderError, render_operation_plan, render_plan
 
     example = item.examples[index]
     try:
         render_plan(item, example.inputs, example.user)
     except RenderError as exc:
         yield exc.path, f"does not render with example {example.name!r}: {exc.reason}"
+        return
+    for op_index, operation in enumerate(item.operations):
+        try:
+            render_operation_plan(item, operation.id, example.inputs, example.user)
+        except RenderError as exc:
+            yield (
+                ("operations", op_index, *exc.path),
+                f"does not render on the resource of example {example.name!r}: {exc.reason}",
+            )

@@ -11,10 +11,14 @@ As the API server does: ``POST`` creates (201, the object with ``metadata.uid``,
 taken name, 404 ``NotFound`` for an object in a namespace that does not exist, 400 when
 ``kind``/``apiVersion`` do not fit the path, 422 ``Invalid`` without ``metadata.name``
 (or with a bad label value, or a quota whose ``spec.hard`` holds no quantity);
-``GET`` reads an object or a ``...List``; ``DELETE`` answers 200 with the object (a
-namespace in phase ``Terminating``; its objects go with it). Errors are ``Status``
-objects. A resource the emulation does not know is answered 404 ("the server could not
-find the requested resource"), as a server without that API would.
+``GET`` reads an object or a ``...List``; ``PUT`` replaces an object (200, the same
+``uid`` and ``creationTimestamp``, a new ``resourceVersion``; 400 when the body's name is
+not the URL's, 409 ``Conflict`` when it carries a ``resourceVersion`` that is not the
+current one, 404 for an object that does not exist: these kinds are not created by an
+update); ``DELETE`` answers 200 with the object (a namespace in phase ``Terminating``;
+its objects go with it). Errors are ``Status`` objects. A resource the emulation does
+not know is answered 404 ("the server could not find the requested resource"), as a
+server without that API would.
 """
 
 from __future__ import annotations
@@ -113,6 +117,12 @@ class KubernetesApi(EmulatedApi):
             raise self.not_found("namespaces", "", name)
         if call.method == "GET":
             return Answer(200, objects[key])
+        if call.method == "PUT":
+            replaced = self.replaced(call, objects[key], "v1", "Namespace", "namespaces", None)
+            replaced.setdefault("spec", objects[key].get("spec"))
+            replaced["status"] = objects[key]["status"]  # the status is not the client's
+            objects[key] = replaced
+            return Answer(200, replaced)
         if call.method != "DELETE":
             raise status(405, "MethodNotAllowed", f"{call.method} is not supported")
         gone = objects.pop(key)
@@ -153,6 +163,9 @@ class KubernetesApi(EmulatedApi):
         if key not in objects:
             raise self.not_found(resource, group, name)
         if call.method == "GET":
+            return Answer(200, objects[key])
+        if call.method == "PUT":
+            objects[key] = self.replaced(call, objects[key], api_version, kind, resource, namespace)
             return Answer(200, objects[key])
         if call.method != "DELETE":
             raise status(405, "MethodNotAllowed", f"{call.method} is not supported")
@@ -214,6 +227,54 @@ class KubernetesApi(EmulatedApi):
         if namespace is not None:
             metadata["namespace"] = namespace
         return {**body, "apiVersion": api_version, "kind": kind, "metadata": metadata}
+
+    def replaced(
+        self,
+        call: Call,
+        current: dict[str, Any],
+        api_version: str,
+        kind: str,
+        resource: str,
+        namespace: str | None,
+    ) -> dict[str, Any]:
+        """The object ``current`` replaced by the PUT's body, as the API server's update:
+        the body names the same object, and a ``resourceVersion`` in it must be current
+        (optimistic concurrency); identity and creation time stay the server's."""
+        meta = current["metadata"]
+        body = call.body if isinstance(call.body, dict) else {}
+        given = body.get("metadata") or {}
+        name = given.get("name") if isinstance(given, dict) else None
+        if isinstance(name, str) and name and name != meta["name"]:
+            raise status(
+                400,
+                "BadRequest",
+                f"the name of the object ({name}) does not match the name on the URL "
+                f"({meta['name']})",
+            )
+        version = given.get("resourceVersion") if isinstance(given, dict) else None
+        if version is not None and str(version) != meta["resourceVersion"]:
+            group = api_version.rpartition("/")[0]
+            what = f"{resource}.{group}" if group else resource
+            raise status(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {what} "{meta["name"]}": the object has '
+                "been modified; please apply your changes to the latest version and try again",
+                {"name": meta["name"], "kind": resource},
+            )
+        if isinstance(given, dict) and not name:
+            # An update may leave the name out of the body: it is the URL's.
+            call = Call(
+                call.method,
+                call.route,
+                {**body, "metadata": {**given, "name": meta["name"]}},
+                call.headers,
+                call.base_url,
+            )
+        updated = self.validated(call, api_version, kind, namespace)
+        updated["metadata"]["uid"] = meta["uid"]
+        updated["metadata"]["creationTimestamp"] = meta["creationTimestamp"]
+        return updated
 
     def listing(self, api_version: str, kind: str, objects: dict[str, Any], prefix: str) -> Answer:
         items = [o for k, o in objects.items() if k.startswith(prefix)]

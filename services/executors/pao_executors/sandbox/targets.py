@@ -5,7 +5,8 @@ the request, which no real API does: a POST that creates answers 201 with the cr
 resource, a DELETE 204. So the echo target first asks these emulations, matched by the
 shape of the path (host first, any host), and echoes only what none of them claims::
 
-    /{host}/v2/zones/{zone}/records[/{id}]        DNS records API      (dns-record)
+    /{host}/v2/zones/{zone}/records[/{id}]        DNS records API      (dns-record;
+                                                  PATCH updates a record)
     /{host}/api/v1/grants[/{id}]                  PAM vault grants     (production-access)
     /{host}/v1/clusters/{c}/namespaces/{ns}/members   tenancy members  (kubernetes-namespace)
     /{host}/api/v1/..., /{host}/apis/{g}/{v}/...  Kubernetes API       (kubernetes-namespace,
@@ -115,10 +116,39 @@ class DnsRecordsApi(EmulatedApi):
             raise SandboxApiError(404, f"no record {record_id} in zone {zone}")
         if call.method == "GET":
             return Answer(200, record)
+        if call.method == "PATCH":
+            return self.update(call, records, record)
         if call.method == "DELETE":
             del records[record_id]
             return Answer(204)
-        raise _method_not_allowed(call, "GET, DELETE")
+        raise _method_not_allowed(call, "GET, PATCH, DELETE")
+
+    UPDATABLE = ("content", "ttl", "priority", "comment")
+
+    def update(self, call: Call, records: dict[str, Any], record: dict[str, Any]) -> Answer:
+        """PATCH: change the content, TTL, MX priority or comment (name and type are the
+        record's identity: 422 to change them); 200 with the record as it is now."""
+        body = _object(call.body)
+        fixed = {k: "cannot be changed; delete the record and create another" for k in body}
+        for key in (*self.UPDATABLE, "id", "zone", "fqdn", "created_at", "updated_at"):
+            fixed.pop(key, None)
+        for key in ("name", "type"):
+            if key in body and body[key] == record[key]:
+                fixed.pop(key, None)
+        changes = {k: v for k, v in body.items() if k in self.UPDATABLE}
+        merged = {**record, **changes}
+        errors = {**fixed, **self.invalid(merged)}
+        if errors:
+            raise SandboxApiError(422, "invalid record", fields=errors)
+        fqdn = merged["fqdn"]
+        for other in records.values():
+            same = (other["type"], other["content"]) == (merged["type"], merged["content"])
+            if other["id"] != record["id"] and other["fqdn"] == fqdn and same:
+                raise SandboxApiError(
+                    409, f"{merged['type']} record {fqdn} -> {merged['content']} already exists"
+                )
+        record.update(changes, updated_at=iso_z(utcnow()))
+        return Answer(200, record)
 
     def create(self, call: Call, records: dict[str, Any], zone: str) -> Answer:
         body = _object(call.body)
