@@ -35,7 +35,15 @@ def prop(f: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_form_envelope() -> None:
     form = build_form(item_with(field(required=True)))
-    assert set(form) == {"schema", "uiSchema", "version", "decommissionable", "operations"}
+    assert set(form) == {
+        "schema",
+        "uiSchema",
+        "version",
+        "decommissionable",
+        "operations",
+        "change_class",
+    }
+    assert form["change_class"] == {"default": "standard", "rules": [], "possible": ["standard"]}
     assert form["version"] == "1.0.0"
     schema = form["schema"]
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"

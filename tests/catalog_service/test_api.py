@@ -222,7 +222,14 @@ async def test_versions_newest_first(catalog: RunningCatalog) -> None:
 
 async def test_form_of_latest_and_of_a_pinned_version(catalog: RunningCatalog) -> None:
     form = (await get(catalog, f"/items/{MULTI}/form")).json()
-    assert set(form) == {"schema", "uiSchema", "version", "decommissionable", "operations"}
+    assert set(form) == {
+        "schema",
+        "uiSchema",
+        "version",
+        "decommissionable",
+        "operations",
+        "change_class",
+    }
     assert form["version"] == "1.1.0"
     assert form["schema"]["properties"]["size_gb"]["maximum"] == 500
     assert set(form["schema"]["required"]) >= {"name", "environment"}

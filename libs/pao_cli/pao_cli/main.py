@@ -13,6 +13,7 @@ from pao_cli.catalog_test import test_cmd as catalog_test
 from pao_cli.dev import dev
 from pao_cli.ops_cmd import db_group, kafka_group
 from pao_cli.orchestrator_cmd import orchestrator
+from pao_cli.policy_cmd import policy
 from pao_cli.report_cmd import report
 from pao_cli.request_cmd import request as request_group
 from pao_cli.service_key_cmd import service_key
@@ -37,6 +38,7 @@ catalog.add_command(catalog_new)
 catalog.add_command(catalog_import)
 catalog.add_command(catalog_test)
 main.add_command(orchestrator)
+main.add_command(policy)
 main.add_command(asyncapi)
 
 

@@ -10,9 +10,10 @@ PaoError
 ├── KafkaTokenError       the OAuth token endpoint gave no Kafka access token (also an
 │                         OSError: a transient outage, retried like the broker's)
 ├── ConfigurationError    settings or files that make a process unable to start
-│   └── ActionRegistryError   an executor's action types are declared wrongly
-│       ├── DuplicateActionType   the same action type (or its compensation) declared twice
-│       └── UnknownActionType     an action type no executor declared
+│   ├── ActionRegistryError   an executor's action types are declared wrongly
+│   │   ├── DuplicateActionType   the same action type (or its compensation) declared twice
+│   │   └── UnknownActionType     an action type no executor declared
+│   └── InvalidChangeCalendar  the change calendar policy is wrong (``problems``: file:line each)
 ├── TemplateError         a template that does not parse, render or escapes the sandbox
 │   └── UnknownVariable   a template names a variable its context does not have
 ├── UnsupportedPattern    a regular expression the linear-time engine (RE2) cannot run, or
@@ -87,6 +88,14 @@ class UnsupportedPattern(PaoError, ValueError):
         super().__init__(f"pattern {pattern!r}: {reason}")
         self.pattern = pattern
         self.reason = reason
+
+
+class InvalidChangeCalendar(ConfigurationError):
+    """The change calendar document is wrong; ``problems`` lists each as ``file:line path: why``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class ActionRegistryError(ConfigurationError):

@@ -49,6 +49,14 @@ class Requester(BaseModel):
 # --- pao.requests.commands -------------------------------------------------------------
 
 
+class EmergencyOverride(BaseModel):
+    """Run the change now although a change calendar window holds, escalates or denies it;
+    only a requester with the calendar's emergency role may, and the reason is recorded."""
+
+    model_config = ConfigDict(frozen=True)
+    reason: str = Field(min_length=1, max_length=4000)
+
+
 class SubmitRequest(Message):
     ce_type: ClassVar[str] = "pao.request.submit"
     request_id: str
@@ -64,6 +72,9 @@ class SubmitRequest(Message):
     )
     operation: str | None = Field(
         None, description="The id of the item's operation to run (with resource_id)"
+    )
+    emergency: EmergencyOverride | None = Field(
+        None, description="An emergency override of the change calendar, with its reason"
     )
 
 

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     executors_base_port: int = 8083
     notifier_port: int = 8090
 
+    # The change calendar (freeze windows): the orchestrator holds/escalates with it, the
+    # gateway refuses a denied change with 422; None: no freezes
+    change_calendar: Path | None = Field(
+        None, description="The change calendar policy (e.g. policies/change-calendar.yaml)"
+    )
+
     # Notifications (services/notifier): the policy document, the SMTP relay, retries
     notifications_policy: Path | None = Field(
         None, description="The notification policy (e.g. catalog/_policies/notifications.yaml)"

@@ -62,6 +62,8 @@ def _error_problems(expect: Expectation, actual: list[tuple[str | None, str]]) -
 def _plan_problems(expect: Expectation, plan: Mapping[str, Any]) -> Iterator[str]:
     if expect.approval is not None and plan["approval"]["required"] != expect.approval:
         yield f"approval: expected {expect.approval!r}, got {plan['approval']['required']!r}"
+    if expect.change_class is not None and plan.get("change_class") != expect.change_class:
+        yield f"change_class: expected {expect.change_class}, got {plan.get('change_class')}"
     for key in ("jira", "fallback_jira"):
         wanted = getattr(expect, key)
         if wanted is not None:

@@ -98,6 +98,7 @@ def build_form(item: CatalogItem) -> dict[str, Any]:
         "version": item.metadata.version,
         "decommissionable": item.decommissionable,
         "operations": operations_summary(item),
+        "change_class": item.change_class.summary(),
     }
 
 
@@ -588,6 +589,7 @@ def operations_summary(item: CatalogItem) -> list[dict[str, Any]]:
                 "changes": [name for name in fields if name in item_fields],
                 "mode": op.fulfillment.mode,
                 "approval_required": op.approval.required,
+                "change_class": op.change_class.summary(),
                 "access": op.access.model_dump(mode="json") if op.access is not None else None,
             }
         )
@@ -652,6 +654,7 @@ def operation_form(
         "version": item.metadata.version,
         "operation": operation.id,
         "title": operation.title,
+        "change_class": operation.change_class.summary(),
     }
 
 

@@ -78,6 +78,7 @@ class VersionEntry:
             "fulfillment_mode": _text(item.fulfillment.mode),
             "approval_required": bool(getattr(approval, "required", False)),
             "decommissionable": item.decommissionable,
+            "change_class": item.change_class.summary(),
             "operations": operations_summary(item),
             # who may request it: the gateway marks each listed item for the person asking
             "access": item.access.model_dump(mode="json"),

@@ -9,9 +9,10 @@ with full validation use ``pao_catalog.loader.load_file``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
+from pao_common import templating
 from pao_common.retry import RetryPolicy
 from pydantic import (
     BaseModel,
@@ -268,6 +269,47 @@ class Approval(_Model):
         return (ApprovalStage(approvers=self.approvers, expires_after=self.expires_after),)
 
 
+# --- change class ---------------------------------------------------------------------------
+
+ChangeClassName = Literal["standard", "normal", "major"]
+
+
+class ChangeClassRule(_Model):
+    when: str
+    class_: ChangeClassName = Field(alias="class")
+
+
+class ChangeClass(_Model):
+    """``change_class: major``, or ``{default: normal, rules: [{when: ..., class: major}]}``:
+    the first rule whose ``when`` (an expression like ``approval.when``) is true gives the
+    class, else ``default``. Absent: ``standard`` (pre-approved)."""
+
+    default: ChangeClassName = "standard"
+    rules: tuple[ChangeClassRule, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_only(cls, value: Any) -> Any:
+        return {"default": value} if isinstance(value, str) else value
+
+    def of(self, context: Mapping[str, Any]) -> ChangeClassName:
+        """The class for a request whose template context is ``context`` (``TemplateError``
+        when a rule's ``when`` does not evaluate)."""
+        for rule in self.rules:
+            if templating.evaluate(rule.when, dict(context)):
+                return rule.class_
+        return self.default
+
+    def summary(self) -> dict[str, Any]:
+        """As the catalog API shows it: the default, the rules and every class it can give."""
+        classes = dict.fromkeys([*(r.class_ for r in self.rules), self.default])
+        return {
+            "default": self.default,
+            "rules": [{"when": r.when, "class": r.class_} for r in self.rules],
+            "possible": [c for c in ("standard", "normal", "major") if c in classes],
+        }
+
+
 # --- fulfillment ----------------------------------------------------------------------------
 
 
@@ -363,6 +405,7 @@ class Operation(_Model):
     presentation: Presentation = Field(default_factory=Presentation)
     approval: Approval = Field(default_factory=Approval)
     access: Access | None = None  # None: the item's access
+    change_class: ChangeClass = Field(default_factory=ChangeClass)  # not the item's
     fulfillment: Fulfillment
 
 
@@ -394,6 +437,7 @@ class Expectation(_Model):
 
     errors: tuple[ExpectedError, ...] | None = None
     approval: bool | str | None = None
+    change_class: ChangeClassName | None = None
     jira: dict[str, Any] | None = None
     fallback_jira: dict[str, Any] | None = None
     steps: dict[str, StepExpectation] = Field(default_factory=dict)
@@ -423,6 +467,7 @@ class CatalogItem(_Model):
     access: Access = Field(default_factory=Access)
     presentation: Presentation = Field(default_factory=Presentation)
     approval: Approval = Field(default_factory=Approval)
+    change_class: ChangeClass = Field(default_factory=ChangeClass)
     fulfillment: Fulfillment
     resource: ResourceSpec = Field(default_factory=ResourceSpec)
     operations: tuple[Operation, ...] = ()

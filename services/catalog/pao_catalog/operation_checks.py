@@ -34,6 +34,7 @@ from pao_catalog.validation import (
     ResourceScope,
     Scope,
     approval_problems,
+    change_class_problems,
     duplicates,
     form_problems,
     fulfillment_problems,
@@ -122,6 +123,7 @@ def _one_operation(
         resource=ResourceScope(RESOURCE_KEYS, item_fields, declared_outputs(item)),
     )
     yield from approval_problems(operation.approval, (*path, "approval"), scope)
+    yield from change_class_problems(operation.change_class, (*path, "change_class"), scope)
     yield from fulfillment_problems(operation.fulfillment, (*path, "fulfillment"), registry, scope)
     access = operation.access
     if (

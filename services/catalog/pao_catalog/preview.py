@@ -210,6 +210,7 @@ def render_plan(
         "item": {"id": item.metadata.id, "version": item.metadata.version},
         "mode": item.fulfillment.mode,
         "approval": _approval(item, context),
+        "change_class": _change_class(item, context),
     }
     manual = item.fulfillment.manual
     if manual is not None:
@@ -247,6 +248,13 @@ def _decide(expr: str, path: Path_, context: Mapping[str, Any]) -> bool | str:
         return evaluate(expr, context)
     except TemplateError as exc:
         raise RenderError(path, str(exc)) from None
+
+
+def _change_class(item: CatalogItem, context: Mapping[str, Any]) -> str:
+    try:
+        return item.change_class.of(context)
+    except TemplateError as exc:
+        raise RenderError(("change_class",), str(exc)) from None
 
 
 def _approval(item: CatalogItem, context: Mapping[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from pao_catalog.model import (
     Approval,
     Automated,
     CatalogItem,
+    ChangeClass,
     Condition,
     Example,
     FormField,
@@ -324,7 +325,19 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
 
 
 def _approval_problems(item: CatalogItem) -> Iterator[Problem]:
-    yield from approval_problems(item.approval, ("approval",), _scope(item, allow_steps=False))
+    scope = _scope(item, allow_steps=False)
+    yield from approval_problems(item.approval, ("approval",), scope)
+    yield from change_class_problems(item.change_class, ("change_class",), scope)
+
+
+def change_class_problems(spec: ChangeClass, path: Path_, scope: Scope) -> Iterator[Problem]:
+    """Each rule's ``when`` reads only what a request's templates may read; a rule that
+    gives the default class changes nothing (most likely a slip)."""
+    for index, rule in enumerate(spec.rules):
+        at = (*path, "rules", index)
+        yield from _expression_problems(rule.when, (*at, "when"), scope)
+        if rule.class_ == spec.default:
+            yield (*at, "class"), f"gives {rule.class_}, the default: the rule changes nothing"
 
 
 def approval_problems(approval: Approval, path: Path_, scope: Scope) -> Iterator[Problem]:

@@ -14,6 +14,7 @@ import uuid
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
+from pao_common.change_calendar import load_calendar
 from pao_common.cloudevents import CloudEvent
 from pao_common.identity import CREDENTIAL_EXTENSION
 from pao_common.kafka import publish_event, subscribe
@@ -98,6 +99,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     instance = settings.gateway_instance_id or uuid.uuid4().hex[:12]
     verifier = build_verifier(settings)  # fails fast on a missing issuer configuration
     signer = ServiceSigner.from_settings(settings)  # ... and on a missing signing key
+    calendar = load_calendar(settings.change_calendar)  # ... and on a wrong calendar
     fastpath = FastPath(
         lambda: runtime.redis,
         prefix=f"{settings.redis_prefix}gw:",
@@ -178,6 +180,8 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
                 reader=reader,
                 sender=sender,
                 limiter=limiter,
+                calendar=calendar,
+                system={"environment": settings.environment, "portal_url": settings.portal_url},
             ),
             reader=reader,
             live=live,

@@ -11,6 +11,7 @@ PaoError
     │   ├── IdempotencyConflict       same Idempotency-Key, different body
     │   └── InvalidRequestState       e.g. approving a request that does not await approval
     ├── InvalidSubmission         422  per-field errors (``errors``)
+    │   └── ChangeWindowClosed        a change window denies the change (its name and end)
     ├── TooManyRequests           429  with ``Retry-After`` (``retry_after_s``)
     │   ├── RateLimited               submissions faster than the user's rate
     │   └── TooManyStreams            more live streams than a user may hold
@@ -81,6 +82,17 @@ class InvalidSubmission(GatewayError):
     def __init__(self, detail: str, errors: list[FieldProblem]) -> None:
         super().__init__(detail)
         self.errors = errors
+
+
+class ChangeWindowClosed(InvalidSubmission):
+    """A change calendar window denies the change now; ``window`` and ``until`` say which
+    and until when."""
+
+    def __init__(self, detail: str, *, window: str, until: str, change_class: str) -> None:
+        super().__init__(detail, [FieldProblem("item_id", detail, "body")])
+        self.window = window
+        self.until = until
+        self.change_class = change_class
 
 
 class TooManyRequests(GatewayError):

@@ -17,6 +17,7 @@ from pao_gateway.catalog_items import ItemVersions
 from pao_gateway.catalog_proxy import CatalogProxy
 from pao_gateway.errors import (
     AuthenticationFailed,
+    ChangeWindowClosed,
     GatewayError,
     IdentityProviderDown,
     InvalidSubmission,
@@ -84,6 +85,13 @@ def error_response(exc: GatewayError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidSubmission):
         body["errors"] = [e.as_dict() for e in exc.errors]
+    if isinstance(exc, ChangeWindowClosed):
+        body["change_window"] = {
+            "name": exc.window,
+            "until": exc.until,
+            "action": "deny",
+            "change_class": exc.change_class,
+        }
     if isinstance(exc, AuthenticationFailed):
         challenge = f'Bearer realm="{REALM}"'
         if exc.detail != "missing bearer token":  # RFC 6750 3.1: no error code then

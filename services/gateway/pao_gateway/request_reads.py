@@ -17,7 +17,7 @@ from pao_gateway.visibility import sql_filter
 _VIEW_COLUMNS = (
     "request_id, item_id, item_version, status, requester_id, requester_teams, requester,"
     " inputs, outputs, steps, ticket, approval, error, last_version, submitted_at,"
-    " updated_at, completed_at"
+    " updated_at, completed_at, change"
 )
 
 # Submissions not yet in the view, shaped like view rows.
@@ -26,11 +26,11 @@ _PENDING = (
     " s.requester_teams, s.requester, s.inputs, NULL::jsonb AS outputs, '[]'::jsonb AS steps,"
     " NULL::jsonb AS ticket, NULL::jsonb AS approval, NULL::text AS error,"
     " 0 AS last_version, s.submitted_at, s.submitted_at AS updated_at,"
-    " NULL::timestamptz AS completed_at"
+    " NULL::timestamptz AS completed_at, NULL::jsonb AS change"
     " FROM gateway_submissions s"
 )
 
-_JSON_COLUMNS = ("requester", "inputs", "outputs", "steps", "ticket", "approval")
+_JSON_COLUMNS = ("requester", "inputs", "outputs", "steps", "ticket", "approval", "change")
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:

@@ -7,15 +7,19 @@ stores, and raises ``pao_gateway.errors`` that the app maps to HTTP statuses.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from pao_common import approvals
+from pao_common import approvals, change_calendar, templating
+from pao_common.errors import TemplateError
 from pao_common.messages import ApproveRequest, CancelRequest, RejectRequest
 
-from pao_gateway.catalog_items import ItemVersions, check_access, checked_inputs
+from pao_gateway.catalog_items import ItemVersions, PinnedItem, check_access, checked_inputs
 from pao_gateway.errors import (
     AccessDenied,
+    ChangeWindowClosed,
     IdempotencyConflict,
     InvalidRequestState,
     NotFound,
@@ -59,7 +63,13 @@ class RequestService:
         sender: CommandSender,
         limiter: SubmissionRateLimiter | None = None,
         publish_timeout_s: float = 5.0,
+        calendar: change_calendar.ChangeCalendar | None = None,
+        system: dict[str, Any] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._calendar = calendar
+        self._system = dict(system or {})
+        self._clock = clock
         self._versions = versions
         self._submissions = submissions
         self._reader = reader
@@ -68,7 +78,8 @@ class RequestService:
         self._publish_timeout_s = publish_timeout_s
 
     async def submit(self, user: User, body: SubmitBody, key: str | None) -> SubmitOutcome:
-        digest = body_hash(body.item_id, body.item_version, body.inputs)
+        reason = body.emergency.reason if body.emergency else None
+        digest = body_hash(body.item_id, body.item_version, body.inputs, reason)
         if key is not None:
             if (hint := await self._submissions.hint(user.id, key)) is not None:
                 _same_body(hint.request_id, hint.body_hash, digest, key)
@@ -80,6 +91,7 @@ class RequestService:
         pinned = await self._versions.resolve(body.item_id, body.item_version)
         check_access(user, pinned)
         inputs = checked_inputs(pinned, body.inputs)
+        self._check_calendar(user, pinned, inputs, reason)
         fresh = Submission.new(
             requester=user.as_requester(),
             idempotency_key=key,
@@ -87,6 +99,7 @@ class RequestService:
             item_id=pinned.item_id,
             item_version=pinned.version,
             inputs=inputs,
+            emergency_reason=reason,
         )
         stored = await self._submissions.record(fresh)
         if stored.request_id != fresh.request_id:  # a concurrent twin won the key
@@ -94,6 +107,49 @@ class RequestService:
             return await self._replay(stored, digest, key)
         await publish(stored, self._sender, self._submissions, timeout_s=self._publish_timeout_s)
         return SubmitOutcome(stored.request_id, replayed=False)
+
+    def _check_calendar(
+        self, user: User, pinned: PinnedItem, inputs: dict[str, Any], reason: str | None
+    ) -> None:
+        """Refuse now what the orchestrator would deny (``pao_common.change_calendar``, the
+        same rule it decides with): 422 naming the window and its end; an override asked
+        by someone without the calendar's emergency role: 403."""
+        calendar = self._calendar
+        if reason is not None and not (calendar and calendar.may_override(user.roles)):
+            role = calendar.emergency.role if calendar and calendar.emergency else None
+            raise AccessDenied(
+                f"an emergency override needs the role {role}"
+                if role
+                else "the change calendar names no emergency role: nobody may override it"
+            )
+        if calendar is None or reason is not None:
+            return
+        item = pinned.item
+        context = templating.build_context(
+            inputs=inputs,
+            user=user.as_requester(),
+            item=item,
+            request={"item_version": pinned.version},
+            system={**self._system, "now": self._clock().isoformat()},
+        )
+        try:
+            change_class = item.change_class.of(context)
+        except TemplateError:
+            return  # the orchestrator records why the class cannot be decided
+        found = change_calendar.verdict(
+            calendar,
+            self._clock(),
+            change_class,
+            item_id=pinned.item_id,
+            owner=item.metadata.owner,
+        )
+        if found is not None and found.action == "deny":
+            raise ChangeWindowClosed(
+                found.explain(change_class),
+                window=found.window,
+                until=found.end.isoformat(),
+                change_class=change_class,
+            )
 
     async def _replay(self, earlier: Submission, digest: str, key: str) -> SubmitOutcome:
         # An earlier attempt that has not published yet is either still publishing or

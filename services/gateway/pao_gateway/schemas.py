@@ -10,11 +10,23 @@ from pydantic import BaseModel, ConfigDict, Field
 API = "/api/v1"
 
 
+class EmergencyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(
+        min_length=1, max_length=4000, description="Why the change cannot wait (recorded)"
+    )
+
+
 class SubmitBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_id: str = Field(min_length=1, examples=["debug-echo"])
     item_version: str | None = Field(None, description="Pin a catalog version; latest if absent")
     inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"message": "hello"}])
+    emergency: EmergencyBody | None = Field(
+        None,
+        description="Override the change calendar (hold, escalate, deny) with a reason; only"
+        " for the calendar's emergency role",
+    )
 
 
 class CommentBody(BaseModel):
@@ -116,6 +128,20 @@ class ApprovalState(BaseModel):
     stages: list[StageOut] = Field(default_factory=list, description="The stages begun so far")
 
 
+class ChangeOut(BaseModel):
+    """The request's change class and what the change calendar did to it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    class_: str = Field("standard", alias="class", description="standard, normal or major")
+    window: str | None = Field(None, description="The change window the request met")
+    action: str | None = Field(None, description="hold, escalate or deny")
+    until: datetime | None = Field(None, description="When that window ends")
+    released_at: datetime | None = None
+    overridden_by: str | None = None
+    override_reason: str | None = None
+    emergency_reason: str | None = None
+
+
 class RequestOut(BaseModel):
     id: str
     item_id: str | None
@@ -127,6 +153,11 @@ class RequestOut(BaseModel):
     steps: list[Step] = Field(default_factory=list)
     ticket: Ticket | None = None
     approval: ApprovalState | None = None
+    change_class: str | None = Field(None, description="standard, normal or major")
+    scheduled_until: datetime | None = Field(
+        None, description="Status scheduled: when the change window holding it ends"
+    )
+    change: ChangeOut | None = None
     error: str | None = None
     version: int = Field(0, description="Version of the last event applied")
     submitted_at: datetime | None = None
@@ -153,6 +184,11 @@ class RequestOut(BaseModel):
             steps=[Step.model_validate(s) for s in row.get("steps") or []],
             ticket=Ticket.model_validate(row["ticket"]) if row.get("ticket") else None,
             approval=ApprovalState.model_validate(row["approval"]) if row.get("approval") else None,
+            change_class=(row.get("change") or {}).get("class"),
+            scheduled_until=(
+                (row.get("change") or {}).get("until") if row["status"] == "scheduled" else None
+            ),
+            change=ChangeOut.model_validate(row["change"]) if row.get("change") else None,
             error=row.get("error"),
             version=int(row.get("last_version") or 0),
             submitted_at=row.get("submitted_at"),
@@ -191,6 +227,9 @@ class FieldErrorOut(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     errors: list[FieldErrorOut] | None = None
+    change_window: dict[str, Any] | None = Field(
+        None, description="With a 422 from a change window: its name, end and action"
+    )
     retry_after_s: int | None = Field(None, description="With 429: as the Retry-After header")
 
 

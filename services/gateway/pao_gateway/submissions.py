@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-from pao_common.messages import Message, Requester, SubmitRequest
+from pao_common.messages import EmergencyOverride, Message, Requester, SubmitRequest
 from pao_common.outbox_gauges import set_outbox
 
 from pao_gateway.fastpath import FastPath
@@ -31,9 +31,17 @@ from pao_gateway.fastpath import FastPath
 log = logging.getLogger(__name__)
 
 
-def body_hash(item_id: str, item_version: str | None, inputs: dict[str, Any]) -> str:
+def body_hash(
+    item_id: str,
+    item_version: str | None,
+    inputs: dict[str, Any],
+    emergency_reason: str | None = None,
+) -> str:
+    body: dict[str, Any] = {"item_id": item_id, "item_version": item_version, "inputs": inputs}
+    if emergency_reason is not None:  # absent: the hash of bodies from before overrides
+        body["emergency_reason"] = emergency_reason
     canonical = json.dumps(
-        {"item_id": item_id, "item_version": item_version, "inputs": inputs},
+        body,
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -53,6 +61,7 @@ class Submission:
     inputs: dict[str, Any]
     submitted_at: datetime | None = None
     published_at: datetime | None = None
+    emergency_reason: str | None = None
 
     @classmethod
     def new(
@@ -64,6 +73,7 @@ class Submission:
         item_id: str,
         item_version: str,
         inputs: dict[str, Any],
+        emergency_reason: str | None = None,
     ) -> Submission:
         return cls(
             request_id=str(uuid.uuid4()),
@@ -74,6 +84,7 @@ class Submission:
             item_id=item_id,
             item_version=item_version,
             inputs=inputs,
+            emergency_reason=emergency_reason,
         )
 
     def command(self) -> SubmitRequest:
@@ -84,6 +95,9 @@ class Submission:
             inputs=self.inputs,
             requester=self.requester,
             idempotency_key=self.idempotency_key,
+            emergency=(
+                EmergencyOverride(reason=self.emergency_reason) if self.emergency_reason else None
+            ),
         )
 
 
@@ -97,7 +111,7 @@ class CommandSender(Protocol):
 
 _COLUMNS = (
     "request_id, message_id, requester, idempotency_key, body_hash, item_id, item_version,"
-    " inputs, submitted_at, published_at"
+    " inputs, submitted_at, published_at, emergency_reason"
 )
 
 
@@ -113,6 +127,7 @@ def _from_row(row: asyncpg.Record) -> Submission:
         inputs=json.loads(row["inputs"]),
         submitted_at=row["submitted_at"],
         published_at=row["published_at"],
+        emergency_reason=row["emergency_reason"],
     )
 
 
@@ -174,7 +189,8 @@ class SubmissionStore:
         row = await self._pool.fetchrow(
             "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
             " requester_teams, requester, idempotency_key, body_hash, item_id, item_version,"
-            " inputs, topic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            " inputs, topic, emergency_reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
             " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
             f" DO NOTHING RETURNING {_COLUMNS}",
             submission.request_id,
@@ -188,6 +204,7 @@ class SubmissionStore:
             submission.item_version,
             json.dumps(submission.inputs),
             self._topic,
+            submission.emergency_reason,
         )
         if row is not None:
             return _from_row(row)

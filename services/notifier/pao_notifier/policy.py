@@ -104,12 +104,14 @@ DEFAULT_TEMPLATES: dict[str, Template] = {
     ),
     "scheduled": Template(
         subject="[PAO] {{ request.item_id }} {{ request.id }} is held by a change freeze",
-        body="Your request {{ request.id }} waits for the change window to end.\n"
+        body="Your {{ event.change_class }} change {{ request.id }} waits for the change window"
+        " {{ event.window }} to end; it starts by itself at {{ event.until }}.\n"
         "{{ request.url }}\n",
     ),
     "released": Template(
         subject="[PAO] {{ request.item_id }} {{ request.id }} was released",
-        body="Your request {{ request.id }} left the change freeze and runs now.\n"
+        body="Your request {{ request.id }} left the change window {{ event.window }}"
+        " and runs now.\n"
         "{{ request.url }}\n",
     ),
 }

@@ -21,8 +21,9 @@ from pao_notifier.policy import ChatHook, NotificationPolicy
 
 _NAMESPACE = uuid.UUID("0b6f4a52-6d0e-4d55-9e0f-3c1e8f7a2b91")
 
-# Public event type -> trigger. The change calendar's hold / release events (issue #12,
-# deliverable 2) map to ``scheduled`` / ``released`` under these names.
+# Public event type -> trigger. ``RequestScheduled`` (a change window holds the request:
+# ``event.window``, ``event.until``) and ``RequestReleased`` (the window ended) are the
+# orchestrator's change calendar events (``pao_orchestrator.domain.change_decide``).
 TRIGGER_OF: dict[str, str] = {
     "ApprovalRequested": "awaiting_approval",
     "RequestCompleted": "completed",

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
+from pao_common.change_calendar import load_calendar
 from pao_common.cloudevents import CloudEvent
 from pao_common.identity import build_verifier
 from pao_common.kafka import enqueue_event, ensure_topics, subscribe
@@ -85,6 +86,8 @@ def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestr
         topics=topics,
         system={"environment": settings.environment, "portal_url": settings.portal_url},
         observe=RequestMetrics().observe,
+        # a calendar that does not load stops the start (InvalidChangeCalendar, file:line)
+        calendar=load_calendar(settings.change_calendar),
     )
     timers = TimerPoller(PostgresTimerStore(pool), handler, clock)
 

@@ -76,6 +76,8 @@ class RequestHandler:
     # Told the state before, the events appended and the state after each commit (metrics).
     observe: Callable[[RequestState, list[DomainEvent], RequestState], None] | None = None
     cache_size: int = CACHED_STREAMS
+    # The change calendar (``pao_common.change_calendar.ChangeCalendar``); None: no freezes.
+    calendar: Any = None
     _states: OrderedDict[str, RequestState] = field(default_factory=OrderedDict, repr=False)
 
     async def handle(self, message: Inbound, message_id: str) -> Outcome:
@@ -235,13 +237,19 @@ class RequestHandler:
             problem = f"item {ctx.item.metadata.id} has no operation {op_id!r}"
             item = None
         return DecisionContext(
-            now=ctx.now, item=item, item_problem=problem, system=self.system, resource=target
+            now=ctx.now,
+            item=item,
+            item_problem=problem,
+            system=self.system,
+            resource=target,
+            calendar=self.calendar,
         )
 
     async def _item_context(
         self, state: RequestState, message: Inbound, resource: ResourceState | None
     ) -> DecisionContext:
         now = self.clock.now()
+        base = {"now": now, "system": self.system, "calendar": self.calendar}
         item_id = state.item_id
         version = state.item_version
         if isinstance(message, SubmitRequest) and state.status == "new":
@@ -249,14 +257,14 @@ class RequestHandler:
             if resource is not None and resource.exists:  # the resource's item and version
                 item_id, version = resource.item_id, resource.item_version
         if item_id is None:
-            return DecisionContext(now=now, system=self.system)
+            return DecisionContext(**base)
         if state.status != "new" and version is None:
-            return DecisionContext(now=now, system=self.system, item_problem="no item version")
+            return DecisionContext(**base, item_problem="no item version")
         try:
             item = await self.catalog.get(item_id, version)
         except ItemNotFound as exc:
-            return DecisionContext(now=now, system=self.system, item_problem=str(exc))
-        return DecisionContext(now=now, item=item, system=self.system)
+            return DecisionContext(**base, item_problem=str(exc))
+        return DecisionContext(**base, item=item)
 
     async def _resource_changes(
         self,

@@ -60,12 +60,32 @@ def view_row(state: RequestState) -> dict[str, Any]:
             else None
         ),
         "error": state.error,
+        "change": change_view(state),
         "idempotency_key": state.idempotency_key,
         "last_version": state.version,
         "submitted_at": state.submitted_at,
         "updated_at": state.updated_at,
         "completed_at": state.completed_at,
     }
+
+
+def change_view(state: RequestState) -> dict[str, Any]:
+    """The request's change class and what the change calendar did (``request_view.change``)."""
+    freeze = state.freeze
+    out: dict[str, Any] = {"class": state.change_class}
+    if state.emergency_reason:
+        out["emergency_reason"] = state.emergency_reason
+    if freeze is not None:
+        out.update(
+            window=freeze.window,
+            action=freeze.action,
+            until=freeze.until.isoformat() if freeze.until else None,
+            calendar_version=freeze.calendar_version,
+            released_at=freeze.released_at.isoformat() if freeze.released_at else None,
+            overridden_by=freeze.overridden_by,
+            override_reason=freeze.override_reason,
+        )
+    return out
 
 
 def resource_view_row(state: ResourceState) -> dict[str, Any]:

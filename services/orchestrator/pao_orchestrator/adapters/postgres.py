@@ -35,8 +35,9 @@ VIEW_COLUMNS = (
     "submitted_at",
     "updated_at",
     "completed_at",
+    "change",  # 0017_change_calendar.sql
 )
-_JSON_COLUMNS = {"requester", "inputs", "outputs", "steps", "ticket", "approval"}
+_JSON_COLUMNS = {"requester", "inputs", "outputs", "steps", "ticket", "approval", "change"}
 
 # An upsert keeps the newest row: a replayed or late older version never overwrites it.
 _VIEW_CONFLICT = (
@@ -58,8 +59,9 @@ _VIEW_TYPES = {
     "completed_at": "timestamptz",
     **dict.fromkeys(_JSON_COLUMNS, "jsonb"),
 }
+_VIEW_FIRST = 17  # the parameter number of the request view's first column
 _VIEW_PARAMS = ", ".join(
-    f"${17 + i}::{_VIEW_TYPES.get(c, 'text')}" for i, c in enumerate(VIEW_COLUMNS)
+    f"${_VIEW_FIRST + i}::{_VIEW_TYPES.get(c, 'text')}" for i, c in enumerate(VIEW_COLUMNS)
 )
 
 RESOURCE_VIEW_COLUMNS = (
@@ -89,7 +91,10 @@ _RESOURCE_VIEW_TYPES = {
     "decommissioned_at": "timestamptz",
     **dict.fromkeys(_RESOURCE_JSON_COLUMNS, "jsonb"),
 }
-_RESOURCE_FIRST = 41  # the parameter number of the resource view's first column
+# Parameter numbers of the commit statement after the request view's columns.
+_TRACEPARENTS = _VIEW_FIRST + len(VIEW_COLUMNS)
+_RES = _TRACEPARENTS + 1  # the resource stream, its expected version, its 3 event arrays
+_RESOURCE_FIRST = _RES + 5  # the parameter number of the resource view's first column
 _RESOURCE_VIEW_PARAMS = ", ".join(
     f"${_RESOURCE_FIRST + i}::{_RESOURCE_VIEW_TYPES.get(c, 'text')}"
     for i, c in enumerate(RESOURCE_VIEW_COLUMNS)
@@ -111,9 +116,9 @@ _UPSERT_RESOURCE_VIEW = (
 # rows in order, cancel and schedule timers, upsert the projection. Data-modifying CTEs
 # always run to completion, each gated on "go". Parameters: $1 message id,
 # $2 stream, $3 expected version, $4-$6 events, $7-$11 outbox, $12 timers to cancel,
-# $13-$16 timers to schedule, $17-$34 view, $35 the outbox rows' traceparents,
-# $36 the resource stream (NULL: none), $37 its expected version, $38-$40 its events,
-# $41-$57 its resource_view row.
+# $13-$16 timers to schedule, then the view's columns (from $17, ``_VIEW_FIRST``), the
+# outbox rows' traceparents (``_TRACEPARENTS``), the resource stream (NULL: none, ``_RES``),
+# its expected version, its events, and its resource_view row (``_RESOURCE_FIRST``).
 _COMMIT = f"""
 WITH recorded AS (
     INSERT INTO processed_messages (message_id, stream_id)
@@ -132,7 +137,8 @@ WITH recorded AS (
     INSERT INTO outbox (message_id, topic, key, ce_type, body, headers)
     SELECT o.message_id, o.topic, o.key, o.ce_type, o.body::jsonb,
         jsonb_strip_nulls(jsonb_build_object('traceparent', o.traceparent))
-    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $35::text[])
+    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+        ${_TRACEPARENTS}::text[])
         WITH ORDINALITY AS o(message_id, topic, key, ce_type, body, traceparent, n)
     WHERE (SELECT ok FROM go)
     ORDER BY o.n
@@ -156,14 +162,16 @@ WITH recorded AS (
     {_VIEW_CONFLICT}
 ), resource_appended AS (
     INSERT INTO resource_events (stream_id, version, event_type, schema_version, data, message_id)
-    SELECT $36::text, $37::int + e.n::int, e.event_type, e.schema_version, e.data::jsonb, $1
-    FROM unnest($38::text[], $39::int[], $40::text[])
+    SELECT ${_RES}::text, ${_RES + 1}::int + e.n::int, e.event_type, e.schema_version,
+        e.data::jsonb, $1
+    FROM unnest(${_RES + 2}::text[], ${_RES + 3}::int[], ${_RES + 4}::text[])
         WITH ORDINALITY AS e(event_type, schema_version, data, n)
-    WHERE $36::text IS NOT NULL AND (SELECT ok FROM go)
+    WHERE ${_RES}::text IS NOT NULL AND (SELECT ok FROM go)
 ), resource_viewed AS (
     INSERT INTO resource_view ({", ".join(RESOURCE_VIEW_COLUMNS)})
     SELECT {_RESOURCE_VIEW_PARAMS}
-    WHERE $36::text IS NOT NULL AND $41::text IS NOT NULL AND (SELECT ok FROM go)
+    WHERE ${_RES}::text IS NOT NULL AND ${_RESOURCE_FIRST}::text IS NOT NULL
+        AND (SELECT ok FROM go)
     {_RESOURCE_VIEW_CONFLICT}
 )
 SELECT (SELECT ok FROM go)
@@ -176,7 +184,7 @@ def _dumps(value: Any) -> str:
 
 def _view_args(row: dict[str, Any]) -> list[Any]:
     return [
-        _dumps(row[c]) if c in _JSON_COLUMNS and row[c] is not None else row[c]
+        _dumps(row[c]) if c in _JSON_COLUMNS and row.get(c) is not None else row.get(c)
         for c in VIEW_COLUMNS
     ]
 

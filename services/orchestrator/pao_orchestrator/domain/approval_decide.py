@@ -100,6 +100,32 @@ def begin_stage(b: Builder, index: int) -> None:
     b.decision.timers.append(TimerRequest(due_at=expires_at, fired=fired))
 
 
+def begin_escalation(b: Builder, team: str, stage_name: str, expires_after_s: int) -> None:
+    """An extra stage after the item's own (a change window's ``escalate``): ``any`` member
+    of ``team``; it is the last stage, so its approval starts the fulfilment."""
+    approval = b.state.approval
+    index = len(approval.stages) if approval is not None else 0
+    expires_at = b.now + timedelta(seconds=expires_after_s)
+    b.emit(
+        ev.ApprovalRequested(
+            occurred_at=b.now,
+            approver_teams=(team,),
+            expires_at=expires_at,
+            stage=index,
+            stage_name=stage_name,
+            rule="any",
+            stages=index + 1,
+        )
+    )
+    fired = TimerFired(
+        timer_id=approval_timer(b.state, index),
+        request_id=b.state.request_id,
+        kind="approval_expiry",
+        attempt=index,
+    )
+    b.decision.timers.append(TimerRequest(due_at=expires_at, fired=fired))
+
+
 def on_decision(b: Builder, msg: ApproveRequest | RejectRequest) -> bool:
     """Weigh one approver's decision; True when the request is now approved."""
     state = b.state

@@ -33,10 +33,17 @@ def _submitted_v1_to_v2(data: Data) -> Data:
     return out
 
 
+def _submitted_v2_to_v3(data: Data) -> Data:
+    # v3 added the change class (before classes existed every request was standard) and
+    # the emergency override's reason.
+    return {"change_class": "standard", "emergency_reason": None, **data}
+
+
 REQUEST_STREAM_TYPES: dict[str, type[DomainEvent]] = {**EVENT_TYPES, **REQUEST_LINK_TYPES}
 
 UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {
     ("RequestSubmitted", 1): _submitted_v1_to_v2,
+    ("RequestSubmitted", 2): _submitted_v2_to_v3,
 }
 
 

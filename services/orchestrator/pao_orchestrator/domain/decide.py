@@ -32,7 +32,7 @@ from pao_common.messages import (
 )
 from pao_common.retry import RetryPolicy
 
-from pao_orchestrator.domain import approval_decide, policy, resources
+from pao_orchestrator.domain import approval_decide, change_decide, policy, resources
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.decision import (
     Decision,
@@ -133,15 +133,32 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
         planned = (ev.PlannedStep(id=TICKET_STEP, action_type=TICKET_ACTION),)
     problems = forms.validate_inputs(item, msg.inputs)
     inputs = msg.inputs if problems else forms.apply_defaults(item, msg.inputs)
-    b.emit(
-        ev.RequestSubmitted(
-            item_version=item.metadata.version, mode=mode, inputs=inputs, steps=planned, **base
-        )
+    submitted = ev.RequestSubmitted(
+        item_version=item.metadata.version,
+        mode=mode,
+        inputs=inputs,
+        steps=planned,
+        emergency_reason=msg.emergency.reason if msg.emergency else None,
+        **base,
     )
+    class_problem = None
+    if not problems:
+        # The class reads the request's context, as approval.when does: decide it on the
+        # state the submission makes, then record it in the same event.
+        probe = evolve(b.state, submitted)
+        try:
+            change_class = change_decide.classify(item, _context(_Builder(probe, b.ctx)))
+            submitted = submitted.model_copy(update={"change_class": change_class})
+        except TemplateError as exc:
+            class_problem = f"change_class: {exc}"
+    b.emit(submitted)
     resources.link(b, msg)
     if problems:
         errors = tuple(ev.FieldProblem(field=p.field, message=p.message) for p in problems)
         b.emit(ev.RequestRejectedInvalid(occurred_at=b.now, errors=errors))
+        return
+    if class_problem is not None:
+        b.emit(ev.RequestFailed(occurred_at=b.now, error=class_problem))
         return
     approval = approval_decide.approval_spec(b)
     needs_approval = approval.required
@@ -170,6 +187,8 @@ def _on_approval(b: _Builder, msg: ApproveRequest | RejectRequest) -> None:
 
 
 def _start_fulfilment(b: _Builder) -> None:
+    if not change_decide.may_start(b):
+        return  # held, escalated or denied by a change window
     mode = b.state.mode or "automated"
     b.emit(ev.FulfilmentStarted(occurred_at=b.now, mode=mode))
     if mode == "manual":
@@ -516,6 +535,10 @@ def _on_timer(b: _Builder, msg: TimerFired) -> None:
     if msg.kind == "approval_expiry":
         approval_decide.on_expiry(b, msg)
         return
+    if msg.kind == "change_window":
+        if change_decide.on_window_end(b, msg):
+            _start_fulfilment(b)
+        return
     step = b.state.step(msg.step_id or "")
     if step is None or step.phase != msg.phase:
         return
@@ -667,8 +690,10 @@ def _on_cancel(b: _Builder, msg: CancelRequest) -> None:
     s = b.state
     if s.status == "new" or s.is_terminal or s.cancelling:
         return
-    if s.status in ("submitted", "awaiting_approval", "approved"):
+    if s.status in ("submitted", "awaiting_approval", "approved", "scheduled"):
         b.decision.cancel_timers.append(_approval_timer(b))
+        if s.status == "scheduled" and s.freeze is not None:
+            b.decision.cancel_timers.append(change_decide.window_timer(s, s.freeze.holds))
         b.emit(ev.RequestCancelled(occurred_at=b.now, by=msg.by, reason=msg.reason))
         return
     if s.status == "rolling_back":

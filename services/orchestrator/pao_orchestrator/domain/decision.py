@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pao_orchestrator.domain.events import DomainEvent
 
-TimerKind = Literal["retry", "step_timeout", "approval_expiry"]
+TimerKind = Literal["retry", "step_timeout", "approval_expiry", "change_window"]
 
 
 class TimerFired(BaseModel):
@@ -84,6 +84,8 @@ class DecisionContext:
     system: Mapping[str, Any] = field(default_factory=dict)
     # An operation request's resource (``resources.ResourceTarget``); None otherwise.
     resource: Any = None
+    # The change calendar (``pao_common.change_calendar.ChangeCalendar``); None: no freezes.
+    calendar: Any = None
 
 
 @dataclass

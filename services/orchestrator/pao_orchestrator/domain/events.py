@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from pao_common.change_calendar import ChangeClassName
 from pao_common.messages import Requester
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,7 +46,7 @@ class RequestSubmitted(DomainEvent):
     """A request was accepted for processing; ``item_version`` pins the catalog version."""
 
     event_type: ClassVar[str] = "RequestSubmitted"
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     request_id: str
     item_id: str
     item_version: str | None
@@ -54,6 +55,10 @@ class RequestSubmitted(DomainEvent):
     requester: Requester
     idempotency_key: str | None = None
     steps: tuple[PlannedStep, ...] = ()
+    # v3: the change class the item (or operation) gives these inputs, and the reason of
+    # an emergency override of the change calendar the requester asked for
+    change_class: ChangeClassName = "standard"
+    emergency_reason: str | None = None
 
 
 class RequestRejectedInvalid(DomainEvent):
@@ -113,6 +118,71 @@ class RequestRejected(DomainEvent):
 class ApprovalExpired(DomainEvent):
     event_type: ClassVar[str] = "ApprovalExpired"
     stage: int = 0
+
+
+# --- the change calendar ----------------------------------------------------------------
+
+
+class RequestScheduled(DomainEvent):
+    """A change window holds the request: it waits in ``scheduled`` until ``until``."""
+
+    event_type: ClassVar[str] = "RequestScheduled"
+    window: str
+    until: datetime
+    change_class: ChangeClassName
+    calendar_version: str
+    hold: int = 1  # the how-many-th hold of this request (its timer's id)
+
+
+class RequestReleased(DomainEvent):
+    """The window that held the request ended; it starts now."""
+
+    event_type: ClassVar[str] = "RequestReleased"
+    window: str
+    hold: int = 1
+
+
+class ChangeEscalated(DomainEvent):
+    """A change window asks an extra approval stage of ``team`` (the next ApprovalRequested)."""
+
+    event_type: ClassVar[str] = "ChangeEscalated"
+    window: str
+    until: datetime
+    team: str
+    change_class: ChangeClassName
+    calendar_version: str
+
+
+class ChangeDenied(DomainEvent):
+    """A change window refuses the change; the request ends ``rejected``."""
+
+    event_type: ClassVar[str] = "ChangeDenied"
+    window: str
+    until: datetime
+    change_class: ChangeClassName
+    calendar_version: str
+
+
+class FreezeOverridden(DomainEvent):
+    """The requester's emergency override let the change past a window, for ``reason``."""
+
+    event_type: ClassVar[str] = "FreezeOverridden"
+    window: str
+    action: Literal["hold", "escalate", "deny"]
+    until: datetime
+    by: Requester
+    reason: str
+    calendar_version: str
+
+
+class FreezeOverrideRefused(DomainEvent):
+    """An emergency override was asked by someone without the calendar's emergency role."""
+
+    event_type: ClassVar[str] = "FreezeOverrideRefused"
+    window: str
+    by: Requester
+    reason: str
+    role: str | None = None
 
 
 # --- fulfilment --------------------------------------------------------------------------
@@ -291,6 +361,12 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         RequestApproved,
         RequestRejected,
         ApprovalExpired,
+        RequestScheduled,
+        RequestReleased,
+        ChangeEscalated,
+        ChangeDenied,
+        FreezeOverridden,
+        FreezeOverrideRefused,
         FulfilmentStarted,
         StepSkipped,
         StepAdded,

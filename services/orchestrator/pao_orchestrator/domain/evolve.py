@@ -7,6 +7,7 @@ from typing import Any
 
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.approval_evolve import approval_changes
+from pao_orchestrator.domain.change_evolve import freeze_changes
 from pao_orchestrator.domain.resource_events import OperationRequested
 from pao_orchestrator.domain.state import (
     RequestState,
@@ -52,6 +53,8 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
                 "idempotency_key": event.idempotency_key,
                 "steps": tuple(StepState(id=s.id, action_type=s.action_type) for s in event.steps),
                 "submitted_at": at,
+                "change_class": event.change_class,
+                "emergency_reason": event.emergency_reason,
             }
         case OperationRequested():
             return {"resource_id": event.resource_id, "operation": event.operation}
@@ -67,6 +70,15 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
             | ev.ApprovalExpired()
         ):
             return approval_changes(state, event)
+        case (
+            ev.RequestScheduled()
+            | ev.RequestReleased()
+            | ev.ChangeEscalated()
+            | ev.ChangeDenied()
+            | ev.FreezeOverridden()
+            | ev.FreezeOverrideRefused()
+        ):
+            return freeze_changes(state, event)
         case ev.FulfilmentStarted():
             return {"status": "in_progress"}
         case ev.StepSkipped():

@@ -75,6 +75,7 @@ def operation_item(item: Any, operation: Any) -> Any:
         update={
             "presentation": operation.presentation,
             "approval": operation.approval,
+            "change_class": operation.change_class,
             "access": operation.access or item.access,
             "fulfillment": operation.fulfillment,
         }

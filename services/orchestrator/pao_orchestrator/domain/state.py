@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pao_common.approvals import StageState
+from pao_common.change_calendar import ChangeClassName
 from pao_common.messages import Requester
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +15,7 @@ RequestStatus = Literal[
     "submitted",
     "awaiting_approval",
     "approved",
+    "scheduled",
     "rejected",
     "expired",
     "in_progress",
@@ -83,6 +85,23 @@ class ApprovalState(BaseModel):
         return self.stages[self.stage] if self.stage < len(self.stages) else None
 
 
+class FreezeState(BaseModel):
+    """What the change calendar did to the request: the window it met, until when, how."""
+
+    model_config = ConfigDict(frozen=True)
+    window: str | None = None
+    action: Literal["hold", "escalate", "deny"] | None = None
+    until: datetime | None = None
+    calendar_version: str | None = None
+    holds: int = 0
+    released_at: datetime | None = None
+    # windows whose extra approval stage was asked (approved: it is not asked again)
+    escalated: tuple[str, ...] = ()
+    overridden_by: str | None = None
+    override_reason: str | None = None
+    overridden_at: datetime | None = None
+
+
 class Ticket(BaseModel):
     model_config = ConfigDict(frozen=True)
     key: str
@@ -104,6 +123,9 @@ class RequestState(BaseModel):
     resource_id: str | None = None
     operation: str | None = None
     approval: ApprovalState | None = None
+    change_class: ChangeClassName = "standard"
+    emergency_reason: str | None = None
+    freeze: FreezeState | None = None
     steps: tuple[StepState, ...] = ()
     ticket: Ticket | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
