@@ -133,7 +133,7 @@ def test_pao_policy_validate_names_file_and_line(tmp_path: Path) -> None:
         (
             "2026-09-15",
             ["access_level=admin", "incident=CHG-2001"],
-            "held: waits in status scheduled, starts by itself at 2027-02-01 00:00:00+01:00",
+            "held: waits in status scheduled, starts by itself at 2027-02-01T00:00:00+01:00",
         ),
         ("2027-02-15", ["access_level=admin", "incident=CHG-2001"], "runs after approval"),
         (

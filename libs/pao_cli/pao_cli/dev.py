@@ -115,6 +115,15 @@ def sandbox_environment(
     return env, sandboxed
 
 
+def change_calendar_env(environ: dict[str, str], catalog_dir: Path) -> dict[str, str]:
+    """The change calendar shipped beside the catalog (``policies/change-calendar.yaml``
+    next to ``catalog/``), unless one is configured (``PAO_CHANGE_CALENDAR=``: none)."""
+    if "PAO_CHANGE_CALENDAR" in environ:
+        return {}
+    shipped = catalog_dir.absolute().parent / "policies" / "change-calendar.yaml"
+    return {"PAO_CHANGE_CALENDAR": str(shipped)} if shipped.is_file() else {}
+
+
 def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceProcess]:
     services = []
     if with_sandbox:
@@ -322,7 +331,10 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
             "PAO_LOG_JSON": os.environ.get("PAO_LOG_JSON", "false"),
             "PYTHONUNBUFFERED": "1",
             **platform.sandbox_env,
+            **change_calendar_env(dict(os.environ), Path(settings.catalog_dir)),
         }
+        if platform.env.get("PAO_CHANGE_CALENDAR"):
+            say(f"change calendar: {platform.env['PAO_CHANGE_CALENDAR']}")
         await platform.start_services()
         ready = asyncio.create_task(platform.wait_ready())
         stopper = asyncio.create_task(stop.wait())

@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import yaml
@@ -113,7 +114,7 @@ def decide_preview(
     values = apply_defaults(item, inputs)
     out: dict[str, Any] = {
         "item": {"id": item.metadata.id, "version": item.metadata.version},
-        "at": at.isoformat(),
+        "at": at.astimezone(ZoneInfo(calendar.timezone if calendar else "UTC")).isoformat(),
         "inputs": values,
         "errors": [e.as_dict() for e in validate_inputs(item, inputs)],
     }
@@ -153,7 +154,9 @@ def decide_preview(
             out["outcome"] = "overridden: runs at once"
             return out
     if found.action == "hold":
-        out["outcome"] = f"held: waits in status scheduled, starts by itself at {found.local_end}"
+        out["outcome"] = (
+            f"held: waits in status scheduled, starts by itself at {found.local_end.isoformat()}"
+        )
     elif found.action == "escalate":
         assert found.escalate_to is not None
         out["outcome"] = (

@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     change_calendar: Path | None = Field(
         None, description="The change calendar policy (e.g. policies/change-calendar.yaml)"
     )
+
+    @field_validator("change_calendar", mode="before")
+    @classmethod
+    def _no_calendar(cls, value: object) -> object:
+        return None if value == "" else value  # PAO_CHANGE_CALENDAR= : no calendar
 
     # Notifications (services/notifier): the policy document, the SMTP relay, retries
     notifications_policy: Path | None = Field(

@@ -309,6 +309,23 @@ class FormRenderer {
   }
 }
 
+// "· change: normal, major when inputs.environment == 'production'" (the form's change_class)
+function changeClassNote(spec) {
+  if (!spec || (spec.default === "standard" && !(spec.rules || []).length)) return "";
+  const rules = (spec.rules || []).map(r => `${r["class"]} when ${r.when}`);
+  return ` · change: ${[spec.default, ...rules].join(", ")}`;
+}
+
+function changeLine(r) {
+  const c = r.change;
+  if (!c) return null;
+  let text = `Change class: ${c["class"]}`;
+  if (c.overridden_by) text += ` · emergency override of ${c.window} by ${c.overridden_by}: ${c.override_reason}`;
+  else if (r.status === "scheduled") text += ` · held by change window ${c.window} until ${new Date(c.until).toLocaleString()}`;
+  else if (c.window) text += ` · change window ${c.window} (${c.action})`;
+  return el("div", { className: "muted" }, text);
+}
+
 async function itemPage(itemId) {
   const [{ body: item }, { body: form }] = await Promise.all([
     api(`/catalog/items/${encodeURIComponent(itemId)}`), api(`/catalog/items/${encodeURIComponent(itemId)}/form`),
@@ -327,7 +344,8 @@ async function itemPage(itemId) {
       body: { item_id: itemId, item_version: form.version, inputs },
     });
     if (status === 422) {
-      problems.textContent = renderer.showErrors(body.errors || body.detail?.errors || []).join("; ");
+      problems.textContent = body.change_window ? body.detail
+        : renderer.showErrors(body.errors || body.detail?.errors || []).join("; ");
       return;
     }
     location.hash = `#/requests/${body.id}`;
@@ -336,7 +354,7 @@ async function itemPage(itemId) {
   const locked = item.can_request === false;  // the server refuses it too (403)
   show(
     el("h1", {}, item.name), el("p", { className: "muted" }, `v${form.version} · ${item.fulfillment_mode}`
-      + (item.approval_required ? " · needs approval" : "")),
+      + (item.approval_required ? " · needs approval" : "") + changeClassNote(form.change_class)),
     el("p", {}, item.description || ""),
     accessNote(item),
     el("form", { className: "card", onsubmit: (e) => submit(e).catch(failure) },
@@ -449,6 +467,7 @@ async function renderRequest(requestId) {
     el("div", { className: "card" },
       el("div", {}, "Status: ", el("span", { className: `status ${r.status}` }, r.status)),
       el("div", { className: "muted" }, `${r.item_id} v${r.item_version || "?"} · requested by ${r.requester?.id}`),
+      changeLine(r),
       r.ticket ? el("div", {}, "Ticket: ", el("a", { href: r.ticket.url, target: "_blank" }, r.ticket.key)) : null,
       r.error ? el("div", { className: "error" }, r.error) : null,
       r.approval ? el("div", { className: "muted" }, `Approval by ${[...(r.approval.approver_teams || []), ...(r.approval.approver_users || [])].join(", ")}`
