@@ -464,3 +464,45 @@ def test_the_notifier_hears_of_the_hold_and_the_release_by_their_event_names() -
         sent["scheduled"].body
     )
     assert "restricted-period" in sent["released"].body
+
+
+async def test_an_operation_request_is_held_by_its_own_class_through_the_service() -> None:
+    from pao_catalog.model import ChangeClass
+    from pao_common.topics import Topics
+    from pao_orchestrator.adapters.memory import (
+        InMemoryEventStore,
+        InMemoryItemCatalog,
+        InMemoryOutbox,
+        MemoryDatabase,
+    )
+    from pao_orchestrator.handler import RequestHandler
+
+    from tests.orchestrator.resource_items import resource_item
+    from tests.orchestrator.test_resources import World
+
+    item = resource_item()
+    ops = tuple(
+        op.model_copy(update={"change_class": ChangeClass(default="major")})
+        if op.id == "decommission"
+        else op
+        for op in item.operations
+    )
+    item = item.model_copy(update={"operations": ops})
+    mem = MemoryDatabase()
+    world = World(InMemoryEventStore(mem), InMemoryOutbox(mem))
+    world.catalog = InMemoryItemCatalog([item])
+    world.clock.now = lambda: at("2026-10-01T09:00")  # type: ignore[method-assign]
+    world.handler = RequestHandler(
+        world.store,
+        world.catalog,
+        world.clock,
+        Topics(".t-calendar"),
+        {"environment": "t"},
+        calendar=SHIPPED,
+    )
+    _, resource_id = await world.provision("orders")  # the item itself is standard: runs
+    assert (await world.resource(resource_id)).status == "active"
+    rid = await world.operate(resource_id, "decommission", {})
+    state = await world.request(rid)
+    assert state.change_class == "major" and state.status == "scheduled"
+    assert state.freeze is not None and state.freeze.until == FEB_1

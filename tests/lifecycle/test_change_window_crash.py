@@ -130,4 +130,8 @@ async def test_held_requests_survive_a_sigkill_and_start_once_when_the_window_en
         for types in by_stream.values()
     ), by_stream
     assert len(by_stream) == 20
+    lags = sorted(
+        (e["at"] - end).total_seconds() for e in events if e["event_type"] == "RequestReleased"
+    )
+    print(f"\n20 held requests released {lags[0]:.2f}-{lags[-1]:.2f}s after the window's end")
     assert not set(ended.values()) - TERMINAL
