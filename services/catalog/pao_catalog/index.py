@@ -86,7 +86,14 @@ class VersionEntry:
             "published_at": stored.published_at.isoformat(),
             "retired_at": stored.retired_at.isoformat() if stored.retired_at else None,
         }
-        detail = {**summary, "metadata": meta, "document": stored.document}
+        cmdb = item.resource.cmdb
+        detail = {
+            **summary,
+            "metadata": meta,
+            # what the CMDB sync mirrors this version's resources as (null: not mirrored)
+            "cmdb": cmdb.model_dump(mode="json") if cmdb is not None else None,
+            "document": stored.document,
+        }
         return cls(stored=stored, parsed=parsed, summary=summary, detail_json=dumps(detail))
 
 

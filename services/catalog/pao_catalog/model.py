@@ -378,12 +378,19 @@ class Fulfillment(_Model):
 DECOMMISSION = "decommission"
 
 
+# CI columns the CMDB sync writes itself: a mapping may not set them.
+CMDB_MANAGED_FIELDS = frozenset({"install_status"})
+CMDB_CORRELATION_FIELD = "correlation_id"
+
+
 class CmdbMapping(_Model):
     """How the item's resources appear in a CMDB: the CI class (ServiceNow table) and its
-    fields, each a template over ``resource`` (id, name, owner_team, inputs, outputs...)."""
+    fields, each a template over ``resource`` (id, name, owner_team, inputs, outputs...).
+    The CI is found again by ``correlation_field``, which holds the resource id."""
 
     ci_class: str
     fields: dict[str, str] = Field(default_factory=dict)
+    correlation_field: str = CMDB_CORRELATION_FIELD
 
 
 class ResourceSpec(_Model):

@@ -18,7 +18,8 @@ An operation is checked like the item itself, at its own path
 
 ``resource:``: ``name`` reads what provisioning templates read (no step outputs) and
 ``resource.id``; ``owner_input`` is a text or select field of the item; each
-``cmdb.fields`` template reads only ``resource.*``.
+``cmdb.fields`` template reads only ``resource.*`` and sets no field the sync writes
+itself (``sys_*``, the correlation field, ``install_status``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pao_catalog.actions import ActionRegistry
-from pao_catalog.model import CatalogItem, Operation
+from pao_catalog.model import CMDB_MANAGED_FIELDS, CatalogItem, CmdbMapping, Operation
 from pao_catalog.validation import (
     RESOURCE_KEYS,
     Path_,
@@ -89,6 +90,35 @@ def resource_problems(item: CatalogItem) -> Iterator[Problem]:
             roots=frozenset({"resource"}),
         )
         yield from template_problems(dict(spec.cmdb.fields), ("resource", "cmdb", "fields"), scope)
+        yield from _cmdb_field_problems(spec.cmdb)
+
+
+def _cmdb_field_problems(cmdb: CmdbMapping) -> Iterator[Problem]:
+    """The sync writes the correlation field (the resource id) and the install status
+    (installed, retired) itself, and ServiceNow owns ``sys_*``: a mapping setting one of
+    them would fight the sync, or be ignored."""
+    for name in cmdb.fields:
+        path = ("resource", "cmdb", "fields", name)
+        if name.startswith("sys_"):
+            yield path, f"{name!r} is a ServiceNow system field; it cannot be mapped"
+        elif name == cmdb.correlation_field:
+            yield (
+                path,
+                f"{name!r} is the correlation field: the CMDB sync writes the resource id "
+                "there to find the CI again",
+            )
+        elif name in CMDB_MANAGED_FIELDS:
+            yield (
+                path,
+                f"{name!r} is written by the CMDB sync (1 installed, 7 retired on "
+                "decommission); it cannot be mapped",
+            )
+    if cmdb.correlation_field.startswith("sys_"):
+        yield (
+            ("resource", "cmdb", "correlation_field"),
+            f"{cmdb.correlation_field!r} is a ServiceNow system field; name a CI field "
+            "the sync may write (default: correlation_id)",
+        )
 
 
 def operation_problems(item: CatalogItem, registry: ActionRegistry) -> Iterator[Problem]:

@@ -12,3 +12,8 @@ EXECUTOR_SERVICES: dict[str, str] = {
     "terraform": "pao_executors.terraform",
     "github-workflow": "pao_executors.github",
 }
+
+# The CMDB sync follows pao.resources.events (no action type of its own): ``pao dev`` runs
+# it at executors_base_port + this offset (8098 by default; the sandbox is at + 16).
+CMDB_SYNC_SERVICE = "pao_executors.cmdb"
+CMDB_SYNC_PORT_OFFSET = 15
