@@ -36,7 +36,7 @@ class SyncLedger(Protocol):
 
 
 class PostgresSyncLedger:
-    """``cmdb_sync_state`` (migration 0017)."""
+    """``cmdb_sync_state`` (migration 0018)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
