@@ -181,3 +181,32 @@ async def test_a_held_request_reads_as_scheduled_with_the_windows_end(
     assert view["scheduled_until"] == "2027-01-31T23:00:00Z"
     assert view["change"]["window"] == "restricted-period"
     assert view["change"]["class"] == "major"
+
+
+async def test_pao_request_submit_emergency_and_show_of_a_held_request(
+    frozen_gateway: RunningGateway, issuer: Issuer, published: str, db_pool: asyncpg.Pool
+) -> None:
+    from tests.gateway.test_cli import pao
+
+    env = {"PAO_GATEWAY_URL": frozen_gateway.url}
+    args = ["request", "submit", published, "--input", "name=core", "--input", "size=8"]
+    code, _, err = await pao(*args, env={**env, "PAO_TOKEN": issuer.token("nora")})
+    assert code == 1 and "HTTP 422" in err and "network-cutover" in err, err
+    on_call = issuer.token("omar", roles=("emergency-change",))
+    code, out, err = await pao(
+        *args, "--emergency", "INC-9001: core down", env={**env, "PAO_TOKEN": on_call}
+    )
+    assert code == 0, err
+    assert out.strip()
+
+    request_id = f"held-{uuid.uuid4().hex[:8]}"
+    await insert_view(db_pool, request_id, requester="hana", status="scheduled")
+    change = {"class": "major", "window": "restricted-period", "until": "2027-01-31T23:00:00Z"}
+    await db_pool.execute(
+        "UPDATE request_view SET change = $2 WHERE request_id = $1", request_id, json.dumps(change)
+    )
+    code, out, err = await pao(
+        "request", "show", request_id, env={**env, "PAO_TOKEN": issuer.token("hana")}
+    )
+    assert code == 0, err
+    assert "change     major; held by restricted-period until 2027-01-31T23:00:00Z" in out, out

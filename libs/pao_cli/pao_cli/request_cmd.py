@@ -125,6 +125,12 @@ def request() -> None:
 @click.option(
     "--idempotency-key", default=None, help="Retry-safe key (default: a fresh one per call)"
 )
+@click.option(
+    "--emergency",
+    metavar="REASON",
+    default=None,
+    help="Override the change calendar (needs its emergency role); the reason is recorded",
+)
 @click.option("--watch", "-w", is_flag=True, help="Follow the request until it ends")
 @click.option("--json", "as_json", is_flag=True, help="Print the gateway's answer as JSON")
 @click.pass_obj
@@ -135,12 +141,15 @@ def submit(
     inputs_file: Path | None,
     item_version: str | None,
     idempotency_key: str | None,
+    emergency: str | None,
     watch: bool,
     as_json: bool,
 ) -> None:
     body: dict[str, Any] = {"item_id": item, "inputs": parse_inputs(pairs, inputs_file)}
     if item_version:
         body["item_version"] = item_version
+    if emergency is not None:
+        body["emergency"] = {"reason": emergency}
     key = idempotency_key or str(uuid.uuid4())
     answer = client.call(
         "POST", f"{API}/requests", json=body, headers={"Idempotency-Key": key}
@@ -186,6 +195,17 @@ def describe(view: dict[str, Any]) -> str:
             (approval.get("approver_teams") or []) + (approval.get("approver_users") or [])
         )
         lines.append(f"approval   by {who or '-'}; decided by {approval.get('decided_by') or '-'}")
+    change = view.get("change") or {}
+    if change:
+        line = f"change     {change.get('class')}"
+        if change.get("overridden_by"):
+            line += f"; {change.get('window')} overridden by {change['overridden_by']}: "
+            line += str(change.get("override_reason"))
+        elif view["status"] == "scheduled":
+            line += f"; held by {change.get('window')} until {change.get('until')}"
+        elif change.get("window"):
+            line += f"; window {change['window']} ({change.get('action')})"
+        lines.append(line)
     ticket = view.get("ticket")
     if ticket:
         lines.append(f"ticket     {ticket.get('key')} {ticket.get('url') or ''}".rstrip())
