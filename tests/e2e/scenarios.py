@@ -36,6 +36,11 @@ STEP_OUTPUT = re.compile(r"steps\.(\w+)\.outputs\.(\w+)")
 SIMPLE_PATH = re.compile(r"^\$((?:\.[A-Za-z_][\w-]*)+)$")
 # What the github-workflow executor reports without an artifact.
 GITHUB_NATIVE = frozenset({"run_id", "run_url", "conclusion", "artifact", "html_url"})
+# The terraform executor's own keys win over a Terraform output of the same name
+# (pao_executors.terraform.outputs), so the sandbox's workspace does not plant them.
+TERRAFORM_NATIVE = frozenset(
+    {"mode", "workspace", "workspace_id", "organization", "run_id", "run_url", "destroy", "status"}
+)
 
 
 def load_item(path: Path) -> CatalogItem:
@@ -103,7 +108,9 @@ async def prepare_sandbox(
                 await _script_rest(sandbox, f"{step.id}-rollback", rollback)
         elif step.action == "terraform":
             workspace = templating.render(step.with_["workspace"], context)
-            values = {name: f"{step.id}-{name}-from-sandbox" for name in sorted(wanted)}
+            values = {
+                name: f"{step.id}-{name}-from-sandbox" for name in sorted(wanted - TERRAFORM_NATIVE)
+            }
             await _add_workspace(sandbox, workspace, values)
             planted[step.id] = values
         elif step.action == "github-workflow":
