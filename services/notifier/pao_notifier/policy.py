@@ -17,6 +17,7 @@ from typing import Literal
 import yaml
 from jinja2 import nodes
 from pao_common import templating
+from pao_common.change_calendar import yaml_lines
 from pao_common.errors import TemplateError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -189,17 +190,6 @@ def meaning_problems(policy: NotificationPolicy) -> Iterator[tuple[Path_, str]]:
 # --- loading with file:line -------------------------------------------------------------
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            out[(*path, key.value)] = key.start_mark.line + 1
-            _lines(value, (*path, key.value), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, value in enumerate(node.value):
-            _lines(value, (*path, index), out)
-
-
 def _line(lines: dict[Path_, int], path: Path_) -> int:
     while path and path not in lines:
         path = path[:-1]
@@ -215,9 +205,7 @@ def parse_policy(text: str, source: str = "<policy>") -> NotificationPolicy:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise InvalidPolicy([f"{source}:{line}: not YAML: {exc}"]) from None
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _lines(node, (), lines)
+    lines = yaml_lines(node)
 
     def where(path: Path_) -> str:
         shown = templating.format_path(path) if path else "<document>"
