@@ -220,6 +220,14 @@ class Settings(BaseSettings):
     gateway_republish_window_s: float = Field(
         900.0, description="After a broker data loss, re-publish unprojected submissions this young"
     )
+    gateway_resource_claim_stale_s: float = Field(
+        900.0,
+        description="A resource's operation claim whose request the orchestrator never"
+        " recorded may be taken over after this long",
+    )
+    gateway_resource_claim_sweep_s: float = Field(
+        30.0, description="Release the claims of ended requests this often"
+    )
 
     # Gateway limits (README "Limits"): what one caller may send and hold; 0 switches one off.
     gateway_max_body_bytes: int = Field(

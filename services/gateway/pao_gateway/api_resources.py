@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from pao_gateway.http import CurrentUser, gateway
 from pao_gateway.resource_reads import Cursor, ResourceFilter
 from pao_gateway.resource_service import decommission_note
 from pao_gateway.schemas import (
     API,
+    Accepted,
     ErrorOut,
+    Links,
+    OperationBody,
     OperationOut,
     OperationUnavailable,
     ResourceOperations,
@@ -77,3 +80,53 @@ async def resource_operations(
         operations=[OperationOut.model_validate(o) for o in choice.allowed],
         unavailable=[OperationUnavailable.model_validate(u) for u in choice.unavailable],
     )
+
+
+@router.post(
+    "/{resource_id}/operations/{operation}",
+    status_code=202,
+    response_model=Accepted,
+    summary="Run one of the resource's operations: a request like any other",
+    responses={
+        **ERRORS,
+        403: {"model": ErrorOut, "description": "The operation's access excludes you"},
+        404: {
+            "model": ErrorOut,
+            "description": "No such resource (or not visible to you), or no such operation",
+        },
+        409: {
+            "model": ErrorOut,
+            "description": "Decommissioned; busy with another request (running_request); or"
+            " the Idempotency-Key was used with another body",
+        },
+        413: {"model": ErrorOut, "description": "Body larger than PAO_GATEWAY_MAX_BODY_BYTES"},
+        422: {"model": ErrorOut, "description": "Invalid inputs or fields the operation lacks"},
+        429: {"model": ErrorOut, "description": "Submitting too fast; see Retry-After"},
+    },
+)
+async def run_operation(
+    resource_id: str,
+    operation: str,
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    body: OperationBody | None = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Same key and body: the same request; same key, other body: 409",
+        ),
+    ] = None,
+) -> Accepted:
+    """Its fields that are also the item's default to the resource's current values (the
+    form of ``GET .../operations``). The request that results has approvals, status, a
+    live stream and cancel as any other (``links``)."""
+    outcome = await gateway(request).resources.run(
+        user, resource_id, operation, body or OperationBody(), idempotency_key
+    )
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"{API}/requests/{outcome.request_id}"
+    return Accepted(id=outcome.request_id, status="submitted", links=Links.of(outcome.request_id))

@@ -56,6 +56,7 @@ from pao_gateway.rate_limit import Rate, SubmissionRateLimiter
 from pao_gateway.reports import LeadTimeReport
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
+from pao_gateway.resource_claims import ResourceClaims
 from pao_gateway.resource_reads import ResourceReader
 from pao_gateway.resource_service import ResourceService
 from pao_gateway.stream_slots import StreamSlots
@@ -119,6 +120,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     )
     stream_slots = StreamSlots(fastpath, settings.gateway_sse_streams_per_user)
     versions_seen: list[PostgresItemVersions] = []
+    claims_made: list[ResourceClaims] = []
     submissions_made: list[SubmissionStore] = []
 
     async def on_catalog_event(message: Message, event: CloudEvent) -> None:
@@ -136,18 +138,30 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
         session_timeout_ms=settings.session_timeout_ms,
     )
+
+    async def on_request_event(message: Message, event: CloudEvent) -> None:
+        await live.on_event(message, event)
+        for claims in claims_made:
+            await claims.on_event(message, event)
+
+    def followed(request_id: str | None) -> bool:
+        if request_id is not None and live.listening(request_id) > 0:
+            return True
+        return any(claims.holds(request_id) for claims in claims_made)
+
     subscribe(
         runtime.broker,
         {runtime.topics.request_events: (RequestEvent, CommandRefused)},
-        live.on_event,
+        on_request_event,
         group_id=f"gateway-live-{instance}",
         dlq=runtime.dlq,
         fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
         session_timeout_ms=settings.session_timeout_ms,
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
         ignored=(CommandRefused,),  # refusals of other systems' commands: not a status
-        # Only requests someone follows here: most events concern nobody on this instance.
-        wanted=lambda request_id: request_id is not None and live.listening(request_id) > 0,
+        # Only requests someone follows here, and the holders of resource claims: most
+        # events concern nobody on this instance.
+        wanted=followed,
     )
     clients: list[httpx.AsyncClient] = []
     relays: list[SubmissionRelay] = []
@@ -169,24 +183,33 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         )
         submissions_made.append(submissions)
         app.state.reports = LeadTimeReport(runtime.db)
+        claims = ResourceClaims(runtime.db, stale_s=settings.gateway_resource_claim_stale_s)
+        claims_made.append(claims)
+        await claims.sweep()  # learn the claims other replicas hold
+        requests = RequestService(
+            versions=versions,
+            submissions=submissions,
+            reader=reader,
+            sender=sender,
+            limiter=limiter,
+            calendar=calendar,
+            system={"environment": settings.environment, "portal_url": settings.portal_url},
+        )
         app.state.gateway = Gateway(
             settings=settings,
             verifier=verifier,
             catalog=CatalogProxy(catalog_client, cache),
             versions=versions,
-            requests=RequestService(
-                versions=versions,
-                submissions=submissions,
-                reader=reader,
-                sender=sender,
-                limiter=limiter,
-                calendar=calendar,
-                system={"environment": settings.environment, "portal_url": settings.portal_url},
-            ),
+            requests=requests,
             reader=reader,
             live=live,
             stream_slots=stream_slots,
-            resources=ResourceService(reader=ResourceReader(runtime.db), versions=versions),
+            resources=ResourceService(
+                reader=ResourceReader(runtime.db),
+                versions=versions,
+                requests=requests,
+                claims=claims,
+            ),
         )
         relay = SubmissionRelay(
             runtime.db,
@@ -197,6 +220,9 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         relays.append(relay)
         runtime.run_every(settings.metrics_refresh_s, relay.refresh_gauges, name="outbox-gauges")
         runtime.run_every(stream_slots.lease_s / 3, stream_slots.renew, name="sse-lease-renewal")
+        runtime.run_every(
+            settings.gateway_resource_claim_sweep_s, claims.sweep, name="resource-claim-sweep"
+        )
         runtime.background.append(asyncio.create_task(relay.run(settings.gateway_relay_interval_s)))
 
     async def broker_reset(runtime: ServiceRuntime) -> None:

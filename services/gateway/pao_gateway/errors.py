@@ -9,7 +9,9 @@ PaoError
     ├── NotFound                  404  no such request (or not visible to the caller)
     ├── Conflict                  409
     │   ├── IdempotencyConflict       same Idempotency-Key, different body
-    │   └── InvalidRequestState       e.g. approving a request that does not await approval
+    │   ├── InvalidRequestState       e.g. approving a request that does not await approval
+    │   ├── ResourceGone              an operation on a decommissioned resource
+    │   └── ResourceBusy              an operation while another runs (``running_request``)
     ├── InvalidSubmission         422  per-field errors (``errors``)
     │   └── ChangeWindowClosed        a change window denies the change (its name and end)
     ├── TooManyRequests           429  with ``Retry-After`` (``retry_after_s``)
@@ -74,6 +76,18 @@ class IdempotencyConflict(Conflict):
 
 class InvalidRequestState(Conflict):
     """The request is not in a state that allows the command."""
+
+
+class ResourceGone(Conflict):
+    """The resource is decommissioned: no operation may run on it."""
+
+
+class ResourceBusy(Conflict):
+    """Another request acts on the resource; ``running_request`` is its id."""
+
+    def __init__(self, detail: str, *, running_request: str) -> None:
+        super().__init__(detail)
+        self.running_request = running_request
 
 
 class InvalidSubmission(GatewayError):

@@ -21,6 +21,7 @@ from pao_gateway.errors import (
     GatewayError,
     IdentityProviderDown,
     InvalidSubmission,
+    ResourceBusy,
     TooManyRequests,
 )
 from pao_gateway.identity import TokenVerifier, User
@@ -92,6 +93,8 @@ def error_response(exc: GatewayError) -> JSONResponse:
             "action": "deny",
             "change_class": exc.change_class,
         }
+    if isinstance(exc, ResourceBusy):
+        body["running_request"] = exc.running_request
     if isinstance(exc, AuthenticationFailed):
         challenge = f'Bearer realm="{REALM}"'
         if exc.detail != "missing bearer token":  # RFC 6750 3.1: no error code then

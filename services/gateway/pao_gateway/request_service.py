@@ -7,11 +7,12 @@ stores, and raises ``pao_gateway.errors`` that the app maps to HTTP statuses.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pao_catalog.model import ChangeClass
 from pao_common import approvals, change_calendar, templating
 from pao_common.errors import TemplateError
 from pao_common.messages import ApproveRequest, CancelRequest, RejectRequest
@@ -28,6 +29,7 @@ from pao_gateway.identity import User
 from pao_gateway.live import TERMINAL_STATUSES
 from pao_gateway.rate_limit import SubmissionRateLimiter
 from pao_gateway.request_reads import RequestFilter, RequestReader
+from pao_gateway.resource_claims import ResourceClaims
 from pao_gateway.schemas import SubmitBody
 from pao_gateway.submissions import (
     CommandSender,
@@ -80,6 +82,36 @@ class RequestService:
     async def submit(self, user: User, body: SubmitBody, key: str | None) -> SubmitOutcome:
         reason = body.emergency.reason if body.emergency else None
         digest = body_hash(body.item_id, body.item_version, body.inputs, reason)
+
+        async def build() -> Submission:
+            pinned = await self._versions.resolve(body.item_id, body.item_version)
+            check_access(user, pinned)
+            inputs = checked_inputs(pinned, body.inputs)
+            self.check_calendar(user, pinned, inputs, reason)
+            return Submission.new(
+                requester=user.as_requester(),
+                idempotency_key=key,
+                body_hash=digest,
+                item_id=pinned.item_id,
+                item_version=pinned.version,
+                inputs=inputs,
+                emergency_reason=reason,
+            )
+
+        return await self.accept(user, key, digest, build)
+
+    async def accept(
+        self,
+        user: User,
+        key: str | None,
+        digest: str,
+        build: Callable[[], Awaitable[Submission]],
+        claims: ResourceClaims | None = None,
+    ) -> SubmitOutcome:
+        """The submission flow of every endpoint that makes a request: an Idempotency-Key
+        seen before answers its request (same body) or 409 (another body) before anything
+        else; then the rate limit, ``build`` (the endpoint's checks, raising its errors),
+        the durable row (with the resource's claim for an operation) and the publish."""
         if key is not None:
             if (hint := await self._submissions.hint(user.id, key)) is not None:
                 _same_body(hint.request_id, hint.body_hash, digest, key)
@@ -88,32 +120,28 @@ class RequestService:
                 return await self._replay(earlier, digest, key)
         if self._limiter is not None:  # a replay above is free: it creates nothing
             await self._limiter.check(user)
-        pinned = await self._versions.resolve(body.item_id, body.item_version)
-        check_access(user, pinned)
-        inputs = checked_inputs(pinned, body.inputs)
-        self._check_calendar(user, pinned, inputs, reason)
-        fresh = Submission.new(
-            requester=user.as_requester(),
-            idempotency_key=key,
-            body_hash=digest,
-            item_id=pinned.item_id,
-            item_version=pinned.version,
-            inputs=inputs,
-            emergency_reason=reason,
-        )
-        stored = await self._submissions.record(fresh)
+        fresh = await build()
+        stored = await self._submissions.record(fresh, claims)
         if stored.request_id != fresh.request_id:  # a concurrent twin won the key
             assert key is not None
             return await self._replay(stored, digest, key)
         await publish(stored, self._sender, self._submissions, timeout_s=self._publish_timeout_s)
         return SubmitOutcome(stored.request_id, replayed=False)
 
-    def _check_calendar(
-        self, user: User, pinned: PinnedItem, inputs: dict[str, Any], reason: str | None
+    def check_calendar(
+        self,
+        user: User,
+        pinned: PinnedItem,
+        inputs: dict[str, Any],
+        reason: str | None,
+        *,
+        change_class: ChangeClass | None = None,
+        resource: dict[str, Any] | None = None,
     ) -> None:
         """Refuse now what the orchestrator would deny (``pao_common.change_calendar``, the
         same rule it decides with): 422 naming the window and its end; an override asked
-        by someone without the calendar's emergency role: 403."""
+        by someone without the calendar's emergency role: 403. An operation passes its own
+        ``change_class`` and the ``resource`` its templates see."""
         calendar = self._calendar
         if reason is not None and not (calendar and calendar.may_override(user.roles)):
             role = calendar.emergency.role if calendar and calendar.emergency else None
@@ -132,23 +160,25 @@ class RequestService:
             request={"item_version": pinned.version},
             system={**self._system, "now": self._clock().isoformat()},
         )
+        if resource is not None:
+            context["resource"] = resource
         try:
-            change_class = item.change_class.of(context)
+            found_class = (change_class or item.change_class).of(context)
         except TemplateError:
             return  # the orchestrator records why the class cannot be decided
         found = change_calendar.verdict(
             calendar,
             self._clock(),
-            change_class,
+            found_class,
             item_id=pinned.item_id,
             owner=item.metadata.owner,
         )
         if found is not None and found.action == "deny":
             raise ChangeWindowClosed(
-                found.explain(change_class),
+                found.explain(found_class),
                 window=found.window,
                 until=found.end.isoformat(),
-                change_class=change_class,
+                change_class=found_class,
             )
 
     async def _replay(self, earlier: Submission, digest: str, key: str) -> SubmitOutcome:

@@ -11,14 +11,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pao_catalog.forms import operation_form, operations_summary
+from pao_catalog.forms import (
+    operation_form,
+    operation_inputs,
+    operations_summary,
+    validate_operation_inputs,
+)
 from pao_catalog.model import DECOMMISSION, CatalogItem, Operation
 
 from pao_gateway.catalog_items import ItemVersions, PinnedItem, access_refusal
-from pao_gateway.errors import NotFound
+from pao_gateway.errors import (
+    AccessDenied,
+    FieldProblem,
+    InvalidRequestState,
+    InvalidSubmission,
+    NotFound,
+    ResourceBusy,
+    ResourceGone,
+)
 from pao_gateway.identity import User
+from pao_gateway.request_service import RequestService, SubmitOutcome
+from pao_gateway.resource_claims import ResourceClaims
 from pao_gateway.resource_reads import Cursor, ResourceFilter, ResourceReader, can_see_resource
-from pao_gateway.schemas import API
+from pao_gateway.schemas import API, OperationBody
+from pao_gateway.submissions import Submission, operation_body_hash
+
+UNKNOWN_FIELD = "unknown field"
 
 
 def label(row: dict[str, Any]) -> str:
@@ -70,10 +88,48 @@ class OperationChoice:
     unavailable: list[dict[str, Any]]
 
 
+def refuse_state(row: dict[str, Any], pinned: PinnedItem | None) -> None:
+    """``state_refusal`` as the error ``POST .../operations/{op}`` answers (all 409)."""
+    why = state_refusal(row, pinned)
+    if why is None:
+        return
+    if row["status"] == "decommissioned":
+        raise ResourceGone(why)
+    if row.get("active_request_id"):
+        raise ResourceBusy(why, running_request=row["active_request_id"])
+    raise InvalidRequestState(why)
+
+
+def template_resource(row: dict[str, Any]) -> dict[str, Any]:
+    """What an operation's templates see as ``resource`` (as the orchestrator gives it)."""
+    return {
+        "id": row["resource_id"],
+        "name": row["name"],
+        "owner_team": row.get("owner_team"),
+        "item_version": row["item_version"],
+        "inputs": dict(row.get("inputs") or {}),
+        "outputs": dict(row.get("outputs") or {}),
+    }
+
+
 class ResourceService:
-    def __init__(self, *, reader: ResourceReader, versions: ItemVersions) -> None:
+    def __init__(
+        self,
+        *,
+        reader: ResourceReader,
+        versions: ItemVersions,
+        requests: RequestService | None = None,
+        claims: ResourceClaims | None = None,
+    ) -> None:
         self._reader = reader
         self._versions = versions
+        self._requests = requests
+        self._claims = claims
+
+    @property
+    def claims(self) -> ResourceClaims | None:
+        """The claims that keep one operation at a time per resource (None: read-only)."""
+        return self._claims
 
     async def visible(self, user: User, resource_id: str) -> dict[str, Any]:
         """The resource's row; ``NotFound`` also when the caller may not see it."""
@@ -117,3 +173,70 @@ class ResourceService:
             allowed=allowed,
             unavailable=unavailable,
         )
+
+    async def run(
+        self,
+        user: User,
+        resource_id: str,
+        operation_id: str,
+        body: OperationBody,
+        key: str | None,
+    ) -> SubmitOutcome:
+        """Submit the operation ``operation_id`` on the resource: a request like any other
+        (``RequestService.accept``: idempotent, rate limited, durable, published), its
+        submission row claiming the resource (``ResourceClaims``: one at a time)."""
+        assert self._requests is not None and self._claims is not None, "read-only service"
+        reason = body.emergency.reason if body.emergency else None
+        digest = operation_body_hash(resource_id, operation_id, body.inputs, reason)
+
+        async def build() -> Submission:
+            row = await self.visible(user, resource_id)
+            pinned = await self._versions.pinned(row["item_id"], row["item_version"])
+            if pinned is None:
+                refuse_state(row, pinned)  # decommissioned, busy, ... or not in the catalog
+            assert pinned is not None
+            operation = pinned.item.operation(operation_id)
+            if operation is None:
+                declared = ", ".join(o.id for o in pinned.item.operations) or "none"
+                raise NotFound(
+                    f"{row['item_id']} {row['item_version']} has no operation {operation_id!r}"
+                    f" (it declares: {declared})"
+                )
+            if (refused := operation_refusal(user, pinned, operation)) is not None:
+                raise AccessDenied(refused)
+            refuse_state(row, pinned)
+            current = row.get("inputs") or {}
+            problems = validate_operation_inputs(pinned.item, operation_id, body.inputs, current)
+            if problems:
+                unknown = [p.field for p in problems if p.message == UNKNOWN_FIELD]
+                detail = (
+                    f"{operation_id} does not ask for {', '.join(unknown)}"
+                    if unknown
+                    else f"{len(problems)} invalid input(s) for {operation_id} on {label(row)}"
+                )
+                raise InvalidSubmission(
+                    detail, [FieldProblem(p.field, p.message) for p in problems]
+                )
+            inputs = operation_inputs(pinned.item, operation_id, body.inputs, current)
+            assert self._requests is not None
+            self._requests.check_calendar(
+                user,
+                pinned,
+                inputs,
+                reason,
+                change_class=operation.change_class,
+                resource=template_resource(row),
+            )
+            return Submission.new(
+                requester=user.as_requester(),
+                idempotency_key=key,
+                body_hash=digest,
+                item_id=pinned.item_id,
+                item_version=pinned.version,
+                inputs=inputs,
+                emergency_reason=reason,
+                resource_id=resource_id,
+                operation=operation_id,
+            )
+
+        return await self._requests.accept(user, key, digest, build, self._claims)

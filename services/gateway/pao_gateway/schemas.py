@@ -29,6 +29,17 @@ class SubmitBody(BaseModel):
     )
 
 
+class OperationBody(BaseModel):
+    """``POST /resources/{id}/operations/{op}``: the operation's inputs (its fields that are
+    also the item's default to the resource's current values)."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"storage_gb": 120}])
+    emergency: EmergencyBody | None = Field(
+        None, description="Override the change calendar with a reason, as for a submission"
+    )
+
+
 class CommentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     comment: str | None = Field(None, max_length=4000)
@@ -231,6 +242,9 @@ class ErrorOut(BaseModel):
         None, description="With a 422 from a change window: its name, end and action"
     )
     retry_after_s: int | None = Field(None, description="With 429: as the Retry-After header")
+    running_request: str | None = Field(
+        None, description="With a 409 from a busy resource: the request acting on it"
+    )
 
 
 class ApprovalInboxItem(BaseModel):
@@ -408,8 +422,3 @@ class ResourceOperations(BaseModel):
     unavailable: list[OperationUnavailable] = Field(
         default_factory=list, description="Declared but not allowed now, with why"
     )
-
-
-class OperationBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"storage_gb": 50}])

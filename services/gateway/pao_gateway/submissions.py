@@ -27,6 +27,7 @@ from pao_common.messages import EmergencyOverride, Message, Requester, SubmitReq
 from pao_common.outbox_gauges import set_outbox
 
 from pao_gateway.fastpath import FastPath
+from pao_gateway.resource_claims import ResourceClaims
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,16 @@ def body_hash(
     item_version: str | None,
     inputs: dict[str, Any],
     emergency_reason: str | None = None,
+    *,
+    resource_id: str | None = None,
+    operation: str | None = None,
 ) -> str:
     body: dict[str, Any] = {"item_id": item_id, "item_version": item_version, "inputs": inputs}
     if emergency_reason is not None:  # absent: the hash of bodies from before overrides
         body["emergency_reason"] = emergency_reason
+    if resource_id is not None:  # a day-2 operation: its resource and operation too
+        body["resource_id"] = resource_id
+        body["operation"] = operation
     canonical = json.dumps(
         body,
         sort_keys=True,
@@ -47,6 +54,15 @@ def body_hash(
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def operation_body_hash(
+    resource_id: str, operation: str, inputs: dict[str, Any], emergency_reason: str | None
+) -> str:
+    """The body hash of ``POST /resources/{id}/operations/{op}`` (its path is part of it)."""
+    return body_hash(
+        "", None, inputs, emergency_reason, resource_id=resource_id, operation=operation
+    )
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ class Submission:
     submitted_at: datetime | None = None
     published_at: datetime | None = None
     emergency_reason: str | None = None
+    resource_id: str | None = None
+    operation: str | None = None
 
     @classmethod
     def new(
@@ -74,6 +92,8 @@ class Submission:
         item_version: str,
         inputs: dict[str, Any],
         emergency_reason: str | None = None,
+        resource_id: str | None = None,
+        operation: str | None = None,
     ) -> Submission:
         return cls(
             request_id=str(uuid.uuid4()),
@@ -85,6 +105,8 @@ class Submission:
             item_version=item_version,
             inputs=inputs,
             emergency_reason=emergency_reason,
+            resource_id=resource_id,
+            operation=operation,
         )
 
     def command(self) -> SubmitRequest:
@@ -95,6 +117,8 @@ class Submission:
             inputs=self.inputs,
             requester=self.requester,
             idempotency_key=self.idempotency_key,
+            resource_id=self.resource_id,
+            operation=self.operation,
             emergency=(
                 EmergencyOverride(reason=self.emergency_reason) if self.emergency_reason else None
             ),
@@ -111,7 +135,7 @@ class CommandSender(Protocol):
 
 _COLUMNS = (
     "request_id, message_id, requester, idempotency_key, body_hash, item_id, item_version,"
-    " inputs, submitted_at, published_at, emergency_reason"
+    " inputs, submitted_at, published_at, emergency_reason, resource_id, operation"
 )
 
 
@@ -128,6 +152,8 @@ def _from_row(row: asyncpg.Record) -> Submission:
         submitted_at=row["submitted_at"],
         published_at=row["published_at"],
         emergency_reason=row["emergency_reason"],
+        resource_id=row["resource_id"],
+        operation=row["operation"],
     )
 
 
@@ -184,30 +210,47 @@ class SubmissionStore:
         )
         return _from_row(row) if row else None
 
-    async def record(self, submission: Submission) -> Submission:
-        """Insert ``submission``; when its key was taken meanwhile, the earlier one."""
-        row = await self._pool.fetchrow(
-            "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
-            " requester_teams, requester, idempotency_key, body_hash, item_id, item_version,"
-            " inputs, topic, emergency_reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-            f" DO NOTHING RETURNING {_COLUMNS}",
-            submission.request_id,
-            submission.message_id,
-            submission.requester.id,
-            list(submission.requester.teams),
-            submission.requester.model_dump_json(),
-            submission.idempotency_key,
-            submission.body_hash,
-            submission.item_id,
-            submission.item_version,
-            json.dumps(submission.inputs),
-            self._topic,
-            submission.emergency_reason,
-        )
-        if row is not None:
-            return _from_row(row)
+    async def record(
+        self, submission: Submission, claims: ResourceClaims | None = None
+    ) -> Submission:
+        """Insert ``submission``; when its key was taken meanwhile, the earlier one.
+
+        An operation's submission (``resource_id``) claims its resource in the same
+        transaction through ``claims``: when another request holds it, nothing is
+        written and ``ResourceBusy`` is raised."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
+                " requester_teams, requester, idempotency_key, body_hash, item_id,"
+                " item_version, inputs, topic, emergency_reason, resource_id, operation)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+                f" DO NOTHING RETURNING {_COLUMNS}",
+                submission.request_id,
+                submission.message_id,
+                submission.requester.id,
+                list(submission.requester.teams),
+                submission.requester.model_dump_json(),
+                submission.idempotency_key,
+                submission.body_hash,
+                submission.item_id,
+                submission.item_version,
+                json.dumps(submission.inputs),
+                self._topic,
+                submission.emergency_reason,
+                submission.resource_id,
+                submission.operation,
+            )
+            if row is not None:
+                if submission.resource_id is not None:
+                    assert claims is not None, "an operation's submission claims its resource"
+                    await claims.take(
+                        conn,
+                        submission.resource_id,
+                        submission.request_id,
+                        submission.operation or "",
+                    )
+                return _from_row(row)
         assert submission.idempotency_key is not None
         earlier = await self.by_key(submission.requester.id, submission.idempotency_key)
         assert earlier is not None, "conflicting row vanished"
