@@ -97,6 +97,49 @@ class Emergency(_Model):
     description: str = ""
 
 
+RiskName = Literal["very_high", "high", "moderate", "low"]
+
+
+def _default_risks() -> dict[ChangeClassName, RiskName]:
+    return {"normal": "moderate", "major": "high"}
+
+
+class ChangeRequests(_Model):
+    """``change_requests:``: open a ServiceNow change request for changes of ``classes``
+    (of ``items`` / of the items of ``teams``; empty: all) and wait for its approval."""
+
+    system: Literal["servicenow"] = "servicenow"
+    classes: tuple[ChangeClassName, ...] = ("normal", "major")
+    items: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    # the planned window: from when the change would start, for this long
+    planned_duration: str = "4h"
+    risk: dict[ChangeClassName, RiskName] = Field(default_factory=_default_risks)
+    assignment_group: str | None = None
+    category: str | None = None
+
+    def applies_to(self, change_class: str, item_id: str | None, owner: str | None) -> bool:
+        return (
+            change_class in self.classes
+            and (not self.items or item_id in self.items)
+            and (not self.teams or owner in self.teams)
+        )
+
+    @property
+    def planned_duration_s(self) -> int:
+        match = _DURATION.match(self.planned_duration)
+        if not match:
+            raise ValueError(f"not a duration like 30m, 4h or 2d: {self.planned_duration!r}")
+        return int(match["n"]) * _SECONDS[match["unit"]]
+
+    def risk_of(self, change_class: str) -> str:
+        """The risk name of a change of ``change_class`` (``high`` for major by default)."""
+        for name, risk in self.risk.items():
+            if name == change_class:
+                return risk
+        return "high" if change_class == "major" else "moderate"
+
+
 class ChangeCalendar(_Model):
     schema_version: Literal["1.0"] = Field("1.0", alias="schemaVersion")
     kind: Literal["ChangeCalendar"] = "ChangeCalendar"
@@ -104,6 +147,7 @@ class ChangeCalendar(_Model):
     timezone: str = "UTC"
     emergency: Emergency | None = None
     windows: tuple[Window, ...] = ()
+    change_requests: ChangeRequests | None = None
 
     def zone(self, window: Window) -> ZoneInfo:
         return ZoneInfo(window.timezone or self.timezone)
@@ -324,6 +368,20 @@ def meaning_problems(calendar: ChangeCalendar) -> Iterator[tuple[Path_, str]]:
                 yield (*at, "escalate_to", "expires_after"), str(exc)
         if not spans and zone is not None:
             sound.append((index, window))
+    if calendar.change_requests is not None:
+        requests = calendar.change_requests
+        if "standard" in requests.classes:
+            yield (
+                ("change_requests", "classes"),
+                "standard changes are pre-approved: there is no change approval to wait for"
+                " (list normal and/or major)",
+            )
+        if not requests.classes:
+            yield ("change_requests", "classes"), "name at least one class (normal, major)"
+        try:
+            requests.planned_duration_s  # noqa: B018 - parses it
+        except ValueError as exc:
+            yield ("change_requests", "planned_duration"), str(exc)
     for n, (i, a) in enumerate(sound):
         for j, b in sound[n + 1 :]:
             if not _may_meet(a, b):
@@ -447,6 +505,7 @@ def parse_instant(text: str, zone: str = "UTC") -> datetime:
 __all__ = [
     "CHANGE_CLASSES",
     "ChangeCalendar",
+    "ChangeRequests",
     "Emergency",
     "Escalation",
     "Verdict",

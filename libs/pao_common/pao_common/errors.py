@@ -22,7 +22,10 @@ PaoError
     ├── InvalidActionInputs   the inputs do not satisfy the action's model (never retryable)
     ├── ActionTimeout         the handler ran past the command's ``timeout_s`` (retryable)
     ├── SecretNotFound        ``${secret:name}`` that neither env nor PAO_SECRETS_DIR provides
-    └── CircuitOpen           the target's circuit breaker is open: failing fast (retryable)
+    ├── CircuitOpen           the target's circuit breaker is open: failing fast (retryable)
+    ├── ServiceNowUnavailable ServiceNow answered 5xx/429/408/401/403, timed out or could not
+    │                         be reached (retryable: it is down, or its credentials are mended)
+    └── ServiceNowRefused     any other 4xx: ServiceNow refused this call (``status``, its message)
 """
 
 from __future__ import annotations
@@ -154,3 +157,18 @@ class CircuitOpen(ActionError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=True)
+
+
+class ServiceNowUnavailable(ActionError):
+    """ServiceNow is down for this call (5xx, 429, 408, 401/403, timeout, no connection)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+class ServiceNowRefused(ActionError):
+    """ServiceNow refused this call (a 4xx other than the ones that mean "down")."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message, retryable=False)
+        self.status = status

@@ -110,6 +110,19 @@ class TicketResolved(Message):
     reason: str | None = None
 
 
+class ChangeRequestDecided(Message):
+    """The change request PAO opened for a request was approved or rejected in the ITSM
+    tool (ServiceNow: its ``approval`` field), announced by its webhook or by polling."""
+
+    ce_type: ClassVar[str] = "pao.request.change-request-decided"
+    request_id: str
+    sys_id: str = Field(description="The change request's sys_id")
+    number: str | None = Field(None, description="CHG0010001")
+    approval: Literal["approved", "rejected"]
+    by: str | None = Field(None, description="Who decided, as the ITSM tool names them")
+    comment: str | None = None
+
+
 # --- pao.actions.<type> ------------------------------------------------------------------
 
 
@@ -311,6 +324,7 @@ _CONTRACTS: tuple[type[Message], ...] = (
     ApproveRequest,
     RejectRequest,
     TicketResolved,
+    ChangeRequestDecided,
     ExecuteAction,
     CompensateAction,
     ActionStarted,

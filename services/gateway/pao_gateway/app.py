@@ -43,6 +43,7 @@ from pao_gateway import (
     api_requests,
     api_resources,
     portal,
+    servicenow_webhook,
     webhooks,
 )
 from pao_gateway.body_limit import BodySizeLimit
@@ -257,6 +258,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     app.include_router(api_reports.router)
     app.include_router(api_approvals.notifications_router)
     webhooks.register(app, runtime)
+    servicenow_webhook.register(app, runtime)
     portal.register(app, settings)
 
 

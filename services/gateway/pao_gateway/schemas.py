@@ -139,6 +139,30 @@ class ApprovalState(BaseModel):
     stages: list[StageOut] = Field(default_factory=list, description="The stages begun so far")
 
 
+class ChangeRequestOut(BaseModel):
+    """The request's change request in ServiceNow (``change_requests:`` of the calendar)."""
+
+    model_config = ConfigDict(extra="allow")
+    system: str = "servicenow"
+    number: str | None = Field(None, description="CHG0010001; absent until it is opened")
+    sys_id: str | None = None
+    url: str | None = Field(None, description="The change request's form in ServiceNow")
+    phase: str = Field("opening", description="opening, open, closing or closed")
+    approval: str | None = Field(None, description="requested, approved or rejected")
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+    attempts: int = Field(0, description="Attempts to open it so far")
+    last_error: str | None = Field(
+        None, description="Why the last call to ServiceNow failed (it is tried again)"
+    )
+    retry_at: datetime | None = Field(None, description="When the failed call is tried again")
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_state: str | None = Field(None, description="3 (closed) or 4 (canceled)")
+    close_code: str | None = Field(None, description="successful or unsuccessful")
+
+
 class ChangeOut(BaseModel):
     """The request's change class and what the change calendar did to it."""
 
@@ -151,6 +175,7 @@ class ChangeOut(BaseModel):
     overridden_by: str | None = None
     override_reason: str | None = None
     emergency_reason: str | None = None
+    change_request: ChangeRequestOut | None = None
 
 
 class RequestOut(BaseModel):

@@ -23,6 +23,7 @@ from pao_common.messages import (
     ActionSucceeded,
     ApproveRequest,
     CancelRequest,
+    ChangeRequestDecided,
     Message,
     RejectRequest,
     SubmitRequest,
@@ -55,7 +56,14 @@ log = logging.getLogger(__name__)
 
 SPEC = ServiceSpec(name="orchestrator", uses_database=True)
 GROUP_ID = "pao-orchestrator"
-COMMANDS = (SubmitRequest, CancelRequest, ApproveRequest, RejectRequest, TicketResolved)
+COMMANDS = (
+    SubmitRequest,
+    CancelRequest,
+    ApproveRequest,
+    RejectRequest,
+    TicketResolved,
+    ChangeRequestDecided,
+)
 RESULTS = (ActionStarted, ActionProgress, ActionSucceeded, ActionFailed)
 
 

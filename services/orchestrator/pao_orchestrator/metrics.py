@@ -90,7 +90,7 @@ STUCK = Gauge(
     f"Requests whose step timeout or retry timer is over {STUCK_GRACE_S}s past due, unfired",
 )
 OPEN_STATUSES = ("submitted", "awaiting_approval", "approved", "in_progress", "rolling_back",
-                 "fallback_to_manual")  # fmt: skip
+                 "fallback_to_manual", "awaiting_change_approval")  # fmt: skip
 
 
 _children: dict[tuple[object, ...], Any] = {}

@@ -85,6 +85,26 @@ def change_view(state: RequestState) -> dict[str, Any]:
             overridden_by=freeze.overridden_by,
             override_reason=freeze.override_reason,
         )
+    cr = state.change_request
+    if cr is not None:
+        out["change_request"] = {
+            "system": cr.system,
+            "number": cr.number,
+            "sys_id": cr.sys_id,
+            "url": cr.url,
+            "phase": cr.phase,
+            "approval": cr.approval,
+            "decided_by": cr.decided_by,
+            "decided_at": cr.decided_at.isoformat() if cr.decided_at else None,
+            "comment": cr.comment,
+            "attempts": cr.attempts,
+            "last_error": cr.last_error,
+            "retry_at": cr.retry_at.isoformat() if cr.retry_at else None,
+            "opened_at": cr.opened_at.isoformat() if cr.opened_at else None,
+            "closed_at": cr.closed_at.isoformat() if cr.closed_at else None,
+            "close_state": cr.close_state,
+            "close_code": cr.close_code,
+        }
     return out
 
 

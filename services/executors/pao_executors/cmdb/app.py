@@ -19,13 +19,13 @@ from pao_common.executor.secrets import SecretResolver, install_log_redaction
 from pao_common.kafka import subscribe
 from pao_common.messages import RESOURCE_EVENT_TYPES, Message, ResourceEvent
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
+from pao_common.servicenow import SecretBasicAuth, TableApi
 from pao_common.settings import Settings, get_settings
 
 from pao_executors.cmdb.catalog import CatalogMappings
 from pao_executors.cmdb.config import CmdbSettings
 from pao_executors.cmdb.ledger import PostgresSyncLedger, SyncedCi, SyncLedger
 from pao_executors.cmdb.mapping import PASSED_OVER
-from pao_executors.cmdb.servicenow import SecretBasicAuth, TableApi
 from pao_executors.cmdb.sync import Backoff, CmdbSync
 
 SPEC = ServiceSpec(name="cmdb-sync", uses_database=True)

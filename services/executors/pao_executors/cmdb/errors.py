@@ -2,33 +2,30 @@
 
 ActionError (pao_common.errors; ``retryable`` tells the circuit breaker whether the
 │            target is down or merely said no)
+├── ServiceNowUnavailable   (pao_common.errors) 5xx, 429, a timeout, no connection,
+│                           401/403: retried until it answers (retryable)
+├── ServiceNowRefused       (pao_common.errors) any other 4xx (an unknown table, a refused
+│                           value): the event is dead-lettered with ServiceNow's message
 └── CmdbError
-    ├── ServiceNowUnavailable   5xx, 429, a timeout, no connection, 401/403: retried until
-    │                           it answers (retryable)
-    ├── ServiceNowRefused       any other 4xx (an unknown table, a refused value): the
-    │                           event is dead-lettered with ServiceNow's message
     ├── CatalogUnavailable      the catalog service did not answer (retryable)
     └── UnknownItemVersion      the catalog has no such item version: dead-lettered
 """
 
 from __future__ import annotations
 
-from pao_common.errors import ActionError
+from pao_common.errors import ActionError, ServiceNowRefused, ServiceNowUnavailable
+
+__all__ = [
+    "CatalogUnavailable",
+    "CmdbError",
+    "ServiceNowRefused",
+    "ServiceNowUnavailable",
+    "UnknownItemVersion",
+]
 
 
 class CmdbError(ActionError):
     pass
-
-
-class ServiceNowUnavailable(CmdbError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=True)
-
-
-class ServiceNowRefused(CmdbError):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message, retryable=False)
-        self.status = status
 
 
 class CatalogUnavailable(CmdbError):

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from pao_common.errors import CircuitOpen, MessageRefused
 from pao_common.messages import ResourceDecommissioned, ResourceEvent
+from pao_common.servicenow import TableApi
 from prometheus_client import Counter
 
 from pao_executors.cmdb.catalog import CatalogMappings
@@ -30,7 +31,6 @@ from pao_executors.cmdb.errors import (
 )
 from pao_executors.cmdb.ledger import SyncedCi, SyncLedger
 from pao_executors.cmdb.mapping import INSTALL_STATUS_FIELD, RETIRED, CiMapping, ci_values
-from pao_executors.cmdb.servicenow import TableApi
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -24,6 +24,7 @@ from pao_common.messages import (
     ActionSucceeded,
     ApproveRequest,
     CancelRequest,
+    ChangeRequestDecided,
     CompensateAction,
     ExecuteAction,
     RejectRequest,
@@ -32,7 +33,13 @@ from pao_common.messages import (
 )
 from pao_common.retry import RetryPolicy
 
-from pao_orchestrator.domain import approval_decide, change_decide, policy, resources
+from pao_orchestrator.domain import (
+    approval_decide,
+    change_decide,
+    change_request_decide,
+    policy,
+    resources,
+)
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.decision import (
     Decision,
@@ -43,6 +50,7 @@ from pao_orchestrator.domain.decision import (
 )
 from pao_orchestrator.domain.evolve import evolve
 from pao_orchestrator.domain.state import (
+    CHANGE_STEP,
     TICKET_ACTION,
     TICKET_STEP,
     RequestState,
@@ -75,6 +83,12 @@ def decide(state: RequestState, message: Inbound, ctx: DecisionContext) -> Decis
     """The events, commands and timers that ``message`` causes for a request in ``state``."""
     b = _Builder(state, ctx)
     match message:
+        case ActionSucceeded() | ActionFailed() if message.step_id == CHANGE_STEP:
+            if change_request_decide.on_result(b, message):
+                _start_fulfilment(b)
+        case ChangeRequestDecided():
+            if change_request_decide.on_decided(b, message):
+                _start_fulfilment(b)
         case SubmitRequest():
             _on_submit(b, message)
         case ApproveRequest() | RejectRequest():
@@ -91,6 +105,7 @@ def decide(state: RequestState, message: Inbound, ctx: DecisionContext) -> Decis
             pass  # the step is already running since it was dispatched; nothing to record
         case TimerFired():
             _on_timer(b, message)
+    change_request_decide.close_if_ended(b, state)
     return b.decision
 
 
@@ -189,6 +204,8 @@ def _on_approval(b: _Builder, msg: ApproveRequest | RejectRequest) -> None:
 def _start_fulfilment(b: _Builder) -> None:
     if not change_decide.may_start(b):
         return  # held, escalated or denied by a change window
+    if not change_request_decide.may_start(b):
+        return  # its change request is being opened, or awaits approval in ServiceNow
     mode = b.state.mode or "automated"
     b.emit(ev.FulfilmentStarted(occurred_at=b.now, mode=mode))
     if mode == "manual":
@@ -530,6 +547,9 @@ def _fail_step(
 
 
 def _on_timer(b: _Builder, msg: TimerFired) -> None:
+    if msg.kind in ("change_request_retry", "change_request_timeout"):
+        change_request_decide.on_timer(b, msg)  # closing goes on after the request ended
+        return
     if b.state.is_terminal:
         return
     if msg.kind == "approval_expiry":
@@ -690,7 +710,13 @@ def _on_cancel(b: _Builder, msg: CancelRequest) -> None:
     s = b.state
     if s.status == "new" or s.is_terminal or s.cancelling:
         return
-    if s.status in ("submitted", "awaiting_approval", "approved", "scheduled"):
+    if s.status in (
+        "submitted",
+        "awaiting_approval",
+        "approved",
+        "scheduled",
+        "awaiting_change_approval",
+    ):
         b.decision.cancel_timers.append(_approval_timer(b))
         if s.status == "scheduled" and s.freeze is not None:
             b.decision.cancel_timers.append(change_decide.window_timer(s, s.freeze.holds))

@@ -14,6 +14,7 @@ from pao_common.messages import (
     ActionSucceeded,
     ApproveRequest,
     CancelRequest,
+    ChangeRequestDecided,
     CompensateAction,
     ExecuteAction,
     RejectRequest,
@@ -24,7 +25,14 @@ from pydantic import BaseModel, ConfigDict
 
 from pao_orchestrator.domain.events import DomainEvent
 
-TimerKind = Literal["retry", "step_timeout", "approval_expiry", "change_window"]
+TimerKind = Literal[
+    "retry",
+    "step_timeout",
+    "approval_expiry",
+    "change_window",
+    "change_request_retry",
+    "change_request_timeout",
+]
 
 
 class TimerFired(BaseModel):
@@ -46,6 +54,7 @@ Inbound = (
     | ApproveRequest
     | RejectRequest
     | TicketResolved
+    | ChangeRequestDecided
     | ActionStarted
     | ActionProgress
     | ActionSucceeded

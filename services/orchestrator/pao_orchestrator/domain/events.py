@@ -185,6 +185,86 @@ class FreezeOverrideRefused(DomainEvent):
     role: str | None = None
 
 
+# --- the change request in the ITSM tool (ServiceNow) ----------------------------------
+
+
+class ChangeRequestOpening(DomainEvent):
+    """PAO asked the ITSM tool to open the request's change request (``fields`` as sent);
+    the request waits in ``awaiting_change_approval``."""
+
+    event_type: ClassVar[str] = "ChangeRequestOpening"
+    system: str = "servicenow"
+    attempt: int
+    command_id: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float
+
+
+class ChangeRequestOpened(DomainEvent):
+    """The change request exists: its ``number`` (CHG...), ``sys_id`` and form ``url``."""
+
+    event_type: ClassVar[str] = "ChangeRequestOpened"
+    sys_id: str
+    number: str | None = None
+    url: str | None = None
+    approval: str | None = None
+    state: str | None = None
+
+
+class ChangeRequestCallFailed(DomainEvent):
+    """A call to the ITSM tool (``open`` or ``close``) failed; tried again at ``retry_at``
+    (None: given up, the tool refused it)."""
+
+    event_type: ClassVar[str] = "ChangeRequestCallFailed"
+    call: Literal["open", "close"]
+    attempt: int
+    command_id: str | None = None
+    error: str
+    retry_at: datetime | None = None
+
+
+class ChangeRequestApproved(DomainEvent):
+    """The change request was approved in the ITSM tool; the fulfilment may start."""
+
+    event_type: ClassVar[str] = "ChangeRequestApproved"
+    sys_id: str
+    number: str | None = None
+    by: str | None = None
+    comment: str | None = None
+
+
+class ChangeRequestRejected(DomainEvent):
+    """The change request was rejected in the ITSM tool; the request ends ``rejected``."""
+
+    event_type: ClassVar[str] = "ChangeRequestRejected"
+    sys_id: str
+    number: str | None = None
+    by: str | None = None
+    comment: str | None = None
+
+
+class ChangeRequestClosing(DomainEvent):
+    """The request ended: PAO asked the ITSM tool to close its change request (``fields``)."""
+
+    event_type: ClassVar[str] = "ChangeRequestClosing"
+    attempt: int
+    command_id: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float
+
+
+class ChangeRequestClosed(DomainEvent):
+    """The change request is closed (``state`` 3) or canceled (4) with the outcome;
+    ``found`` false: there was none to close (it was never created)."""
+
+    event_type: ClassVar[str] = "ChangeRequestClosed"
+    sys_id: str | None = None
+    number: str | None = None
+    state: str | None = None
+    close_code: str | None = None
+    found: bool = True
+
+
 # --- fulfilment --------------------------------------------------------------------------
 
 
@@ -367,6 +447,13 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         ChangeDenied,
         FreezeOverridden,
         FreezeOverrideRefused,
+        ChangeRequestOpening,
+        ChangeRequestOpened,
+        ChangeRequestCallFailed,
+        ChangeRequestApproved,
+        ChangeRequestRejected,
+        ChangeRequestClosing,
+        ChangeRequestClosed,
         FulfilmentStarted,
         StepSkipped,
         StepAdded,

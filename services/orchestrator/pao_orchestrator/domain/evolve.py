@@ -8,6 +8,7 @@ from typing import Any
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.approval_evolve import approval_changes
 from pao_orchestrator.domain.change_evolve import freeze_changes
+from pao_orchestrator.domain.change_request_evolve import change_request_changes
 from pao_orchestrator.domain.resource_events import OperationRequested
 from pao_orchestrator.domain.state import (
     RequestState,
@@ -79,6 +80,16 @@ def _apply(state: RequestState, event: ev.DomainEvent) -> dict[str, Any]:
             | ev.FreezeOverrideRefused()
         ):
             return freeze_changes(state, event)
+        case (
+            ev.ChangeRequestOpening()
+            | ev.ChangeRequestOpened()
+            | ev.ChangeRequestCallFailed()
+            | ev.ChangeRequestApproved()
+            | ev.ChangeRequestRejected()
+            | ev.ChangeRequestClosing()
+            | ev.ChangeRequestClosed()
+        ):
+            return change_request_changes(state, event)
         case ev.FulfilmentStarted():
             return {"status": "in_progress"}
         case ev.StepSkipped():

@@ -16,6 +16,7 @@ RequestStatus = Literal[
     "awaiting_approval",
     "approved",
     "scheduled",
+    "awaiting_change_approval",
     "rejected",
     "expired",
     "in_progress",
@@ -45,6 +46,8 @@ TERMINAL: frozenset[str] = frozenset(
 # The manual fulfilment (and the fallback to it) runs as one step of this id.
 TICKET_STEP = "manual-ticket"
 TICKET_ACTION = "jira"
+# The change request in the ITSM tool: its calls answer as this step id (not a plan step).
+CHANGE_STEP = "change-request"
 
 
 class StepState(BaseModel):
@@ -102,6 +105,33 @@ class FreezeState(BaseModel):
     overridden_at: datetime | None = None
 
 
+class ChangeRequestState(BaseModel):
+    """The request's change request in the ITSM tool (ServiceNow), and the call in flight."""
+
+    model_config = ConfigDict(frozen=True)
+    system: str = "servicenow"
+    phase: Literal["opening", "open", "closing", "closed"] = "opening"
+    sys_id: str | None = None
+    number: str | None = None
+    url: str | None = None
+    approval: str | None = None  # requested -> approved | rejected
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    # the call out at the executor (None: settled, or waiting for retry_at)
+    command_id: str | None = None
+    attempts: int = 0
+    close_attempts: int = 0
+    last_error: str | None = None
+    retry_at: datetime | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_state: str | None = None
+    close_code: str | None = None
+    close_found: bool | None = None
+
+
 class Ticket(BaseModel):
     model_config = ConfigDict(frozen=True)
     key: str
@@ -126,6 +156,7 @@ class RequestState(BaseModel):
     change_class: ChangeClassName = "standard"
     emergency_reason: str | None = None
     freeze: FreezeState | None = None
+    change_request: ChangeRequestState | None = None
     steps: tuple[StepState, ...] = ()
     ticket: Ticket | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
