@@ -43,6 +43,8 @@ def _overrides(settings: Settings, catalog_url: str) -> dict[str, str]:
         "PAO_REDIS_PREFIX": settings.redis_prefix,
         "PAO_TOPIC_SUFFIX": settings.topic_suffix,
         "PAO_CATALOG_URL": catalog_url,
+        # The sandbox's SMTP catcher listens beside its HTTP port (compose: 8100).
+        "PAO_SANDBOX_SMTP_PORT": str(free_port()),
     }
 
 
@@ -121,7 +123,7 @@ def _start_all(
 
 def _check(processes: list[DeployedProcess], settings: Settings, tmp_path: Path) -> None:
     modules = {p.module for p in processes if p.module}
-    assert {"pao_catalog", "pao_orchestrator", "pao_gateway"} <= modules, modules
+    assert {"pao_catalog", "pao_orchestrator", "pao_gateway", "pao_notifier"} <= modules, modules
     for started in _start_all(processes, settings, tmp_path):
         assert {s.module for s in started} == modules
 

@@ -53,7 +53,13 @@ def test_every_service_of_pao_dev_is_deployed() -> None:
 
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     modules = {" ".join(s.get("command", [])) for s in compose.values()}
-    wanted = ["pao_catalog", "pao_orchestrator", "pao_gateway", *EXECUTOR_SERVICES.values()]
+    wanted = [
+        "pao_catalog",
+        "pao_orchestrator",
+        "pao_gateway",
+        "pao_notifier",
+        *EXECUTOR_SERVICES.values(),
+    ]
     for module in wanted:
         assert any(f"-m {module} " in m for m in modules), f"{module} missing from compose"
         assert any(f'"{module}"' in p.read_text() for p in K8S.glob("*.yaml")), module

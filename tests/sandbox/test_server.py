@@ -45,6 +45,6 @@ def test_reset_and_state_cover_every_system(sandbox: SandboxServer) -> None:
     httpx.post(f"{sandbox.url}/sandbox/reset").raise_for_status()
 
     state = httpx.get(f"{sandbox.url}/sandbox/state").json()
-    assert set(state) == {"jira", "github", "tfc", "servicenow", "echo"}
+    assert set(state) == {"jira", "github", "tfc", "servicenow", "echo", "notify"}
     assert state["jira"]["issues"] == []
     assert httpx.get(f"{sandbox.url}/readyz").status_code == 200

@@ -21,14 +21,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pao_cli.dev import SANDBOX_PORT_OFFSET
+from pao_cli.dev import SANDBOX_PORT_OFFSET, SANDBOX_SMTP_PORT_OFFSET
 from pao_common.devbroker import free_port
 from pao_common.settings import Settings
 from pao_gateway.devtokens import mint
 
-# gateway, catalog, orchestrator, then the executors from base + 3 and the sandbox at the
-# executors' base + 16.
-PORTS_NEEDED = 3 + SANDBOX_PORT_OFFSET + 1
+# gateway, catalog, orchestrator, then the executors from base + 3 (the notifier at the
+# executors' base + 7, the CMDB sync at + 15), the sandbox at + 16 and its SMTP at + 17.
+NOTIFIER_PORT_OFFSET = 7
+PORTS_NEEDED = 3 + SANDBOX_SMTP_PORT_OFFSET + 1
 
 
 def free_port_block(size: int) -> int:
@@ -83,6 +84,15 @@ class PaoDev:
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{self.base_port + 3 + SANDBOX_PORT_OFFSET}"
 
+    @property
+    def smtp_port(self) -> int:
+        """The sandbox's SMTP catcher, where the notifier sends its e-mails."""
+        return self.base_port + 3 + SANDBOX_SMTP_PORT_OFFSET
+
+    @property
+    def notifier_url(self) -> str:
+        return f"http://127.0.0.1:{self.base_port + 3 + NOTIFIER_PORT_OFFSET}"
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAO_")}
         env.update(
@@ -91,6 +101,7 @@ class PaoDev:
                 "PAO_CATALOG_PORT": str(self.base_port + 1),
                 "PAO_ORCHESTRATOR_PORT": str(self.base_port + 2),
                 "PAO_EXECUTORS_BASE_PORT": str(self.base_port + 3),
+                "PAO_NOTIFIER_PORT": str(self.base_port + 3 + NOTIFIER_PORT_OFFSET),
                 "PAO_DATABASE_URL": self.database_url,
                 "PAO_REDIS_URL": self.redis_url,
                 "PAO_REDIS_PREFIX": self.redis_prefix,

@@ -1,4 +1,5 @@
-"""The sandboxes of JIRA, GitHub, Terraform Cloud, ServiceNow and a REST target, on a free port.
+"""The sandboxes of JIRA, GitHub, Terraform Cloud, ServiceNow, a REST target and notifications
+(a chat-webhook sink, and an SMTP catcher on a second free port), on a free port.
 
 ``SandboxServer`` runs ``pao_executors.sandbox.create_app`` under uvicorn in a
 background thread, so clients reach it over real sockets. Fixtures::
@@ -59,9 +60,15 @@ def sandbox_test_settings(**overrides: Any) -> SandboxSettings:
 class SandboxServer:
     """The sandbox app under uvicorn in a daemon thread, on ``127.0.0.1:<free port>``."""
 
-    def __init__(self, settings: SandboxSettings | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: SandboxSettings | None = None,
+        port: int | None = None,
+        smtp_port: int | None = None,
+    ) -> None:
         self.settings = settings or sandbox_test_settings()
         self.port = port or free_port()
+        self.smtp_port = smtp_port or free_port()
         self.app = create_app(self.settings)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -90,7 +97,12 @@ class SandboxServer:
     def echo_url(self) -> str:
         return f"{self.url}/echo"
 
+    @property
+    def notify_url(self) -> str:
+        return f"{self.url}/notify"
+
     def start(self, timeout_s: float = 15.0) -> SandboxServer:
+        self.app.state.systems["notify"].start_smtp("127.0.0.1", self.smtp_port)
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -114,6 +126,7 @@ class SandboxServer:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)
+        self.app.state.systems["notify"].stop_smtp()
 
     # --- control API helpers (plain HTTP, like any other client) -------------------------
 

@@ -47,6 +47,8 @@ class ServiceProcess:
 
 
 SANDBOX_PORT_OFFSET = 16  # the sandbox listens at executors_base_port + 16 (8099 by default)
+# and its SMTP catcher at executors_base_port + 17 (8100 by default)
+SANDBOX_SMTP_PORT_OFFSET = 17
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,30 @@ def sandbox_environment(
     return env, sandboxed
 
 
+def notify_environment(
+    environ: dict[str, str], sandbox_url: str, smtp_port: int, catalog_dir: Path
+) -> tuple[dict[str, str], list[str]]:
+    """The notifier's policy (``policies/notifications.yaml`` beside the catalog unless
+    ``PAO_NOTIFICATIONS_POLICY`` names one), and, unless configured, the sandbox's SMTP
+    catcher for its e-mails and the sandbox's webhook sink for its chat posts."""
+    env: dict[str, str] = {}
+    sandboxed: list[str] = []
+    if "PAO_NOTIFICATIONS_POLICY" not in environ:
+        shipped = catalog_dir.absolute().parent / "policies" / "notifications.yaml"
+        if shipped.is_file():
+            env["PAO_NOTIFICATIONS_POLICY"] = str(shipped)
+    if not environ.get("PAO_SMTP_HOST"):
+        sandboxed.append("e-mail")
+        env["PAO_SMTP_HOST"] = "127.0.0.1"
+        env["PAO_SMTP_PORT"] = str(smtp_port)
+        env["PAO_SMTP_STARTTLS"] = "false"
+    if "PAO_NOTIFY_WEBHOOK_SANDBOX_URL" not in environ:
+        sandboxed.append("chat webhooks")
+        env["PAO_NOTIFY_WEBHOOK_SANDBOX_URL"] = f"{sandbox_url}/notify/webhooks"
+    env["PAO_SANDBOX_SMTP_PORT"] = str(smtp_port)
+    return env, sandboxed
+
+
 def change_calendar_env(environ: dict[str, str], catalog_dir: Path) -> dict[str, str]:
     """The change calendar shipped beside the catalog (``policies/change-calendar.yaml``
     next to ``catalog/``), unless one is configured (``PAO_CHANGE_CALENDAR=``: none)."""
@@ -133,6 +159,7 @@ def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceP
         ServiceProcess("catalog", "pao_catalog", settings.catalog_port),
         ServiceProcess("orchestrator", "pao_orchestrator", settings.orchestrator_port),
         ServiceProcess("gateway", "pao_gateway", settings.gateway_port),
+        ServiceProcess("notifier", "pao_notifier", settings.notifier_port),
     ]
     for offset, (name, module) in enumerate(EXECUTOR_SERVICES.items()):
         services.append(
@@ -151,11 +178,17 @@ class Platform:
         self.broker_port = broker_port
         self.broker: BundledBroker | None = None
         self.embedded_pg: object | None = None
-        sandbox_url = f"http://127.0.0.1:{settings.executors_base_port + SANDBOX_PORT_OFFSET}"
+        self.sandbox_url = f"http://127.0.0.1:{settings.executors_base_port + SANDBOX_PORT_OFFSET}"
+        self.smtp_port = settings.executors_base_port + SANDBOX_SMTP_PORT_OFFSET
         self.sandbox_env, self.sandboxed = sandbox_environment(
-            dict(os.environ), sandbox_url, settings.gateway_port
+            dict(os.environ), self.sandbox_url, settings.gateway_port
         )
-        self.services = planned_services(settings, with_sandbox=bool(self.sandboxed))
+        self.notify_env, self.notify_sandboxed = notify_environment(
+            dict(os.environ), self.sandbox_url, self.smtp_port, Path(settings.catalog_dir)
+        )
+        self.services = planned_services(
+            settings, with_sandbox=bool(self.sandboxed or self.notify_sandboxed)
+        )
         self.env: dict[str, str] = {}
         self._pumps: list[asyncio.Task[None]] = []
 
@@ -331,10 +364,13 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
             "PAO_LOG_JSON": os.environ.get("PAO_LOG_JSON", "false"),
             "PYTHONUNBUFFERED": "1",
             **platform.sandbox_env,
+            **platform.notify_env,
             **change_calendar_env(dict(os.environ), Path(settings.catalog_dir)),
         }
         if platform.env.get("PAO_CHANGE_CALENDAR"):
             say(f"change calendar: {platform.env['PAO_CHANGE_CALENDAR']}")
+        if platform.env.get("PAO_NOTIFICATIONS_POLICY"):
+            say(f"notification policy: {platform.env['PAO_NOTIFICATIONS_POLICY']}")
         await platform.start_services()
         ready = asyncio.create_task(platform.wait_ready())
         stopper = asyncio.create_task(stop.wait())
@@ -354,6 +390,15 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
                             if platform.sandbox_env.get("PAO_SECRETS_SANDBOX")
                             else ""
                         ),
+                        fg="yellow",
+                    )
+                )
+            if platform.notify_sandboxed:
+                lines.append(
+                    click.style(
+                        f"  notifications: {' and '.join(platform.notify_sandboxed)} to the"
+                        f" sandbox (SMTP 127.0.0.1:{platform.smtp_port}), read them at"
+                        f" {platform.sandbox_url}/notify/ui",
                         fg="yellow",
                     )
                 )

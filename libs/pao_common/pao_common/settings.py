@@ -158,6 +158,16 @@ class Settings(BaseSettings):
     notify_attempts: int = Field(5, ge=1, description="Tries per notification before failed")
     notify_backoff_s: float = Field(2.0, gt=0, description="First retry delay, doubling")
     notify_timeout_s: float = Field(10.0, gt=0, description="Per SMTP / webhook attempt")
+    notify_webhook_sandbox_url: str | None = Field(
+        None,
+        description="Post every chat webhook to {this}/{hook name} instead of its own URL"
+        " (pao dev: the sandbox's sink, http://127.0.0.1:8099/notify/webhooks); empty: none",
+    )
+
+    @field_validator("notify_webhook_sandbox_url", mode="before")
+    @classmethod
+    def _no_webhook_sandbox(cls, value: object) -> object:
+        return None if value == "" else value
 
     log_level: str = "INFO"
     log_json: bool = True

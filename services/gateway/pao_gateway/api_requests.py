@@ -18,6 +18,7 @@ from pao_gateway.schemas import (
     ErrorOut,
     EventLog,
     Links,
+    NotificationOut,
     RequestOut,
     RequestPage,
     StoredEvent,
@@ -96,8 +97,12 @@ async def list_requests(
 
 @router.get("/{request_id}", response_model=RequestOut, responses=ERRORS)
 async def get_request(request_id: str, request: Request, user: CurrentUser) -> RequestOut:
-    """Status, item and version, requester, steps, ticket, approval, outputs, timestamps."""
-    return RequestOut.from_row(await gateway(request).requests.visible(user, request_id))
+    """Status, item and version, requester, steps, ticket, approval, outputs, timestamps,
+    and what was sent to whom about it (``notifications``)."""
+    row, notifications = await gateway(request).requests.detail(user, request_id)
+    out = RequestOut.from_row(row)
+    out.notifications = [NotificationOut.model_validate(n) for n in notifications]
+    return out
 
 
 @router.get("/{request_id}/events", response_model=EventLog, responses=ERRORS)

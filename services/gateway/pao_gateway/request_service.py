@@ -207,6 +207,13 @@ class RequestService:
         await self.visible(user, request_id)
         return await self._reader.notifications(request_id)
 
+    async def detail(
+        self, user: User, request_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The request's row and what the notifier sent about it (``GET /requests/{id}``)."""
+        row = await self.visible(user, request_id)
+        return row, await self._reader.notifications(request_id)
+
     async def events(self, user: User, request_id: str) -> list[dict[str, Any]]:
         await self.visible(user, request_id)
         return await self._reader.events(request_id)

@@ -57,6 +57,7 @@ class Links(BaseModel):
     cancel: str
     approve: str
     reject: str
+    notifications: str
 
     @classmethod
     def of(cls, request_id: str) -> Links:
@@ -68,6 +69,7 @@ class Links(BaseModel):
             cancel=f"{base}/cancel",
             approve=f"{base}/approve",
             reject=f"{base}/reject",
+            notifications=f"{base}/notifications",
         )
 
 
@@ -178,6 +180,21 @@ class ChangeOut(BaseModel):
     change_request: ChangeRequestOut | None = None
 
 
+class NotificationOut(BaseModel):
+    """One e-mail or chat message about the request, as the notifier recorded it."""
+
+    trigger: str = Field(description="awaiting_approval, completed, failed, rolled_back, ...")
+    channel: str = Field(description="email, slack or teams")
+    target: str = Field(description="The e-mail recipients, or the webhook's name")
+    recipients: list[str] = Field(default_factory=list)
+    subject: str = ""
+    status: str = Field(description="pending (being tried), sent or failed (gave up)")
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
 class RequestOut(BaseModel):
     id: str
     item_id: str | None
@@ -195,6 +212,11 @@ class RequestOut(BaseModel):
     )
     change: ChangeOut | None = None
     error: str | None = None
+    notifications: list[NotificationOut] | None = Field(
+        None,
+        description="GET /requests/{id} only: the e-mails and chat messages about the request,"
+        " to whom, and whether they were sent (as links.notifications answers)",
+    )
     version: int = Field(0, description="Version of the last event applied")
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
@@ -283,21 +305,6 @@ class ApprovalInboxItem(BaseModel):
 
 class ApprovalInbox(BaseModel):
     items: list[ApprovalInboxItem]
-
-
-class NotificationOut(BaseModel):
-    """One e-mail or chat message about the request, as the notifier recorded it."""
-
-    trigger: str = Field(description="awaiting_approval, completed, failed, rolled_back, ...")
-    channel: str = Field(description="email, slack or teams")
-    target: str = Field(description="The e-mail recipients, or the webhook's name")
-    recipients: list[str] = Field(default_factory=list)
-    subject: str = ""
-    status: str = Field(description="pending (being tried), sent or failed (gave up)")
-    attempts: int = 0
-    last_error: str | None = None
-    created_at: datetime | None = None
-    sent_at: datetime | None = None
 
 
 class NotificationList(BaseModel):

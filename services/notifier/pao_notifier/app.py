@@ -42,7 +42,7 @@ def bootstrap(
         pool=pool,
         policy=policy,
         smtp=smtp,
-        webhooks=Webhooks(client),
+        webhooks=Webhooks(client, sandbox_url=settings.notify_webhook_sandbox_url),
         system={"environment": settings.environment, "portal_url": settings.portal_url},
         retry=Retry(attempts=settings.notify_attempts, backoff_s=settings.notify_backoff_s),
     )

@@ -1,7 +1,8 @@
 """Delivery over the wire: SMTP (stdlib ``smtplib`` in a thread) and chat webhooks.
 
 A webhook is a Slack-compatible incoming webhook (``{"text": ...}``) or a Microsoft Teams
-incoming webhook (a ``MessageCard``). Any answer but 2xx, a timeout or a refused
+incoming webhook (a ``MessageCard``); with ``PAO_NOTIFY_WEBHOOK_SANDBOX_URL`` every hook
+goes to that sink instead, under its name. Any answer but 2xx, a timeout or a refused
 connection is a ``DeliveryFailed``; the sender retries it.
 """
 
@@ -12,6 +13,7 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -63,8 +65,13 @@ def webhook_body(channel: str, subject: str, body: str) -> dict[str, Any]:
 @dataclass
 class Webhooks:
     client: httpx.AsyncClient
+    # Every hook posted to {sandbox_url}/{hook name} instead of its URL (``pao dev``: the
+    # sandbox's webhook sink, so a laptop posts to no real channel).
+    sandbox_url: str | None = None
 
-    async def send(self, url: str, channel: str, subject: str, body: str) -> None:
+    async def send(self, url: str, channel: str, subject: str, body: str, name: str = "") -> None:
+        if self.sandbox_url:
+            url = f"{self.sandbox_url.rstrip('/')}/{quote(name or 'webhook', safe='')}"
         try:
             response = await self.client.post(url, json=webhook_body(channel, subject, body))
         except httpx.HTTPError as exc:

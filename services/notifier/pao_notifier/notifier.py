@@ -124,7 +124,7 @@ class Notifier:
             " WHERE notification_id IN (SELECT notification_id FROM notification_log"
             "  WHERE status = 'pending' AND next_attempt_at <= now()"
             "  ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " RETURNING notification_id, channel, recipients, subject, body, webhook_url,"
+            " RETURNING notification_id, channel, target, recipients, subject, body, webhook_url,"
             " attempts",
             self.lease_s,
             CLAIM_BATCH,
@@ -139,7 +139,7 @@ class Notifier:
                 await self.smtp.send(recipients, row["subject"], row["body"])
             else:
                 await self.webhooks.send(
-                    row["webhook_url"], row["channel"], row["subject"], row["body"]
+                    row["webhook_url"], row["channel"], row["subject"], row["body"], row["target"]
                 )
         except DeliveryFailed as exc:
             await self._failed(row, str(exc))

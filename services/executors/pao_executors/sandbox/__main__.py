@@ -1,10 +1,12 @@
-"""``python -m pao_executors.sandbox [--port N] [--host H]``: every sandbox on one port."""
+"""``python -m pao_executors.sandbox [--port N] [--host H] [--smtp-port N]``: every sandbox
+on one port, and the SMTP catcher of the notifications sandbox on its own (0: none)."""
 
 from __future__ import annotations
 
 import argparse
 
 from pao_executors.sandbox.app import SandboxSettings, create_app
+from pao_executors.sandbox.notify import NotifySandbox
 
 
 def main() -> None:
@@ -12,18 +14,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m pao_executors.sandbox")
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--smtp-port", type=int, default=settings.smtp_port)
     args = parser.parse_args()
     import uvicorn
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        ws="none",
-        access_log=False,
-        lifespan="off",
-    )
+    app = create_app(settings)
+    notify: NotifySandbox = app.state.systems["notify"]
+    if args.smtp_port:
+        notify.start_smtp(args.host, args.smtp_port)
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            ws="none",
+            access_log=False,
+            lifespan="off",
+        )
+    finally:
+        notify.stop_smtp()
 
 
 if __name__ == "__main__":

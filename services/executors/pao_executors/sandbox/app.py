@@ -1,4 +1,4 @@
-"""The sandbox server: all five emulated systems in one FastAPI app, one port.
+"""The sandbox server: every emulated system in one FastAPI app, one port.
 
 ``create_app(settings)`` mounts each system under its prefix::
 
@@ -7,6 +7,8 @@
     /tfc     Terraform Cloud host root (API at "http://HOST:PORT/tfc/api/v2")
     /servicenow  ServiceNow instance root (Table API at ".../servicenow/api/now/table")
     /echo    generic REST target
+    /notify  chat-webhook sink (``/notify/webhooks/{name}``) and the mails the SMTP
+             catcher got (its own port, ``smtp_port``; ``python -m`` starts it)
 
 and answers ``/`` (links to each system's UI), ``/healthz``, ``/readyz``,
 ``GET /sandbox/state`` and ``POST /sandbox/reset`` (every system at once).
@@ -32,10 +34,12 @@ from pao_executors.sandbox.common import SandboxSystem, esc, page
 from pao_executors.sandbox.echo import EchoConfig, EchoSandbox
 from pao_executors.sandbox.github import GithubConfig, GithubSandbox
 from pao_executors.sandbox.jira import JiraConfig, JiraSandbox
+from pao_executors.sandbox.notify import NotifyConfig, NotifySandbox
 from pao_executors.sandbox.servicenow import ServiceNowConfig, ServiceNowSandbox
 from pao_executors.sandbox.tfc import TfcConfig, TfcSandbox
 
 DEFAULT_PORT = 8099
+DEFAULT_SMTP_PORT = 8100
 
 
 class SandboxSettings(BaseSettings):
@@ -44,6 +48,9 @@ class SandboxSettings(BaseSettings):
     )
 
     port: int = DEFAULT_PORT
+    smtp_port: int = Field(
+        DEFAULT_SMTP_PORT, ge=0, le=65535, description="The SMTP catcher's port; 0: none"
+    )
     config_file: Path | None = Field(
         None, description="JSON with jira/github/tfc/servicenow/echo sections"
     )
@@ -52,6 +59,7 @@ class SandboxSettings(BaseSettings):
     tfc: TfcConfig = Field(default_factory=TfcConfig)
     servicenow: ServiceNowConfig = Field(default_factory=ServiceNowConfig)
     echo: EchoConfig = Field(default_factory=EchoConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     def resolved(self) -> SandboxSettings:
         """These settings with ``config_file``'s sections laid over them."""
@@ -74,6 +82,7 @@ def create_systems(settings: SandboxSettings) -> dict[str, SandboxSystem[Any]]:
         "tfc": TfcSandbox(settings.tfc),
         "servicenow": ServiceNowSandbox(settings.servicenow),
         "echo": EchoSandbox(settings.echo),
+        "notify": NotifySandbox(settings.notify),
     }
 
 
