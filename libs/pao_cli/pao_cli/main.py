@@ -16,6 +16,7 @@ from pao_cli.orchestrator_cmd import orchestrator
 from pao_cli.policy_cmd import policy
 from pao_cli.report_cmd import report
 from pao_cli.request_cmd import request as request_group
+from pao_cli.resource_cmd import resource as resource_group
 from pao_cli.service_key_cmd import service_key
 from pao_cli.token_cmd import token
 
@@ -31,6 +32,7 @@ main.add_command(kafka_group)
 main.add_command(token)
 main.add_command(service_key)
 main.add_command(request_group)
+main.add_command(resource_group)
 main.add_command(approval_group)
 main.add_command(report)
 main.add_command(catalog)
