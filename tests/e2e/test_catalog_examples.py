@@ -124,6 +124,27 @@ async def test_example_completes(
     assert events[0] == "RequestSubmitted" and events[-1] == "RequestCompleted", events
     searched = await platform.assert_no_secret_leaked(db_pool)
     assert searched > len(platform.processes())
+    await assert_lead_time_reported(platform, item)
+
+
+async def assert_lead_time_reported(platform: E2EPlatform, item: CatalogItem) -> None:
+    """The lead-time report shows the request against the item's shipped baseline (every
+    shipped item but the debug one declares one), so the reduction is there out of the box."""
+    admin = platform.user_token({"id": "head-of-platform", "roles": ["platform-admin"]})
+    response = await platform.api(
+        admin, "GET", "/reports/lead-time", params={"item": item.metadata.id}
+    )
+    assert response.status_code == 200, response.text
+    (entry,) = response.json()["items"]
+    assert entry["outcomes"]["completed"] == 1, entry
+    baseline = item.metadata.baseline_lead_time
+    assert entry["baseline_lead_time"] == baseline, entry
+    if item.metadata.id == "debug-echo":
+        assert baseline is None and entry["reduction_vs_baseline"] is None
+        return
+    assert baseline is not None, f"{item.metadata.id} ships no baseline_lead_time"
+    # Minutes at most against days: the reduction rounds to (nearly) all of it.
+    assert entry["reduction_vs_baseline"] >= 0.99, entry
 
 
 async def assert_ticket_worked(

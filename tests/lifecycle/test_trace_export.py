@@ -5,19 +5,21 @@ over OTLP/HTTP to a receiver in this test (``tests.support.otlp_receiver``, deco
 ``ExportTraceServiceRequest`` protobuf). A two-step request submitted over HTTP must give
 one trace: the gateway's HTTP span is its root, every Kafka hop continues it (consumer
 spans, the outbox relay's publish), and the executors' runs and the REST call's httpx
-span hang under the command that caused them.
+span hang under the command that caused them. With ``OTEL_LOGS_EXPORTER=otlp`` the log
+records go to the same receiver, each in the trace (and span) it was written in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from tests.lifecycle.conftest import start_platform
-from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedLog, ReceivedSpan
 from tests.support.platform import wait_until
 from tests.support.services import ServiceProcess
 
@@ -33,6 +35,8 @@ async def test_one_request_is_one_trace_across_every_hop(
         # Every service process inherits these (tests.support.services.service_env).
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+        monkeypatch.setenv("OTEL_LOGS_EXPORTER", "otlp")
+        monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "100")
         platform = make_platform(with_gateway=True)
         rest = ServiceProcess(
             "pao_executors.rest",
@@ -54,6 +58,7 @@ async def test_one_request_is_one_trace_across_every_hop(
             done = await wait_until(db_pool, [request_id], platform=platform)
             assert done[request_id] == "completed", platform.logs()
             spans = await _trace_of(receiver, request_id)
+            logs = await _logs_of(receiver, {s.trace_id for s in spans})
         finally:
             rest.stop()
 
@@ -118,6 +123,110 @@ async def test_one_request_is_one_trace_across_every_hop(
         and rest_run in _ancestors(s, by_id)
     ]
     assert len(answers) == 1, _describe(spans)
+
+    # Logs over OTLP: the debug action's line and each executor's attempt line, in the
+    # trace, under the span of the run that wrote them, with the bound context.
+    for step, action, executor in (("echo", "debug.log", "debug"), ("ping", "rest", "rest")):
+        (run,) = [s for s in spans if s.name == f"execute {action}"]
+        assert run.service == f"pao-executor-{executor}"
+        attempt = [r for r in logs if r.body == f"execute {action} attempt 1: succeeded"]
+        assert len(attempt) == 1, _describe_logs(logs)
+        record = attempt[0]
+        assert (record.service, record.trace_id) == (run.service, run.trace_id)
+        assert record.span_id == run.span_id, _describe_logs(logs)
+        assert record.severity_text == "INFO"
+        assert record.attributes["pao.request_id"] == request_id
+        assert record.attributes["pao.step_id"] == step
+    (said,) = [r for r in logs if r.body == "debug.log: traced"]
+    (echo_run,) = [s for s in spans if s.name == "execute debug.log"]
+    assert (said.service, said.span_id) == ("pao-executor-debug", echo_run.span_id)
+    # The orchestrator and the gateway export theirs too (one resource per service).
+    services = {r.service for r in receiver.received_logs()}
+    assert {"pao-gateway", "pao-orchestrator"} <= services, services
+
+
+async def test_a_fallback_to_manual_stays_in_the_request_trace(
+    make_platform, db_pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed step, the rollback of the one before, then the manual ticket's command:
+    all in the trace the gateway's submission started (issue #13)."""
+    with OtlpReceiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+        platform = make_platform(with_gateway=True)
+        await start_platform(platform)
+        assert platform.gateway is not None
+        async with httpx.AsyncClient(base_url=platform.gateway.url, timeout=30) as client:
+            r = await client.post(
+                "/api/v1/requests",
+                json={"item_id": "trace-fallback", "inputs": {"message": "traced"}},
+                headers={"Authorization": f"Bearer {platform.token('alice')}"},
+            )
+        assert r.status_code == 202, r.text
+        request_id = r.json()["id"]
+        # No JIRA executor here: the ticket's command waits on its topic, the request in
+        # fallback_to_manual.
+        done = await wait_until(db_pool, [request_id], ["fallback_to_manual"], platform=platform)
+        assert done[request_id] == "fallback_to_manual", platform.logs()
+        spans = await _spans_until(
+            receiver, request_id, lambda found: any(_is_ticket(s) for s in found)
+        )
+
+    assert len({s.trace_id for s in spans}) == 1, _describe(spans)
+    by_id = {s.span_id: s for s in spans}
+    (root,) = [s for s in spans if not s.parent_span_id]
+    assert (root.service, root.kind) == ("pao-gateway", SERVER), _describe(spans)
+    (ticket,) = [s for s in spans if _is_ticket(s)]
+    assert ticket.service == "pao-orchestrator" and ticket.kind == PRODUCER
+    assert ticket.attributes["pao.request_id"] == request_id
+    chain = _ancestors(ticket, by_id)
+    assert chain[-1] is root, _describe(spans)
+    # The ticket follows the rollback: its command is published by the handling of the
+    # compensation's answer, which hangs under the debug executor's compensate run.
+    (undo,) = [s for s in spans if s.name == "compensate debug.log"]
+    assert undo in chain, _describe(spans)
+    (failed,) = [s for s in spans if s.name == "execute debug.fail"]
+    assert failed in _ancestors(undo, by_id), _describe(spans)
+
+
+def _is_ticket(span: ReceivedSpan) -> bool:
+    return span.kind == PRODUCER and span.attributes.get("pao.step_id") == "manual-ticket"
+
+
+async def _spans_until(
+    receiver: OtlpReceiver, request_id: str, done: Callable[[list[ReceivedSpan]], bool]
+) -> list[ReceivedSpan]:
+    """The spans of the request's trace once ``done`` holds and a poll brought nothing new."""
+    deadline = time.monotonic() + 20
+    spans: list[ReceivedSpan] = []
+    while time.monotonic() < deadline:
+        before = len(spans)
+        received = receiver.received()
+        traces = {s.trace_id for s in received if s.attributes.get("pao.request_id") == request_id}
+        spans = [s for s in received if s.trace_id in traces]
+        if done(spans) and len(spans) == before:
+            return spans
+        await asyncio.sleep(0.5)
+    return spans
+
+
+async def _logs_of(receiver: OtlpReceiver, trace_ids: set[str]) -> list[ReceivedLog]:
+    """The log records of those traces, once both executors' attempt lines arrived and a
+    poll brought nothing new."""
+    deadline = time.monotonic() + 20
+    logs: list[ReceivedLog] = []
+    while time.monotonic() < deadline:
+        before = len(logs)
+        logs = [r for r in receiver.received_logs() if r.trace_id in trace_ids]
+        attempts = sum(1 for r in logs if " attempt 1: " in r.body)
+        if attempts >= 2 and len(logs) == before:
+            return logs
+        await asyncio.sleep(0.5)
+    return logs
+
+
+def _describe_logs(logs: list[ReceivedLog]) -> str:
+    return "\n".join(f"{r.service:24} {r.trace_id} {r.span_id} {r.body}" for r in logs)
 
 
 async def _trace_of(receiver: OtlpReceiver, request_id: str) -> list[ReceivedSpan]:

@@ -1,7 +1,8 @@
-"""A local OTLP/HTTP trace receiver for tests: what a collector sees, decoded.
+"""A local OTLP/HTTP receiver for tests: what a collector sees, decoded.
 
 ``POST /v1/traces`` takes the ``ExportTraceServiceRequest`` protobuf (gzip or not) that
-the OpenTelemetry OTLP/HTTP exporter sends and keeps its spans as ``ReceivedSpan``s.
+the OpenTelemetry OTLP/HTTP exporter sends and keeps its spans as ``ReceivedSpan``s;
+``POST /v1/logs`` takes ``ExportLogsServiceRequest`` and keeps ``ReceivedLog``s.
 Any ``GET`` under ``/echo/`` answers ``200 {"ok": true}`` and keeps the request's
 headers: a target for an executor's outgoing call (the REST executor's sandbox URL).
 """
@@ -15,6 +16,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -33,6 +38,17 @@ class ReceivedSpan:
     attributes: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ReceivedLog:
+    service: str
+    logger: str  # the instrumentation scope: the Python logger's name
+    severity_text: str
+    body: str
+    trace_id: str  # "" when written outside any trace
+    span_id: str
+    attributes: dict[str, Any]
+
+
 def _value(any_value: Any) -> Any:
     kind = any_value.WhichOneof("value")
     return getattr(any_value, kind) if kind else None
@@ -42,6 +58,7 @@ class OtlpReceiver:
     def __init__(self) -> None:
         self.port = free_port()
         self.spans: list[ReceivedSpan] = []
+        self.logs: list[ReceivedLog] = []
         self.echo_headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         receiver = self
@@ -52,15 +69,21 @@ class OtlpReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.path != "/v1/traces":
+                if self.path not in ("/v1/traces", "/v1/logs"):
                     self.send_error(404)
                     return
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                receiver._keep(request)
-                answer = ExportTraceServiceResponse().SerializeToString()
+                if self.path == "/v1/traces":
+                    request = ExportTraceServiceRequest()
+                    request.ParseFromString(body)
+                    receiver._keep(request)
+                    answer = ExportTraceServiceResponse().SerializeToString()
+                else:
+                    logs = ExportLogsServiceRequest()
+                    logs.ParseFromString(body)
+                    receiver._keep_logs(logs)
+                    answer = ExportLogsServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(answer)))
@@ -106,6 +129,30 @@ class OtlpReceiver:
                     )
         with self._lock:
             self.spans.extend(spans)
+
+    def _keep_logs(self, request: ExportLogsServiceRequest) -> None:
+        logs = []
+        for resource_logs in request.resource_logs:
+            resource = {a.key: _value(a.value) for a in resource_logs.resource.attributes}
+            for scope_logs in resource_logs.scope_logs:
+                for record in scope_logs.log_records:
+                    logs.append(
+                        ReceivedLog(
+                            service=str(resource.get("service.name", "")),
+                            logger=scope_logs.scope.name,
+                            severity_text=record.severity_text,
+                            body=str(_value(record.body)),
+                            trace_id=record.trace_id.hex(),
+                            span_id=record.span_id.hex(),
+                            attributes={a.key: _value(a.value) for a in record.attributes},
+                        )
+                    )
+        with self._lock:
+            self.logs.extend(logs)
+
+    def received_logs(self) -> list[ReceivedLog]:
+        with self._lock:
+            return list(self.logs)
 
     def received(self) -> list[ReceivedSpan]:
         with self._lock:

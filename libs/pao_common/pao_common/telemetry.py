@@ -11,6 +11,12 @@ SDK's ``parentbased_always_on`` and ``OTEL_TRACES_SAMPLER`` still chooses anothe
 ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` name the resource (the SDK reads
 them; ``pao-<service>`` is the name when they do not). Outgoing httpx calls get client
 spans only when spans are recorded, so the default path pays nothing for them.
+
+Logs go over OTLP too when ``OTEL_LOGS_EXPORTER=otlp`` (``none``, the default, keeps them
+on stdout only): ``log_provider`` builds a logger provider with a batching OTLP log
+exporter (``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``, the
+protocol as for traces, ``OTEL_BLRP_*`` for the batching) and ``pao_common.logs`` hands it
+every record, in the trace it was written in. Unset, no handler is installed at all.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -34,6 +42,7 @@ _propagator = TraceContextTextMapPropagator()
 _configured = False
 _recording: bool | None = None  # spans_recorded(), read once (``recording``)
 _tracer = trace.get_tracer("pao.kafka")
+_log_provider: LoggerProvider | None = None
 
 # Message fields that become span attributes (``pao.<field>``) when present.
 SPAN_FIELDS = ("request_id", "item_id", "step_id", "action_type")
@@ -60,15 +69,23 @@ def recording() -> bool:
     return _recording
 
 
-def _otlp_exporter() -> SpanExporter:
-    """The OTLP span exporter the standard variables ask for; it reads the endpoint,
-    headers, timeout and compression variables itself."""
+def _protocol(signal: str) -> str:
     protocol = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
         or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     )
-    if protocol == "grpc":
+    if protocol not in ("grpc", "http/protobuf"):
+        raise RuntimeError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: use http/protobuf or grpc"
+        )
+    return protocol
+
+
+def _otlp_exporter() -> SpanExporter:
+    """The OTLP span exporter the standard variables ask for; it reads the endpoint,
+    headers, timeout and compression variables itself."""
+    if _protocol("TRACES") == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
                 OTLPSpanExporter as GrpcExporter,
@@ -79,13 +96,61 @@ def _otlp_exporter() -> SpanExporter:
                 " install it or use http/protobuf"
             ) from exc
         return cast(SpanExporter, GrpcExporter())
-    if protocol != "http/protobuf":
-        raise RuntimeError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: use http/protobuf or grpc"
-        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
+def logs_exported() -> bool:
+    """Whether ``OTEL_LOGS_EXPORTER`` asks for OTLP (``otlp``; unset or ``none``: no)."""
+    names = {
+        name.strip()
+        for name in os.environ.get("OTEL_LOGS_EXPORTER", "none").lower().split(",")
+        if name.strip()
+    }
+    unknown = names - {"otlp", "none"}
+    if unknown:
+        raise RuntimeError(
+            f"OTEL_LOGS_EXPORTER={os.environ['OTEL_LOGS_EXPORTER']!r}: only otlp and none are"
+            " supported (logs always go to stdout as well)"
+        )
+    return "otlp" in names
+
+
+def _otlp_log_exporter() -> LogRecordExporter:
+    if _protocol("LOGS") == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPLogExporter as GrpcLogExporter,
+            )
+        except ImportError as exc:
+            raise RuntimeError(
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc;"
+                " install it or use http/protobuf"
+            ) from exc
+        return cast(LogRecordExporter, GrpcLogExporter())
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter()
+
+
+def log_provider(service: str) -> LoggerProvider | None:
+    """A logger provider exporting over OTLP when ``logs_exported()``, else None."""
+    global _log_provider
+    if not logs_exported():
+        return None
+    if _log_provider is None:  # one per process, however often logging is configured
+        _log_provider = LoggerProvider(resource=_resource(service))
+        _log_provider.add_log_record_processor(BatchLogRecordProcessor(_otlp_log_exporter()))
+        atexit.register(_log_provider.shutdown)  # flush what is batched at exit
+    return _log_provider
+
+
+def _resource(service: str) -> Resource:
+    # Attributes given here win over the environment's: name the service only when the
+    # deployment did not (OTEL_SERVICE_NAME, or service.name in OTEL_RESOURCE_ATTRIBUTES).
+    attributes = {} if _service_named_by_env() else {"service.name": f"pao-{service}"}
+    return Resource.create(attributes)
 
 
 def configure_tracing(service: str) -> None:
@@ -95,10 +160,7 @@ def configure_tracing(service: str) -> None:
         return
     _recording = spans_recorded()
     sampler = None if _recording else ALWAYS_OFF
-    # Attributes given here win over the environment's: name the service only when the
-    # deployment did not (OTEL_SERVICE_NAME, or service.name in OTEL_RESOURCE_ATTRIBUTES).
-    attributes = {} if _service_named_by_env() else {"service.name": f"pao-{service}"}
-    provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
+    provider = TracerProvider(resource=_resource(service), sampler=sampler)
     if otlp_export_enabled():
         provider.add_span_processor(BatchSpanProcessor(_otlp_exporter()))
         atexit.register(provider.shutdown)  # flush what is batched when the process ends
