@@ -22,10 +22,14 @@ dev: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest
 
+## Ruff, formatting, mypy, and the import layering contracts of pyproject.toml
+## ([tool.importlinter]: libs never import services, services never import each other,
+## the orchestrator's domain imports only contracts and the catalog language).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -43,4 +47,4 @@ portal-vendor:
 	cp $(PORTAL_BUILD)/node_modules/chart.js/dist/chart.umd.min.js services/gateway/pao_gateway/portal/chart.umd.min.js
 
 clean:
-	rm -rf $(VENV) .pao .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pao .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -18,14 +18,15 @@ another) and maps a decided change back to its request (webhook and polling).
 record into the ``ChangeRequestDecided`` command whose message id derives from the
 record's ``sys_id`` and the decision, so the webhook and the poller announcing the same
 decision publish the same id and the orchestrator acts once. Field values are the
-Table API's (strings; ``state`` and ``risk`` are choice numbers).
+Table API's (strings; ``state`` and ``risk`` are choice numbers). That vocabulary (states,
+risks, the correlation mark, ``sn_datetime``) is ``pao_common.servicenow_changes``, free of
+I/O so the orchestrator's domain can use it; it is re-exported here.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Generator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -33,50 +34,29 @@ import httpx
 from pao_common.errors import ServiceNowRefused, ServiceNowUnavailable
 from pao_common.executor.breaker import CircuitBreaker
 from pao_common.messages import ChangeRequestDecided
+from pao_common.servicenow_changes import (
+    APPROVALS,
+    CHANGE_FIELDS,
+    CHANGE_TABLE,
+    CLOSE_CODES,
+    CORRELATION_DISPLAY,
+    ENDED_STATES,
+    RISKS,
+    STATE_ASSESS,
+    STATE_AUTHORIZE,
+    STATE_CANCELED,
+    STATE_CLOSED,
+    STATE_IMPLEMENT,
+    STATE_NEW,
+    STATE_REVIEW,
+    STATE_SCHEDULED,
+    STATES,
+    sn_datetime,
+)
 
 TABLE = "/api/now/table/{table}"
 _DOWN = frozenset({401, 403, 408, 429})
 
-CHANGE_TABLE = "change_request"
-CORRELATION_DISPLAY = "PAO"
-# change_request.state choices (the default state model of a normal change)
-STATE_NEW = "-5"
-STATE_ASSESS = "-4"
-STATE_AUTHORIZE = "-3"
-STATE_SCHEDULED = "-2"
-STATE_IMPLEMENT = "-1"
-STATE_REVIEW = "0"
-STATE_CLOSED = "3"
-STATE_CANCELED = "4"
-STATES = {
-    STATE_NEW: "New",
-    STATE_ASSESS: "Assess",
-    STATE_AUTHORIZE: "Authorize",
-    STATE_SCHEDULED: "Scheduled",
-    STATE_IMPLEMENT: "Implement",
-    STATE_REVIEW: "Review",
-    STATE_CLOSED: "Closed",
-    STATE_CANCELED: "Canceled",
-}
-ENDED_STATES = frozenset({STATE_CLOSED, STATE_CANCELED})
-# change_request.risk choices; PAO's policy names them
-RISKS = {"very_high": "1", "high": "2", "moderate": "3", "low": "4"}
-APPROVALS = ("not requested", "requested", "approved", "rejected")
-CLOSE_CODES = ("successful", "successful_issues", "unsuccessful")
-# The fields PAO reads back from a change request.
-CHANGE_FIELDS = (
-    "sys_id",
-    "number",
-    "state",
-    "approval",
-    "correlation_id",
-    "correlation_display",
-    "close_code",
-    "close_notes",
-    "sys_updated_by",
-    "sys_updated_on",
-    "active",
-)
 _NAMESPACE = uuid.UUID("0c3e6f5a-9d7b-4c1e-8a2f-5b6d7e8f9a01")
 
 
@@ -167,11 +147,6 @@ class TableApi:
 # --- PAO's change requests -----------------------------------------------------------------
 
 
-def sn_datetime(moment: datetime) -> str:
-    """``2026-09-15 10:00:00``: how the Table API takes a date-time (UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def change_url(instance: str, sys_id: str) -> str:
     """The change request's form on the instance (what a person opens)."""
     return f"{instance.rstrip('/')}/change_request.do?sys_id={sys_id}"
@@ -227,10 +202,22 @@ def change_decided(record: Mapping[str, Any]) -> ChangeRequestDecided | None:
 
 
 __all__ = [
+    "APPROVALS",
+    "CHANGE_FIELDS",
     "CHANGE_TABLE",
+    "CLOSE_CODES",
     "CORRELATION_DISPLAY",
+    "ENDED_STATES",
     "RISKS",
     "STATES",
+    "STATE_ASSESS",
+    "STATE_AUTHORIZE",
+    "STATE_CANCELED",
+    "STATE_CLOSED",
+    "STATE_IMPLEMENT",
+    "STATE_NEW",
+    "STATE_REVIEW",
+    "STATE_SCHEDULED",
     "SecretBasicAuth",
     "ServiceNowRefused",
     "ServiceNowUnavailable",
@@ -238,4 +225,5 @@ __all__ = [
     "change_decided",
     "change_url",
     "message_id",
+    "sn_datetime",
 ]

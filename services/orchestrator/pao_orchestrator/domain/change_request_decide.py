@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from pao_common import portal_links
 from pao_common.messages import ActionFailed, ActionSucceeded, ChangeRequestDecided, ExecuteAction
 from pao_common.retry import RetryPolicy
-from pao_common.servicenow import (
+from pao_common.servicenow_changes import (
     CORRELATION_DISPLAY,
     RISKS,
     STATE_ASSESS,
