@@ -2,9 +2,10 @@
 
 ``E2EPlatform`` extends the lifecycle tests' ``Platform`` (catalog, orchestrator, gateway,
 on the test's broker, database and topic suffix) with what ``pao dev`` adds: the sandbox
-process and every executor of ``pao_executors.registry.EXECUTOR_SERVICES``, pointed at the
-sandbox by ``pao_cli.dev.sandbox_environment`` (the same function ``pao dev`` uses, so the
-tests and ``pao dev`` cannot drift apart). Its catalog directory holds every shipped item
+process, every executor of ``pao_executors.registry.EXECUTOR_SERVICES`` and the CMDB sync
+(``CMDB_SYNC_SERVICE``, into the sandbox's ServiceNow), pointed at the sandbox by
+``pao_cli.dev.sandbox_environment`` (the same function ``pao dev`` uses, so the tests and
+``pao dev`` cannot drift apart). Its catalog directory holds every shipped item
 of ``catalog/`` plus the tests' own items in ``tests/e2e/catalog``.
 
 The helpers talk to it as people and systems would: the gateway's HTTP API with dev tokens,
@@ -31,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pao_cli.dev import sandbox_environment
 from pao_common.devbroker import free_port
 from pao_common.executor.secrets import secret_env_var
-from pao_executors.registry import EXECUTOR_SERVICES
+from pao_executors.registry import CMDB_SYNC_SERVICE, EXECUTOR_SERVICES
 from pao_gateway import devtokens
 
 from tests.support.platform import Platform
@@ -107,7 +108,8 @@ class SandboxClient:
 
 @dataclass
 class E2EPlatform(Platform):
-    """Catalog, orchestrator, gateway, every executor and the sandbox, as processes."""
+    """Catalog, orchestrator, gateway, every executor, the CMDB sync and the sandbox, as
+    processes."""
 
     with_gateway: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -167,7 +169,7 @@ class E2EPlatform(Platform):
         )
         self.executors = [
             ServiceProcess(module, self.env(), self.log_dir)
-            for module in EXECUTOR_SERVICES.values()
+            for module in [*EXECUTOR_SERVICES.values(), CMDB_SYNC_SERVICE]
         ]
         self.executor = next(s for s in self.executors if s.module == EXECUTOR_SERVICES["debug"])
         for _ in range(orchestrators):

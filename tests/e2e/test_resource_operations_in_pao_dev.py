@@ -7,12 +7,14 @@ requester's token; its operations are submitted as ``SubmitRequest`` with
 token in ``ce_authtoken`` (docs/kafka-api.md), as another system would. What happened
 is read where other systems read it: the resource's history on ``pao.resources.events``
 (key: the resource id), the gateway's request and resource views, and the sandbox's
-emulated APIs (the Terraform Cloud workspace's runs and variables, the DNS records).
+emulated APIs (the Terraform Cloud workspace's runs and variables, the DNS records, the
+ServiceNow CMDB that ``pao dev``'s CMDB sync writes through the Table API).
 
 - postgres-database: provision, resize the storage, decommission; the resource passes
   provisioning -> active -> updating -> active -> decommissioning -> decommissioned, and
   both operations ran Terraform in the workspace provisioning made (its output), the
-  resize with the new storage, the decommission as a destroy run there;
+  resize with the new storage, the decommission as a destroy run there; the CMDB holds
+  one CI for it (created once, then updated), retired, with the resized storage;
 - dns-record: a decommission whose DELETE the DNS API refuses (no rollback possible) leaves
   the record ``active`` with the failed request linked, and the record in the DNS API;
   a second decommission then removes it.
@@ -185,6 +187,38 @@ def tfc_workspace(dev: PaoDev, name: str) -> tuple[dict[str, Any], list[dict[str
     return ws, runs, variables
 
 
+SERVICENOW_AUTH = ("pao.integration", "sandbox-servicenow-password")  # docs/sandbox.md
+PG_CI_CLASS = "cmdb_ci_db_postgresql_instance"  # catalog/postgres-database.yaml resource.cmdb
+
+
+def cmdb_cis(dev: PaoDev, ci_class: str, resource_id: str) -> list[dict[str, Any]]:
+    """The CIs of ``ci_class`` whose correlation id is the resource's, through the sandbox
+    ServiceNow's Table API (as a CMDB user would query it)."""
+    response = httpx.get(
+        f"{dev.sandbox_url}/servicenow/api/now/table/{ci_class}",
+        params={"sysparm_query": f"correlation_id={resource_id}"},
+        auth=SERVICENOW_AUTH,
+        headers={"Accept": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["result"]
+    return found
+
+
+def wait_retired_ci(dev: PaoDev, ci_class: str, resource_id: str) -> list[dict[str, Any]]:
+    """The resource's CIs once one is retired (the sync follows the events on its own
+    consumer group); the deadline only stops a hung test."""
+    deadline = time.monotonic() + 90
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = cmdb_cis(dev, ci_class, resource_id)
+        if any(ci["install_status"] == "7" for ci in found):
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"no retired CI for {resource_id}: {found}\n{dev.log_tail(80)}")
+
+
 def test_a_postgres_database_is_provisioned_resized_and_decommissioned(pao_dev: PaoDev) -> None:
     frank = Owner(pao_dev, FRANK)
     provisioning = frank.submit(
@@ -258,6 +292,30 @@ def test_a_postgres_database_is_provisioned_resized_and_decommissioned(pao_dev: 
     ] * 2
     assert history[3]["inputs"]["storage_gb"] == 120 and history[1]["inputs"]["storage_gb"] == 50
     assert all(e["outputs"]["credentials"] == made["outputs"]["credentials"] for e in history[1:])
+
+    # --- the CMDB: one CI for the resource, written by pao dev's CMDB sync, retired ---------
+    [ci] = wait_retired_ci(pao_dev, PG_CI_CLASS, resource_id)
+    assert (ci["name"], ci["install_status"], ci["sys_class_name"]) == (
+        "ledger_e2e-development",
+        "7",
+        PG_CI_CLASS,
+    )
+    assert ci["u_storage_gb"] == "120" and ci["u_owner_team"] == "orders"  # the update
+    assert ci["fqdn"] == made["outputs"]["host"] and ci["environment"] == "development"
+    written = httpx.get(
+        f"{pao_dev.sandbox_url}/servicenow/sandbox/requests",
+        params={"path": f"/api/now/table/{PG_CI_CLASS}*", "method": "*"},
+        timeout=30,
+    ).json()
+    writes = [
+        (r["method"], r["status"])
+        for r in written
+        if r["method"] in ("POST", "PATCH", "PUT") and resource_id in json.dumps(r)
+    ]
+    # Created once (provisioned), then updated in place (updated, decommissioned).
+    assert writes == [("POST", 201), ("PATCH", 200), ("PATCH", 200)], writes
+    ui = httpx.get(f"{pao_dev.sandbox_url}/servicenow/ui", timeout=30).text
+    assert "ledger_e2e-development" in ui and "Retired" in ui
 
     # A decommissioned resource takes no more operations.
     late = frank.operate("postgres-database", resource_id, "update", {"storage_gb": 200})

@@ -315,6 +315,7 @@ def _service_apps() -> dict[str, Any]:
         "gateway": "pao_gateway.app",
         "orchestrator": "pao_orchestrator.app",
         **{f"executor-{name}": module for name, module in EXECUTOR_SERVICES.items()},
+        "cmdb-sync": "pao_executors.cmdb.app",
     }
     return {name: importlib.import_module(module).create_app for name, module in factories.items()}
 
@@ -325,6 +326,8 @@ def test_every_service_broker_connects_with_the_settings(
 ) -> None:
     monkeypatch.setenv("PAO_JIRA_URL", "http://127.0.0.1:9")  # the JIRA executor's own check
     monkeypatch.setenv("PAO_JIRA_TOKEN", "unused")
+    monkeypatch.setenv("PAO_CMDB_URL", "http://127.0.0.1:9")  # the CMDB sync's own check
+    monkeypatch.setenv("PAO_CMDB_USER", "unused")
     settings = kafka_settings(
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",

@@ -15,6 +15,7 @@ import pytest
 from pao_cli.dev import SANDBOX_PORT_OFFSET
 from pao_common.devbroker import free_port, port_open
 from pao_common.settings import Settings
+from pao_executors.registry import CMDB_SYNC_PORT_OFFSET
 
 from tests.support.pao_dev import free_port_block
 
@@ -61,6 +62,13 @@ def test_pao_dev_reaches_all_ready_and_sigint_leaves_nothing_behind(
             time.sleep(0.2)
         text = log_path.read_text(errors="replace")
         assert re.search(r"all ready in \d+\.\ds", text)
+        # The CMDB sync runs as its own process at executors' base + 15, on the sandbox's
+        # ServiceNow, whose CI page the banner names.
+        cmdb_port = ports["PAO_EXECUTORS_BASE_PORT"] + CMDB_SYNC_PORT_OFFSET
+        assert re.search(rf"cmdb-sync +http://127\.0\.0\.1:{cmdb_port}\n", text), text[-3000:]
+        sandbox = ports["PAO_EXECUTORS_BASE_PORT"] + SANDBOX_PORT_OFFSET
+        assert f"http://127.0.0.1:{sandbox}/servicenow/ui" in text
+        assert "ServiceNow" in text.split("sandboxed:")[1].splitlines()[0]
         family = psutil.Process(proc.pid).children(recursive=True)
         assert len(family) >= 4, "broker and at least three services run as their own processes"
         listening = [broker_port, *ports.values()][:4]

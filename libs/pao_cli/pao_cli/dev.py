@@ -24,11 +24,12 @@ import httpx
 from pao_common import db
 from pao_common.devbroker import BundledBroker, port_open
 from pao_common.errors import ConfigurationError
+from pao_common.executor.secrets import secret_env_var
 from pao_common.kafka import ensure_topics
 from pao_common.kafka_security import kafka_security
 from pao_common.settings import KafkaSecurityProtocol, Settings
 from pao_common.topics import Topics
-from pao_executors.registry import EXECUTOR_SERVICES
+from pao_executors.registry import CMDB_SYNC_PORT_OFFSET, CMDB_SYNC_SERVICE, EXECUTOR_SERVICES
 
 STATE_DIR = Path(".pao")
 COLORS = ["36", "35", "33", "32", "34", "31", "96", "95", "93"]
@@ -87,6 +88,16 @@ SANDBOXED_SYSTEMS = (
         "REST",
         ("PAO_REST_ALLOWED_HOSTS", "PAO_REST_SANDBOX_URL"),
         {"PAO_REST_SANDBOX_URL": "{sandbox}/echo"},
+    ),
+    # The CMDB sync's ServiceNow instance; its password is a secret (servicenow_password).
+    SandboxedSystem(
+        "ServiceNow CMDB",
+        ("PAO_CMDB_URL",),
+        {
+            "PAO_CMDB_URL": "{sandbox}/servicenow",
+            "PAO_CMDB_USER": "pao.integration",
+            secret_env_var("servicenow_password"): "sandbox-servicenow-password",
+        },
     ),
 )
 
@@ -150,6 +161,14 @@ def change_calendar_env(environ: dict[str, str], catalog_dir: Path) -> dict[str,
     return {"PAO_CHANGE_CALENDAR": str(shipped)} if shipped.is_file() else {}
 
 
+def catalog_url_env(environ: dict[str, str], settings: Settings) -> dict[str, str]:
+    """The catalog service this run starts, for the services that call it (the gateway's
+    proxy, the CMDB sync's mappings), unless ``PAO_CATALOG_URL`` names one."""
+    if environ.get("PAO_CATALOG_URL"):
+        return {}
+    return {"PAO_CATALOG_URL": f"http://127.0.0.1:{settings.catalog_port}"}
+
+
 def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceProcess]:
     services = []
     if with_sandbox:
@@ -165,6 +184,13 @@ def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceP
         services.append(
             ServiceProcess(f"exec-{name}", module, settings.executors_base_port + offset)
         )
+    # The CMDB sync follows pao.resources.events into ServiceNow (the sandbox's unless
+    # PAO_CMDB_URL names an instance).
+    services.append(
+        ServiceProcess(
+            "cmdb-sync", CMDB_SYNC_SERVICE, settings.executors_base_port + CMDB_SYNC_PORT_OFFSET
+        )
+    )
     return services
 
 
@@ -363,6 +389,7 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
             "PAO_PROFILE": settings.profile.value,
             "PAO_LOG_JSON": os.environ.get("PAO_LOG_JSON", "false"),
             "PYTHONUNBUFFERED": "1",
+            **catalog_url_env(dict(os.environ), settings),
             **platform.sandbox_env,
             **platform.notify_env,
             **change_calendar_env(dict(os.environ), Path(settings.catalog_dir)),
@@ -380,6 +407,11 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
             ready.result()
             elapsed = time.monotonic() - started
             lines = [f"  {s.name:<14} {s.url}" for s in platform.services]
+            cmdb_url = platform.env.get("PAO_CMDB_URL", "")
+            if "ServiceNow CMDB" in platform.sandboxed:
+                lines.append(f"  {'CMDB (CIs)':<14} {cmdb_url}/ui")
+            elif cmdb_url:
+                lines.append(f"  {'CMDB':<14} {cmdb_url}")
             if platform.sandboxed:
                 lines.append(
                     click.style(
