@@ -2,9 +2,11 @@
 
 One ``pao dev`` subprocess on the shipped ``catalog/`` and its sandbox (Terraform Cloud,
 the REST targets, JIRA). A resource is provisioned through the gateway with the
-requester's token; its operations are submitted as ``SubmitRequest`` with
-``resource_id`` and ``operation`` on ``pao.requests.commands``, with the same person's
-token in ``ce_authtoken`` (docs/kafka-api.md), as another system would. What happened
+requester's token; the database's operations are run through the gateway too
+(``POST /api/v1/resources/{id}/operations/{op}``, docs/resources.md), the DNS record's
+are submitted as ``SubmitRequest`` with ``resource_id`` and ``operation`` on
+``pao.requests.commands``, with the same person's token in ``ce_authtoken``
+(docs/kafka-api.md), as another system would. What happened
 is read where other systems read it: the resource's history on ``pao.resources.events``
 (key: the resource id), the gateway's request and resource views, and the sandbox's
 emulated APIs (the Terraform Cloud workspace's runs and variables, the DNS records, the
@@ -118,6 +120,19 @@ class Owner(Person):
 
         asyncio.run(send())
         return request_id
+
+    def run(self, resource_id: str, operation: str, inputs: dict[str, Any]) -> str:
+        """The operation through the gateway's API: the request id of its 202."""
+        response = self.run_answer(resource_id, operation, inputs)
+        assert response.status_code == 202, response.text
+        request_id: str = response.json()["id"]
+        return request_id
+
+    def run_answer(
+        self, resource_id: str, operation: str, inputs: dict[str, Any]
+    ) -> httpx.Response:
+        path = f"/resources/{resource_id}/operations/{operation}"
+        return self.call("POST", path, {"inputs": inputs})
 
     def wait_visible(self, request_id: str) -> dict[str, Any]:
         """The request once it ended (it appears in the gateway's view when recorded)."""
@@ -241,7 +256,7 @@ def test_a_postgres_database_is_provisioned_resized_and_decommissioned(pao_dev: 
     assert resource["inputs"]["storage_gb"] == 50
 
     # --- update: the new storage, applied in the resource's own workspace ------------------
-    resize = frank.operate("postgres-database", resource_id, "update", {"storage_gb": 120})
+    resize = frank.run(resource_id, "update", {"storage_gb": 120})
     resized = frank.wait_visible(resize)
     assert resized["status"] == "completed", f"{resized}\n{pao_dev.log_tail(60)}"
     assert resized["inputs"]["size"] == "small"  # pre-filled from the resource
@@ -259,7 +274,7 @@ def test_a_postgres_database_is_provisioned_resized_and_decommissioned(pao_dev: 
 
     # --- decommission: a destroy run in that workspace ------------------------------------
     reason = {"reason": "the ledger moved to the shared cluster"}
-    decommission = frank.operate("postgres-database", resource_id, "decommission", reason)
+    decommission = frank.run(resource_id, "decommission", reason)
     gone = frank.wait_visible(decommission)
     assert gone["status"] == "completed", f"{gone}\n{pao_dev.log_tail(60)}"
     ws, runs, _ = tfc_workspace(pao_dev, workspace)
@@ -317,7 +332,10 @@ def test_a_postgres_database_is_provisioned_resized_and_decommissioned(pao_dev: 
     ui = httpx.get(f"{pao_dev.sandbox_url}/servicenow/ui", timeout=30).text
     assert "ledger_e2e-development" in ui and "Retired" in ui
 
-    # A decommissioned resource takes no more operations.
+    # A decommissioned resource takes no more operations: 409 from the gateway, and the
+    # orchestrator rejects one that comes over Kafka.
+    answer = frank.run_answer(resource_id, "update", {"storage_gb": 200})
+    assert answer.status_code == 409 and "is decommissioned" in answer.json()["detail"]
     late = frank.operate("postgres-database", resource_id, "update", {"storage_gb": 200})
     refused = frank.wait_visible(late)
     assert refused["status"] == "rejected" and "is decommissioned" in (refused["error"] or "")

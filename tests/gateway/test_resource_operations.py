@@ -334,3 +334,43 @@ async def test_racing_posts_on_one_replica_one_wins(
     [winner] = [a.json()["id"] for a in answers if a.status_code == 202]
     assert {a.json()["running_request"] for a in answers if a.status_code == 409} == {winner}
     assert [s["request_id"] for s in await submissions_of(db_pool, resource_id)] == [winner]
+
+
+async def test_the_relay_publishes_an_operation_that_never_left(
+    gateway: RunningGateway, db_pool: asyncpg.Pool
+) -> None:
+    """As if the gateway died between recording an operation and publishing it: the relay
+    sends the same SubmitRequest, resource and operation included."""
+    request_id, message_id, resource_id = (str(uuid.uuid4()) for _ in range(3))
+    await db_pool.execute(
+        "INSERT INTO gateway_submissions (request_id, message_id, requester_id, requester_teams,"
+        " requester, idempotency_key, body_hash, item_id, item_version, inputs, submitted_at,"
+        " topic, resource_id, operation) VALUES ($1, $2, 'ann', '{payments}',"
+        " '{\"id\": \"ann\", \"teams\": [\"payments\"]}', NULL, 'h', 'pg', '1.0.0',"
+        " '{\"size\": 3}', now() - interval '1 minute', $3, $4, 'update')",
+        request_id,
+        message_id,
+        gateway.topics.request_commands,
+        resource_id,
+    )
+
+    async def published() -> bool:
+        return bool(
+            await db_pool.fetchval(
+                "SELECT published_at IS NOT NULL FROM gateway_submissions WHERE request_id = $1",
+                request_id,
+            )
+        )
+
+    await eventually(published)
+    [record] = await published_operations(gateway, [request_id])
+    assert decode_headers(record.headers)["ce_id"] == message_id
+    command = parse_message(
+        from_kafka(decode_headers(record.headers), record.value), (SubmitRequest,)
+    )
+    assert isinstance(command, SubmitRequest)
+    assert (command.resource_id, command.operation, command.inputs) == (
+        resource_id,
+        "update",
+        {"size": 3},
+    )
