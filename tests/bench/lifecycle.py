@@ -1,5 +1,5 @@
 """Request lifecycle benchmark: ``python -m tests.bench lifecycle`` (or ``python -m
-tests.bench.lifecycle [--quick] [--rates 50,100,200] [--duration 30]``).
+tests.bench.lifecycle [--quick] [--rates 50,100,200] [--duration 30] [--no-dbos]``).
 
 For each rate, starts a fresh platform as real processes (its own bundled broker and a
 throw-away database; catalog, gateway, orchestrator, debug executor) and from this process
@@ -17,8 +17,15 @@ relays in a process of their own, with the same client settings (fetch_max_wait_
 linger, acks), at the same rate on a fresh broker once the platform has stopped. Prints
 the ratio of PAO's p50 to the floor's.
 
-Targets on the 2-core dev machine: 200 completed requests/s sustained, p50 within
-3x the floor. Measures and prints; asserts nothing.
+In the same run too, on the same PostgreSQL with a database of its own, a peer: what a
+team might pick instead, a DBOS (PyPI ``dbos``) workflow of one step that echoes the
+message, started at the same rate in a process of its own and timed from its planned
+start to its result (``tests.bench.dbos_peer``); CPU of that process and of its
+database's backends. PostgreSQL's CPU is counted per database (the backends whose
+title names it) plus the server's own processes (``pg server``: WAL writer,
+checkpointer...), so other databases on a shared server do not count.
+
+Measures and prints; asserts nothing.
 """
 
 from __future__ import annotations
@@ -73,37 +80,78 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL server process on the machine (the bench's backends among them)."""
-    pids = []
+# The titles of PostgreSQL's own processes (``postgres: [cluster:] checkpointer`` and so
+# on): they work for every database of the server, so they are counted apart.
+PG_SERVER_PROCESSES = (
+    "checkpointer",
+    "background writer",
+    "walwriter",
+    "autovacuum launcher",
+    "logical replication launcher",
+    "archiver",
+    "stats collector",
+    "io worker",
+    "walsummarizer",
+)
+
+
+def postgres_processes() -> list[tuple[int, str]]:
+    """``(pid, title)`` of every PostgreSQL server process on the machine."""
+    found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 if (proc / "comm").read_text().strip() == "postgres":
-                    pids.append(int(proc.name))
+                    title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    found.append((int(proc.name), title.strip()))
             except OSError:
                 continue
-    return pids
+    return found
+
+
+def database_backends(database: str) -> Callable[[], list[int]]:
+    """The backends connected to ``database`` (their title names it; an autovacuum
+    worker on it too): the PostgreSQL work of one system under test, not of whatever
+    else uses the same server (other databases' backends are left out)."""
+    return lambda: [pid for pid, title in postgres_processes() if database in title.split()]
+
+
+def database_of(url: str) -> str:
+    return url.split("?", 1)[0].rsplit("/", 1)[1]
+
+
+def postgres_server_pids() -> list[int]:
+    """The postmaster and PostgreSQL's own processes (WAL writer, checkpointer...)."""
+    return [
+        pid
+        for pid, title in postgres_processes()
+        if not title.startswith("postgres:")
+        or title.rsplit(":", 1)[-1].strip() in PG_SERVER_PROCESSES
+    ]
 
 
 class CpuMeter:
     """CPU time each named process (or group of processes) spent between ``start`` and
-    ``stop``: a figure that does not depend on how saturated the machine was."""
+    ``stop``: a figure that does not depend on how saturated the machine was. Counted per
+    process: one that appears in between counts from zero."""
 
     def __init__(self, pids: dict[str, Callable[[], list[int]]]) -> None:
         self._pids = pids
-        self._start: dict[str, float] = {}
+        self._start: dict[str, dict[int, float]] = {}
         self.spent: dict[str, float] = {}
 
-    def _now(self) -> dict[str, float]:
-        return {name: sum(cpu_seconds(p) for p in pids()) for name, pids in self._pids.items()}
+    def _now(self) -> dict[str, dict[int, float]]:
+        return {name: {p: cpu_seconds(p) for p in pids()} for name, pids in self._pids.items()}
 
     def start(self) -> None:
         self._start = self._now()
 
     def stop(self) -> dict[str, float]:
         now = self._now()
-        self.spent = {name: now[name] - self._start.get(name, 0.0) for name in now}
+        self.spent = {
+            name: sum(s - self._start.get(name, {}).get(p, 0.0) for p, s in spent.items())
+            for name, spent in now.items()
+        }
         return self.spent
 
 
@@ -199,6 +247,8 @@ async def observe_completions(consumer: AIOKafkaConsumer, runs: list[Run]) -> No
 
 
 def platform_meter(platform: Platform, broker_pid: int) -> CpuMeter:
+    database = database_of(platform.settings.database_url)
+
     def of(*services: ServiceProcess | None) -> Callable[[], list[int]]:
         return lambda: [s.process.pid for s in services if s is not None and s.process]
 
@@ -208,7 +258,8 @@ def platform_meter(platform: Platform, broker_pid: int) -> CpuMeter:
             "gateway": of(platform.gateway),
             "orchestrator": of(*platform.orchestrators),
             "executor": of(platform.executor),
-            "postgres": postgres_pids,
+            "postgres": database_backends(database),
+            "pg server": postgres_server_pids,
             "bench client": lambda: [os.getpid()],
         }
     )
@@ -270,7 +321,8 @@ def print_run(run: Run) -> None:
         f"completed {r['completed']}/{int(run.rate * run.duration_s)}"
         f" (errors {run.errors}{': ' + run.first_error if run.errors else ''}), "
         f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-        f"max {r.get('max', float('nan')):.1f} ms, throughput {r['throughput']:.1f}/s",
+        f"max {r.get('max', float('nan')):.1f} ms, throughput {r['throughput']:.1f}/s "
+        f"(machine load average {os.getloadavg()[0]:.1f})",
         flush=True,
     )
     if run.cpu_s and r["completed"]:
@@ -391,21 +443,88 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
     return run
 
 
+# --- the DBOS peer --------------------------------------------------------------------------
+
+
+async def bench_dbos(base_url: str, rate: int, duration_s: float) -> Run:
+    """A one-step DBOS workflow echoing the message (``tests.bench.dbos_peer``, a process
+    of its own, on a system database of its own on the same PostgreSQL), started at
+    ``rate`` and timed from its planned start to its result; CPU of that process and of
+    its database's backends."""
+    url = db.with_database(base_url, f"pao_bench_dbos_{uuid.uuid4().hex[:8]}")
+    await db.ensure_database(url)
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.bench.dbos_peer",
+        url,
+        str(rate),
+        str(duration_s),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        limit=64 * 1024 * 1024,  # the timings come back as one JSON line
+    )
+    assert peer.stdin is not None and peer.stdout is not None
+    meter = CpuMeter(
+        {
+            "dbos": lambda: [peer.pid],
+            "postgres": database_backends(database_of(url)),
+            "pg server": postgres_server_pids,
+        }
+    )
+    run = Run("dbos", rate, duration_s)
+    try:
+        ready = await asyncio.wait_for(peer.stdout.readline(), 120)
+        if ready.strip() != b"ready":
+            raise RuntimeError(f"the DBOS peer did not start (said {ready[:200]!r})")
+        meter.start()
+        peer.stdin.write(b"go\n")
+        await peer.stdin.drain()
+        line = await asyncio.wait_for(peer.stdout.readline(), duration_s + 120)
+        run.cpu_s = meter.stop()
+        if not line:
+            raise RuntimeError("the DBOS peer stopped without its timings")
+        timings = json.loads(line)
+        run.planned, run.done = timings["planned"], timings["done"]
+        run.errors, run.first_error = timings["errors"], timings["first_error"]
+        print_run(run)
+    finally:
+        if peer.returncode is None:
+            peer.stdin.close()
+            try:
+                await asyncio.wait_for(peer.wait(), 30)
+            except TimeoutError:
+                peer.kill()
+                await peer.wait()
+        await drop_database(url)
+    return run
+
+
+async def drop_database(url: str) -> None:
+    conn = await asyncpg.connect(db.with_database(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database_of(url)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
-async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
-    """One rate on a platform and broker of its own, then the floor on a broker of its
-    own: what ran before (a backlog, the bundled broker's stored records, whose number
-    makes its fetches dearer) weighs on neither."""
+async def run_rate(rate: int, duration_s: float, with_dbos: bool = True) -> list[Run]:
+    """One rate on a platform and broker of its own, then the DBOS peer on a database of
+    its own (the platform stopped), then the floor on a broker of its own: what ran
+    before (a backlog, the bundled broker's stored records, whose number makes its
+    fetches dearer) weighs on none of them."""
     broker = BundledBroker(free_port())
     brokers = [broker]
     broker.start()
     assert broker.process is not None
-    url = db.with_database(
-        os.environ.get("PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-        f"pao_bench_{uuid.uuid4().hex[:8]}",
+    server = os.environ.get(
+        "PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
+    url = db.with_database(server, f"pao_bench_{uuid.uuid4().hex[:8]}")
     await db.ensure_database(url)
     await db.migrate(url)
     work = Path(tempfile.mkdtemp(prefix="pao-bench-lifecycle-"))
@@ -441,36 +560,47 @@ async def run_rate(rate: int, duration_s: float) -> tuple[Run, Run]:
         pao = await bench_pao(platform, rate, duration_s, meter)
         await asyncio.to_thread(platform.stop)
         broker.stop()
+        runs = [pao]
+        if with_dbos:
+            runs.append(await bench_dbos(server, rate, duration_s))
         floor_broker = BundledBroker(free_port())
         brokers.append(floor_broker)
         floor_broker.start()
         assert floor_broker.process is not None
         floor_settings = settings.model_copy(update={"kafka_bootstrap": floor_broker.bootstrap})
         floor = await bench_floor(floor_settings, rate, duration_s, floor_broker.process.pid)
-        return pao, floor
+        return [*runs, floor]
     finally:
         await asyncio.gather(starting, return_exceptions=True)
         await asyncio.to_thread(platform.stop)
         for each in brokers:
             each.stop()
-        conn = await asyncpg.connect(db.with_database(url, "postgres"))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await drop_database(url)
 
 
-async def run_all(rates: list[int], duration_s: float) -> None:
-    results = [await run_rate(rate, duration_s) for rate in rates]
-    print("\nsummary (submit-to-completed; floor = 4 bare-aiokafka hops):")
-    for p, f in results:
-        pr, fr = p.report(), f.report()
-        print(
-            f"  {p.rate:4d}/s: PAO p50 {pr['p50']:7.1f} ms  p99 {pr['p99']:7.1f} ms  "
-            f"{pr['throughput']:6.1f} completed/s | floor p50 {fr['p50']:6.1f} ms  "
-            f"p99 {fr['p99']:6.1f} ms | p50 ratio {pr['p50'] / fr['p50']:.2f}x",
-            flush=True,
-        )
+async def run_all(rates: list[int], duration_s: float, with_dbos: bool = True) -> None:
+    results = [await run_rate(rate, duration_s, with_dbos) for rate in rates]
+    print(
+        "\nsummary (PAO: submit-to-completed; DBOS: start-to-result of a one-step workflow;"
+        " floor: 4 bare-aiokafka hops):"
+    )
+    for runs in results:
+        floor = runs[-1].report()
+        for run in runs:
+            r = run.report()
+            per = 1000 * sum(run.cpu_s.values()) / r["completed"] if r["completed"] else 0.0
+            print(
+                f"  {run.rate:4d}/s {run.name:5s}: {r['throughput']:6.1f} completed/s  "
+                f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
+                f"(p50 {r['p50'] / floor['p50']:5.2f}x the floor's)  "
+                f"CPU {per:5.1f} ms per request ({per / floor_cpu_ms(runs[-1]):.2f}x)",
+                flush=True,
+            )
+
+
+def floor_cpu_ms(floor: Run) -> float:
+    completed = floor.report()["completed"]
+    return 1000 * sum(floor.cpu_s.values()) / completed if completed else float("nan")
 
 
 async def cancelled_by_sigterm(work: Coroutine[Any, Any, None]) -> None:
@@ -487,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="5 s per rate instead of 30")
     parser.add_argument("--rates", default=os.environ.get("PAO_BENCH_RATES", "50,100,200"))
     parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument("--no-dbos", action="store_true", help="without the DBOS peer")
     parser.add_argument("--relay", nargs=3, metavar=("BOOTSTRAP", "FETCH_MAX_WAIT_MS", "LINGER_MS"))
     # Through ``python -m tests.bench lifecycle`` the benchmark names are in argv too.
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -497,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
     duration = args.duration or (5.0 if quick else 30.0)
     rates = [int(r) for r in args.rates.split(",")]
     try:
-        asyncio.run(cancelled_by_sigterm(run_all(rates, duration)))
+        asyncio.run(cancelled_by_sigterm(run_all(rates, duration, not args.no_dbos)))
     except asyncio.CancelledError:
         sys.exit("benchmark stopped by SIGTERM; platform stopped, database dropped")
 
