@@ -490,14 +490,16 @@ async def bench_dbos(base_url: str, rate: int, duration_s: float) -> Run:
         run.errors, run.first_error = timings["errors"], timings["first_error"]
         print_run(run)
     finally:
-        if peer.returncode is None:
-            peer.stdin.close()
-            try:
+        try:
+            if peer.returncode is None:
+                peer.stdin.close()  # the peer stops DBOS and exits
                 await asyncio.wait_for(peer.wait(), 30)
-            except TimeoutError:
+        except BaseException:  # too slow, or the bench was stopped (SIGTERM) meanwhile
+            if peer.returncode is None:
                 peer.kill()
-                await peer.wait()
-        await drop_database(url)
+            raise
+        finally:
+            await drop_database(url)
     return run
 
 
