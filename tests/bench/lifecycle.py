@@ -446,25 +446,28 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
 # --- the DBOS peer --------------------------------------------------------------------------
 
 
-async def bench_dbos(base_url: str, rate: int, duration_s: float) -> Run:
+async def bench_dbos(base_url: str, rate: int, duration_s: float, log_dir: Path) -> Run:
     """A one-step DBOS workflow echoing the message (``tests.bench.dbos_peer``, a process
     of its own, on a system database of its own on the same PostgreSQL), started at
     ``rate`` and timed from its planned start to its result; CPU of that process and of
-    its database's backends."""
+    its database's backends. Its log (DBOS's warnings) goes to ``log_dir``."""
     url = db.with_database(base_url, f"pao_bench_dbos_{uuid.uuid4().hex[:8]}")
     await db.ensure_database(url)
-    peer = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.bench.dbos_peer",
-        url,
-        str(rate),
-        str(duration_s),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        limit=64 * 1024 * 1024,  # the timings come back as one JSON line
-    )
+    log_path = log_dir / "dbos-peer.log"
+    with log_path.open("wb") as log:
+        peer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench.dbos_peer",
+            url,
+            str(rate),
+            str(duration_s),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            limit=64 * 1024 * 1024,  # the timings come back as one JSON line
+        )
     assert peer.stdin is not None and peer.stdout is not None
     meter = CpuMeter(
         {
@@ -477,24 +480,29 @@ async def bench_dbos(base_url: str, rate: int, duration_s: float) -> Run:
     try:
         ready = await asyncio.wait_for(peer.stdout.readline(), 120)
         if ready.strip() != b"ready":
-            raise RuntimeError(f"the DBOS peer did not start (said {ready[:200]!r})")
+            raise RuntimeError(f"the DBOS peer did not start (said {ready[:200]!r}; {log_path})")
         meter.start()
         peer.stdin.write(b"go\n")
         await peer.stdin.drain()
         line = await asyncio.wait_for(peer.stdout.readline(), duration_s + 120)
         run.cpu_s = meter.stop()
         if not line:
-            raise RuntimeError("the DBOS peer stopped without its timings")
+            raise RuntimeError(f"the DBOS peer stopped without its timings ({log_path})")
         timings = json.loads(line)
         run.planned, run.done = timings["planned"], timings["done"]
         run.errors, run.first_error = timings["errors"], timings["first_error"]
         print_run(run)
+        if log_path.stat().st_size:
+            print(f"        DBOS peer's log: {log_path}", flush=True)
     finally:
         try:
             if peer.returncode is None:
                 peer.stdin.close()  # the peer stops DBOS and exits
-                await asyncio.wait_for(peer.wait(), 30)
-        except BaseException:  # too slow, or the bench was stopped (SIGTERM) meanwhile
+                await asyncio.wait_for(peer.wait(), 60)
+        except TimeoutError:  # still finishing workflows: its figures are in already
+            peer.kill()
+            await peer.wait()
+        except BaseException:  # the bench was stopped (SIGTERM) meanwhile
             if peer.returncode is None:
                 peer.kill()
             raise
@@ -564,7 +572,7 @@ async def run_rate(rate: int, duration_s: float, with_dbos: bool = True) -> list
         broker.stop()
         runs = [pao]
         if with_dbos:
-            runs.append(await bench_dbos(server, rate, duration_s))
+            runs.append(await bench_dbos(server, rate, duration_s, work))
         floor_broker = BundledBroker(free_port())
         brokers.append(floor_broker)
         floor_broker.start()
