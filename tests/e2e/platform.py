@@ -126,6 +126,7 @@ class E2EPlatform(Platform):
             for path in sorted(source.glob("*.yaml")):
                 shutil.copy(path, catalog_dir / path.name)
         self.sandbox_port = free_port()
+        self.sandbox_smtp_port = free_port()  # the sandbox's SMTP catcher
         self.gateway_port = free_port()
         self.sandbox = SandboxClient(f"http://127.0.0.1:{self.sandbox_port}")
         # Exactly what ``pao dev`` gives the services when no system has credentials.
@@ -149,6 +150,7 @@ class E2EPlatform(Platform):
 
     def start(self, orchestrators: int = 1) -> E2EPlatform:
         sandbox_env = {
+            "PAO_SANDBOX_SMTP_PORT": str(self.sandbox_smtp_port),
             "PAO_SANDBOX_GITHUB__QUEUED_S": "0",
             "PAO_SANDBOX_GITHUB__IN_PROGRESS_S": "0",
             "PAO_SANDBOX_TFC__PHASE_S": "0",

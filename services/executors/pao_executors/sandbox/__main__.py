@@ -1,5 +1,6 @@
 """``python -m pao_executors.sandbox [--port N] [--host H] [--smtp-port N]``: every sandbox
-on one port, and the SMTP catcher of the notifications sandbox on its own (0: none)."""
+on one port, and the SMTP catcher of the notifications sandbox on its own (default: the
+HTTP port + 1, so 8100 beside 8099 and two sandboxes never share one; 0: none)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--smtp-port", type=int, default=settings.smtp_port)
     args = parser.parse_args()
+    smtp_port = args.port + 1 if args.smtp_port is None else args.smtp_port
     import uvicorn
 
     app = create_app(settings)
     notify: NotifySandbox = app.state.systems["notify"]
-    if args.smtp_port:
-        notify.start_smtp(args.host, args.smtp_port)
+    if smtp_port:
+        notify.start_smtp(args.host, smtp_port)
     try:
         uvicorn.run(
             app,

@@ -39,7 +39,6 @@ from pao_executors.sandbox.servicenow import ServiceNowConfig, ServiceNowSandbox
 from pao_executors.sandbox.tfc import TfcConfig, TfcSandbox
 
 DEFAULT_PORT = 8099
-DEFAULT_SMTP_PORT = 8100
 
 
 class SandboxSettings(BaseSettings):
@@ -48,8 +47,11 @@ class SandboxSettings(BaseSettings):
     )
 
     port: int = DEFAULT_PORT
-    smtp_port: int = Field(
-        DEFAULT_SMTP_PORT, ge=0, le=65535, description="The SMTP catcher's port; 0: none"
+    smtp_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="The SMTP catcher's port (None: the HTTP port + 1; 0: none)",
     )
     config_file: Path | None = Field(
         None, description="JSON with jira/github/tfc/servicenow/echo sections"
