@@ -18,11 +18,13 @@ async function api(path, options = {}) {
   if (token()) headers["Authorization"] = `Bearer ${token()}`;
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(API + path, {
-    ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    method: options.method, signal: options.signal, headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   if (response.status === 401) { signIn(); throw new Error("sign in first"); }
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
-  if (!response.ok && response.status !== 422) {
+  // 422 (and what options.answers lists) is the caller's to show; other failures throw.
+  if (!response.ok && response.status !== 422 && !(options.answers || []).includes(response.status)) {
     throw new Error(body?.detail?.message || body?.detail || body?.message || `HTTP ${response.status}`);
   }
   return { status: response.status, body };
@@ -509,6 +511,182 @@ async function follow(requestId) {
   }
 }
 
+// --- resources: what my teams have, its history, its day-2 operations ---------------------
+
+const RESOURCE_STATUSES = ["provisioning", "active", "updating", "decommissioning", "decommissioned", "failed"];
+const when = (at) => (at ? new Date(at).toLocaleString() : "");
+const resourceLink = (id) => `#/resources/${encodeURIComponent(id)}`;
+
+async function resourcesPage(params) {
+  const status = params.get("status") || "";
+  const query = new URLSearchParams({ limit: "100" });
+  if (status) query.append("status", status);
+  const { body } = await api(`/resources?${query}`);
+  const items = body.items || [];
+  const filter = el("select", { "aria-label": "Status", className: "status-filter" },
+    el("option", { value: "" }, "every status"),
+    RESOURCE_STATUSES.map(s => el("option", { value: s, selected: s === status }, s)));
+  filter.addEventListener("change", () => {
+    location.hash = filter.value ? `#/resources?status=${filter.value}` : "#/resources";
+  });
+  show(
+    el("h1", {}, "My resources"),
+    el("p", { className: "muted" }, "What PAO provisioned for your teams: open one to see its outputs and history, or to change or decommission it."),
+    filter,
+    items.length ? el("table", { className: "resources" },
+      el("tr", {}, ["Name", "Item", "Team", "Status", "Since", "Busy with"].map(h => el("th", {}, h))),
+      items.map(r => el("tr", { "data-resource": r.id },
+        el("td", {}, el("a", { href: resourceLink(r.id) }, r.name)),
+        el("td", {}, `${r.item_id} v${r.item_version}`),
+        el("td", {}, r.owner_team || ""),
+        el("td", { className: `status ${r.status}` }, r.status),
+        el("td", {}, when(r.updated_at || r.created_at)),
+        el("td", {}, r.active_request
+          ? el("a", { href: `#/requests/${r.active_request.request_id}` }, r.active_request.operation || "provisioning")
+          : ""))))
+      : el("p", { className: "muted" }, status ? `No ${status} resource.` : "Your teams have no resources yet: request something from the catalog."),
+    body.next ? el("p", { className: "muted" }, `Showing the newest ${items.length}.`) : null,
+  );
+}
+
+function valueCell(value) {
+  if (value !== null && typeof value === "object") return el("pre", {}, JSON.stringify(value, null, 2));
+  const text = String(value ?? "");
+  // Secrets are references (${secret:name}), never values: say so rather than show a blank.
+  return /^\$\{secret:[^}]+\}$/.test(text) ? el("span", { className: "secret", title: "a secret reference; the value is never shown" }, text) : text;
+}
+
+function keyValueTable(values) {
+  return el("table", { className: "kv" }, Object.entries(values).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, valueCell(v)))));
+}
+
+function historyTable(requests) {
+  return el("table", { className: "history" },
+    el("tr", {}, ["Request", "What", "Status", "Submitted", "Ended"].map(h => el("th", {}, h))),
+    requests.map(q => el("tr", { "data-request": q.request_id },
+      el("td", {}, el("a", { href: `#/requests/${q.request_id}` }, q.request_id.slice(0, 8))),
+      el("td", {}, q.operation || "provision"),
+      el("td", { className: `status ${q.status}` }, q.status),
+      el("td", {}, when(q.submitted_at)), el("td", {}, when(q.ended_at)))));
+}
+
+// An error answer of POST /resources/{id}/operations/{op}, as a person reads it.
+function operationProblem(status, body, renderer) {
+  const detail = typeof body?.detail === "string" ? body.detail : body?.detail?.message || "";
+  if (status === 422) {
+    if (body?.change_window) return detail;
+    const errors = body?.errors || body?.detail?.errors || [];
+    const general = renderer.showErrors(errors);
+    return errors.length ? (general.length ? general.join("; ") : "Some fields need another value (see above).") : detail || "Refused (422).";
+  }
+  if (status === 409) {
+    // Busy: running_request is the request acting on it; decommissioned: detail says so.
+    const running = body?.running_request;
+    return el("span", {}, `Not now: ${detail || "another request acts on this resource"}`,
+      running ? el("span", {}, " ", el("a", { href: `#/requests/${running}`, className: "running-request" }, "Open the running request")) : null);
+  }
+  if (status === 404) return `Not found: ${detail || "the resource or this operation no longer exists"}. Reload the page.`;
+  if (status === 403) return `Not allowed: ${detail || "you may not run this operation"}`;
+  if (status === 429) return `Too many submissions: ${detail} Try again in ${body?.retry_after_s ?? "a few"} s.`;
+  return detail || `HTTP ${status}`;
+}
+
+function operationForm(resource, operation) {
+  const renderer = new FormRenderer(operation.form);
+  const problems = el("div", { className: "error operation-problem" });
+  const idempotencyKey = crypto.randomUUID();  // one per opened form: a double click is one request
+  const decommission = operation.id === "decommission";
+  const confirm = decommission ? el("input", { name: "confirm-name", autocomplete: "off", placeholder: resource.name }) : null;
+  const submitButton = el("button", { type: "submit", disabled: decommission }, decommission ? "Decommission" : operation.title || operation.id);
+  if (decommission) {
+    submitButton.className = "danger";
+    confirm.addEventListener("input", () => { submitButton.disabled = confirm.value !== resource.name; });
+  }
+  const submit = async (event) => {
+    event.preventDefault();
+    if (decommission && confirm.value !== resource.name) {
+      problems.textContent = `Type ${resource.name} to confirm.`;
+      return;
+    }
+    renderer.showErrors([]);
+    problems.replaceChildren();
+    submitButton.disabled = true;
+    try {
+      const { status, body } = await api(
+        `/resources/${encodeURIComponent(resource.id)}/operations/${encodeURIComponent(operation.id)}`, {
+          method: "POST", headers: { "Idempotency-Key": idempotencyKey },
+          body: { inputs: renderer.values() }, answers: [403, 404, 409, 429],
+        });
+      if (status >= 200 && status < 300 && body?.id) { location.hash = `#/requests/${body.id}`; return; }
+      problems.replaceChildren(operationProblem(status, body, renderer));
+    } catch (error) {
+      problems.textContent = String(error.message || error);
+    } finally {
+      submitButton.disabled = decommission && confirm.value !== resource.name;
+    }
+  };
+  const fields = renderer.render();
+  // novalidate: the gateway checks the inputs with the same schema and its 422 names each
+  // field's problem under the field (the browser's own bubbles would name only the first).
+  return el("form", { className: "card operation-form", "data-operation": operation.id, novalidate: true, onsubmit: (e) => submit(e) },
+    el("h3", {}, operation.title || operation.id),
+    operation.description ? el("p", {}, operation.description) : null,
+    el("p", { className: "muted" }, `${operation.mode}${operation.approval_required ? " · needs approval" : ""}`
+      + (operation.changes?.length ? ` · changes ${operation.changes.join(", ")}` : "")
+      + changeClassNote(operation.form?.change_class)),
+    fields,
+    decommission ? el("div", { className: "confirm" },
+      el("label", {}, `Type the resource's name, ${resource.name}, to confirm`,
+        el("div", { className: "help" }, "Decommissioning removes what PAO provisioned; it cannot be undone.")),
+      confirm) : null,
+    problems,
+    el("div", {}, submitButton,
+      el("button", { type: "button", className: "secondary", onclick: () => { location.hash = resourceLink(resource.id); } }, "Close")));
+}
+
+async function resourcePage(resourceId, params) {
+  const path = `/resources/${encodeURIComponent(resourceId)}`;
+  const [{ body: r }, { body: ops }] = await Promise.all([api(path), api(`${path}/operations`)]);
+  const opened = params.get("operation");
+  const panel = el("div", { id: "operation-panel" });
+  const open = (operation) => {
+    panel.replaceChildren(operationForm(r, operation));
+    panel.querySelector("input, select, textarea")?.focus();
+  };
+  const buttons = (ops.operations || []).map(o => el("button", {
+    type: "button", "data-operation": o.id, className: o.id === "decommission" ? "danger" : null,
+    onclick: () => { history.replaceState(null, "", `${resourceLink(r.id)}?operation=${encodeURIComponent(o.id)}`); open(o); },
+  }, o.title || o.id));
+  // Declared but not allowed now: disabled, with why (once, when it is why none may run).
+  const unavailable = (ops.unavailable || []).map(u => el("div", { className: "muted", "data-unavailable": u.id },
+    el("button", { type: "button", className: "secondary", disabled: true, title: u.reason }, u.title || u.id),
+    u.reason === ops.reason ? null : ` ${u.reason}`));
+  show(
+    el("h1", {}, r.name),
+    el("div", { className: "card resource-summary" },
+      el("div", {}, "Status: ", el("span", { className: `status ${r.status}` }, r.status)),
+      el("div", { className: "muted" }, `${r.item_id} v${r.item_version} · owned by ${r.owner_team || "?"} · requested by ${r.requester_id || "?"}`),
+      el("div", { className: "muted" }, `created ${when(r.created_at)}`
+        + (r.updated_at ? ` · changed ${when(r.updated_at)}` : "")
+        + (r.decommissioned_at ? ` · decommissioned ${when(r.decommissioned_at)}` : "")),
+      r.active_request ? el("div", {}, "Busy with: ",
+        el("a", { href: `#/requests/${r.active_request.request_id}` }, r.active_request.operation || "provisioning")) : null,
+      r.error ? el("div", { className: "error" }, `Last failure: ${r.error}`) : null),
+    el("div", { className: "card operations" }, el("h3", {}, "Operations"),
+      ops.reason ? el("p", { className: "muted" }, ops.reason) : null,
+      buttons.length ? el("div", { className: "operation-buttons" }, buttons) : (ops.reason ? null : el("p", { className: "muted" }, "No operation you may run now.")),
+      unavailable,
+      ops.decommission_note ? el("p", { className: "access-note" }, ops.decommission_note) : null),
+    panel,
+    el("div", { className: "card" }, el("h3", {}, "Outputs"),
+      Object.keys(r.outputs || {}).length ? keyValueTable(r.outputs) : el("p", { className: "muted" }, "None yet.")),
+    el("div", { className: "card" }, el("h3", {}, "History"), historyTable(r.requests || [])),
+    el("details", { className: "card" }, el("summary", {}, "Inputs"), keyValueTable(r.inputs || {})),
+  );
+  const wanted = (ops.operations || []).find(o => o.id === opened);
+  if (wanted) open(wanted);
+}
+
 // --- routing ----------------------------------------------------------------------------
 
 // Routes render one after another: two overlapping renders (a hash change while a page
@@ -520,9 +698,13 @@ async function render() {
   if (liveStream) { liveStream.abort(); liveStream = null; }
   document.getElementById("who").textContent = whoami();
   if (!token()) { signIn(); show(el("p", {}, "Sign in to browse the catalog.")); return; }
-  const [, page, id] = location.hash.replace(/^#/, "").split("/");
+  const [path, query] = location.hash.replace(/^#/, "").split("?");
+  const [, page, id] = path.split("/");
+  const params = new URLSearchParams(query || "");
   try {
     if (page === "items" && id) await itemPage(decodeURIComponent(id));
+    else if (page === "resources" && id) await resourcePage(decodeURIComponent(id), params);
+    else if (page === "resources") await resourcesPage(params);
     else if (page === "requests" && id) await requestPage(decodeURIComponent(id));
     else if (page === "requests") await requestsPage();
     else if (page === "approvals") await approvalsPage();
