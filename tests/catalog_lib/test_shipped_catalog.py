@@ -132,6 +132,17 @@ def test_preview_decides_approval_and_when() -> None:
     read_plan = preview(access, read.inputs, read.user).plan
     assert read_plan is not None and read_plan["steps"][1]["runs"] is False
     assert read_plan["approval"]["approver_users"] == ["mia"]  # the requester's manager
+    stages = read_plan["approval"]["stages"]
+    assert [(s["name"], s["approver_users"], s["approver_teams"]) for s in stages] == [
+        ("manager", ["mia"], []),
+        ("security", [], ["security"]),
+    ]
+    assert read_plan["approval"]["problem"] is None
+    no_manager = read.user.model_copy(update={"manager": None})
+    plan = preview(access, read.inputs, no_manager).plan
+    assert plan is not None and plan["approval"]["problem"].startswith(
+        "approval stage 1 (manager): nobody can approve it: it names the requester's manager"
+    )
     assert preview(access, admin.inputs, admin.user).plan["steps"][1]["runs"] is True  # type: ignore[index]
 
 

@@ -171,3 +171,70 @@ def test_resource_owner_team_and_manager_are_resolved_when_the_stage_begins() ->
     assert approval is not None
     # provisioning: the resource will belong to the requester's first team
     assert (approval.approver_teams, approval.approver_users) == (("payments",), ("carol",))
+
+
+# --- a stage nobody can complete is refused at submission, not left to expire ---------------
+
+MANAGER_THEN_SECURITY = [
+    {"name": "manager", "approvers": {"requester_manager": True}},
+    {"name": "security", "approvers": {"teams": ["security"]}},
+]
+
+
+def _submit(approval: object, requester: Requester) -> Run:
+    run = Run(automated_item(approval=approval))  # type: ignore[arg-type]
+    run.send(
+        SubmitRequest(
+            request_id="req-1", item_id="pg-db", inputs={"name": "orders"}, requester=requester
+        )
+    )
+    return run
+
+
+def test_an_unknown_manager_refuses_the_request_at_once_naming_why() -> None:
+    run = _submit(MANAGER_THEN_SECURITY, ALICE)  # her token carries no manager
+    assert run.types() == ["RequestSubmitted", "RequestRejected"]
+    assert run.state.status == "rejected" and not run.timers
+    rejected = run.events[-1]
+    assert rejected.by.id == "pao-orchestrator"  # type: ignore[attr-defined]
+    assert rejected.comment == (  # type: ignore[attr-defined]
+        "approval stage 1 (manager): nobody can approve it: it names the requester's"
+        " manager, and alice has no manager on record (the token's manager claim)"
+    )
+
+    with_manager = _submit(MANAGER_THEN_SECURITY, ALICE.model_copy(update={"manager": "carol"}))
+    assert with_manager.state.status == "awaiting_approval"
+    assert with_manager.state.approval.approver_users == ("carol",)  # type: ignore[union-attr]
+
+
+def test_later_stages_are_checked_at_submission_too() -> None:
+    # stage 2 needs all of ana and the manager: without a manager it can never complete
+    stages = [
+        {"approvers": {"teams": ["security"]}},
+        {
+            "name": "owners",
+            "approvers": {"users": ["ana"], "requester_manager": True},
+            "rule": "all",
+        },
+    ]
+    run = _submit(stages, ALICE)
+    assert run.types()[-1] == "RequestRejected"
+    assert run.events[-1].comment.startswith(  # type: ignore[attr-defined]
+        "approval stage 2 (owners) needs all of its approvers, and it names the requester's"
+    )
+
+
+def test_a_stage_only_the_requester_could_approve_and_too_few_for_n_are_refused() -> None:
+    mine = _submit([{"approvers": {"users": ["alice"]}}], ALICE)
+    assert mine.events[-1].comment == (  # type: ignore[attr-defined]
+        "approval stage 1: nobody can approve it: it names alice, who requested it"
+        " (nobody approves their own request)"
+    )
+    few = _submit([{"approvers": {"users": ["ana", "alice"]}, "rule": "n", "n": 2}], ALICE)
+    assert few.events[-1].comment == (  # type: ignore[attr-defined]
+        "approval stage 1 needs 2 approvals and only 1 approver(s) can give one (ana)"
+    )
+    # any of ana or the requester: ana can, so it waits for her
+    assert _submit([{"approvers": {"users": ["ana", "alice"]}}], ALICE).state.status == (
+        "awaiting_approval"
+    )

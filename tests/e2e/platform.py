@@ -218,6 +218,7 @@ class E2EPlatform(Platform):
             roles=tuple(user.get("roles") or ()),
             email=user.get("email"),
             name=user.get("name"),
+            manager=user.get("manager"),
         )
 
     async def api(

@@ -81,8 +81,14 @@ async def drive_to_the_end(
             )
             assert response.status_code == 202, response.text
             done.append(f"approved by {approver['id']}")
+            # One decision per stage: the 202 comes before the orchestrator records it,
+            # so wait for the view to move past the version that asked for it.
+            asked_at = view["version"]
             await platform.wait_for(
-                token, request_id, lambda v: v["status"] != "awaiting_approval", what="approved"
+                token,
+                request_id,
+                lambda v, asked_at=asked_at: v["version"] > asked_at,
+                what="the approval recorded",
             )
             continue
         if status in ("in_progress", "fallback_to_manual") and view.get("ticket"):

@@ -9,7 +9,13 @@ import uuid
 import asyncpg
 import pytest
 
-from tests.gateway.conftest import Issuer, RunningGateway, insert_view
+from tests.gateway.conftest import (
+    Issuer,
+    RunningGateway,
+    insert_view,
+    item_document,
+    publish_version,
+)
 from tests.gateway.test_cli import pao
 
 pytestmark = pytest.mark.integration
@@ -127,3 +133,45 @@ async def test_a_request_shows_what_was_sent_to_whom(
         f"/api/v1/requests/{rid}/notifications", headers=issuer.headers("stranger")
     )
     assert r.status_code == 404
+
+
+async def test_a_stage_nobody_can_approve_is_refused_at_submit_with_422(
+    gateway: RunningGateway, issuer: Issuer, db_pool: asyncpg.Pool
+) -> None:
+    """The rule of ``pao_common.approvals`` (the orchestrator refuses the same): a stage
+    naming the requester's manager, for a token without a manager claim."""
+    item_id = f"mgr-{uuid.uuid4().hex[:6]}"
+    stages = [
+        {"name": "manager", "approvers": {"requester_manager": True}},
+        {"name": "security", "approvers": {"teams": ["security"]}},
+    ]
+    await publish_version(db_pool, item_document(item_id, approval=stages))
+    body = {"item_id": item_id, "inputs": {"name": "orders"}}
+
+    r = await gateway.client.post("/api/v1/requests", json=body, headers=issuer.headers("leo"))
+    assert r.status_code == 422, r.text
+    why = (
+        "approval stage 1 (manager): nobody can approve it: it names the requester's manager,"
+        " and leo has no manager on record (the token's manager claim)"
+    )
+    assert r.json()["detail"] == f"{item_id} 1.0.0 cannot be approved for leo: {why}"
+    assert r.json()["errors"] == [{"field": "approval", "message": why, "in": "item"}]
+
+    with_manager = issuer.headers("leo", manager="mia")
+    r = await gateway.client.post("/api/v1/requests", json=body, headers=with_manager)
+    assert r.status_code == 202, r.text
+
+    # an approval that does not apply to these inputs asks nothing of anybody
+    conditional = {
+        "required": True,
+        "when": "inputs.size > 5",
+        "approvers": {"requester_manager": True},
+    }
+    other = f"{item_id}-when"
+    await publish_version(db_pool, item_document(other, approval=conditional))
+    small = {"item_id": other, "inputs": {"name": "orders", "size": 2}}
+    r = await gateway.client.post("/api/v1/requests", json=small, headers=issuer.headers("leo"))
+    assert r.status_code == 202, r.text
+    large = {"item_id": other, "inputs": {"name": "orders", "size": 7}}
+    r = await gateway.client.post("/api/v1/requests", json=large, headers=issuer.headers("leo"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "approval"

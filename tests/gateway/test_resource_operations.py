@@ -242,6 +242,41 @@ async def test_hostile_operation_requests_are_refused_and_claim_nothing(
     )
 
 
+async def test_an_operation_stage_nobody_can_approve_is_refused_with_422(
+    gateway: RunningGateway, issuer: Issuer, db_pool: asyncpg.Pool
+) -> None:
+    """The operation's own approval, with the rule the orchestrator decides with
+    (``pao_common.approvals``): its manager stage for a token without a manager claim is
+    422 before anything is claimed; the resource owner's team is the resource's."""
+    managed = {
+        **DECOMMISSION,
+        "approval": [
+            {"name": "manager", "approvers": {"requester_manager": True}},
+            {"name": "owners", "approvers": {"resource_owner_team": True}, "rule": "all"},
+        ],
+    }
+    item_id = await item_with_operations(db_pool, managed)
+    team = unique("payments")
+    resource_id = await insert_resource(db_pool, item_id=item_id, owner_team=team)
+    leo = unique("leo")
+
+    r = await gateway.client.post(
+        run_path(resource_id, "decommission"), headers=issuer.headers(leo, teams=(team,))
+    )
+    assert r.status_code == 422, r.text
+    why = (
+        "approval stage 1 (manager): nobody can approve it: it names the requester's manager,"
+        f" and {leo} has no manager on record (the token's manager claim)"
+    )
+    assert r.json()["errors"] == [{"field": "approval", "message": why, "in": "item"}]
+    assert await claim_of(db_pool, resource_id) is None
+    assert await submissions_of(db_pool, resource_id) == []
+
+    with_manager = issuer.headers(leo, teams=(team,), manager="mia")
+    r = await gateway.client.post(run_path(resource_id, "decommission"), headers=with_manager)
+    assert r.status_code == 202, r.text
+
+
 async def test_a_claim_is_freed_when_its_request_ends_or_goes_stale(
     gateway: RunningGateway, issuer: Issuer, db_pool: asyncpg.Pool
 ) -> None:

@@ -10,6 +10,13 @@ for the team). ``any`` is done at the first approval, ``n`` at n approvals by di
 people, ``all`` when every slot is covered (a member of two approver teams covers both).
 A platform admin may decide any stage; their approval completes the stage (an override,
 recorded under their name like any other decision).
+
+A stage's approvers are resolved from the item's rule once, from what the submission
+says (``resolve_stage``): the requester's manager (the token's manager claim) and the
+resource owner's team. A stage that nobody can complete (no approver resolved, an
+``all`` stage missing one of its approvers or naming the requester, fewer approvers than
+``n``) is refused at submission, by the gateway (422) and the orchestrator alike, instead
+of waiting for its expiry.
 """
 
 from __future__ import annotations
@@ -72,6 +79,110 @@ class Refusal:
     @property
     def http_status(self) -> int:
         return 409 if self.code == "already_decided" else 403
+
+
+@dataclass(frozen=True)
+class StageRule:
+    """A stage as the catalog item declares it (before anyone is resolved)."""
+
+    name: str | None = None
+    rule: Rule = "any"
+    n: int | None = None
+    users: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    requester_manager: bool = False
+    resource_owner_team: bool = False
+
+
+def stage_rules(approval: Any) -> tuple[StageRule, ...]:
+    """The stages of a catalog item's ``approval`` (``pao_catalog.model.Approval``: its
+    ``effective_stages()``), as this module reads them."""
+    return tuple(
+        StageRule(
+            name=stage.name,
+            rule=stage.rule,
+            n=stage.n,
+            users=tuple(stage.approvers.users),
+            teams=tuple(stage.approvers.teams),
+            requester_manager=stage.approvers.requester_manager,
+            resource_owner_team=stage.approvers.resource_owner_team,
+        )
+        for stage in approval.effective_stages()
+    )
+
+
+def provisioning_owner_team(
+    owner_input: str | None, inputs: Mapping[str, Any], requester: Requester | None
+) -> str | None:
+    """The team a resource being provisioned will belong to: the owner input's value if the
+    item names one and it was given, else the requester's first team."""
+    if owner_input and inputs.get(owner_input):
+        return str(inputs[owner_input])
+    return requester.teams[0] if requester and requester.teams else None
+
+
+@dataclass(frozen=True)
+class ResolvedStage:
+    """Who decides a stage; ``problem`` says why nobody can complete it (None: they can)."""
+
+    users: tuple[str, ...]
+    teams: tuple[str, ...]
+    problem: str | None = None
+
+
+def resolve_stage(
+    spec: StageRule,
+    *,
+    number: int,
+    requester: Requester | None,
+    owner_team: str | None,
+) -> ResolvedStage:
+    """The approvers of stage ``number`` (1-based) of a request by ``requester``."""
+    users = spec.users
+    teams = spec.teams
+    manager = requester.manager if requester else None
+    requester_id = requester.id if requester else None
+    unresolved: list[str] = []
+    if spec.requester_manager:
+        if manager:
+            users += () if manager in users else (manager,)
+        else:
+            unresolved.append(
+                f"the requester's manager, and {requester_id or 'the requester'} has no"
+                " manager on record (the token's manager claim)"
+            )
+    if spec.resource_owner_team:
+        if owner_team:
+            teams += () if owner_team in teams else (owner_team,)
+        else:
+            unresolved.append("the resource owner's team, and no owner team is known")
+    if requester_id in users:
+        unresolved.append(f"{requester_id}, who requested it (nobody approves their own request)")
+    deciders = [u for u in users if u != requester_id]
+    where = f"approval stage {number}" + (f" ({spec.name})" if spec.name else "")
+    problem = None
+    if not deciders and not teams:
+        names = "; ".join(unresolved) or "no approver"
+        problem = f"{where}: nobody can approve it: it names {names}"
+    elif spec.rule == "all" and unresolved:
+        problem = f"{where} needs all of its approvers, and it names {'; '.join(unresolved)}"
+    elif spec.rule == "n" and not teams and len(deciders) < (spec.n or 1):
+        problem = (
+            f"{where} needs {spec.n} approvals and only {len(deciders)} approver(s)"
+            f" can give one ({', '.join(deciders)})"
+        )
+    return ResolvedStage(users=users, teams=teams, problem=problem)
+
+
+def first_unresolvable(
+    specs: Sequence[StageRule], *, requester: Requester | None, owner_team: str | None
+) -> str | None:
+    """Why one of the stages can never be completed (the first such), or None."""
+    for number, spec in enumerate(specs, start=1):
+        resolved = resolve_stage(spec, number=number, requester=requester, owner_team=owner_team)
+        if resolved.problem:
+            return resolved.problem
+    return None
 
 
 def is_stage_approver(stage: StageState, who: Requester) -> bool:

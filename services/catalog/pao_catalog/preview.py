@@ -13,7 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pao_common import approvals
 from pao_common.errors import TemplateError
+from pao_common.messages import Requester
 from pao_common.templating import build_context, evaluate, format_path, referenced_variables, render
 
 from pao_catalog.forms import (
@@ -258,19 +260,52 @@ def _change_class(item: CatalogItem, context: Mapping[str, Any]) -> str:
 
 
 def _approval(item: CatalogItem, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether approval is asked and who decides each stage (``pao_common.approvals``, as
+    the orchestrator resolves them); ``approver_*`` are the first stage's, and
+    ``problem`` says why the request would be refused (a stage nobody can complete)."""
     approval = item.approval
     required: bool | str = approval.required
     if approval.required and approval.when is not None:
         required = _decide(approval.when, ("approval", "when"), context)
-    manager = context["user"].get("manager")
+    user = context["user"]
+    requester = Requester(
+        id=str(user.get("id") or "someone"),
+        teams=tuple(user.get("teams") or ()),
+        manager=user.get("manager"),
+    )
+    owner = approvals.provisioning_owner_team(
+        item.resource.owner_input, context["inputs"], requester
+    )
+    stages = []
+    for number, (spec, rule) in enumerate(
+        zip(approval.effective_stages(), approvals.stage_rules(approval), strict=True), start=1
+    ):
+        resolved = approvals.resolve_stage(
+            rule, number=number, requester=requester, owner_team=owner
+        )
+        stages.append(
+            {
+                "name": spec.name,
+                "rule": spec.rule,
+                "n": spec.n,
+                "approver_teams": list(resolved.teams),
+                "approver_users": list(resolved.users),
+                "expires_after": spec.expires_after,
+                "problem": resolved.problem,
+            }
+        )
+    first = stages[0]
     return {
         "required": required,
-        "approver_teams": list(approval.approvers.teams),
-        "approver_users": list(approval.approvers.users)
-        + ([manager] if approval.approvers.requester_manager and manager else []),
-        "requester_manager": approval.approvers.requester_manager,
-        "expires_after": approval.expires_after,
-        "expires_after_s": approval.expires_after_s,
+        "approver_teams": first["approver_teams"],
+        "approver_users": first["approver_users"],
+        "requester_manager": any(r.requester_manager for r in approvals.stage_rules(approval)),
+        "expires_after": approval.effective_stages()[0].expires_after,
+        "expires_after_s": approval.effective_stages()[0].expires_after_s,
+        "stages": stages,
+        "problem": None
+        if required is False
+        else next((s["problem"] for s in stages if s["problem"]), None),
     }
 
 

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 
 import asyncpg
 from pao_catalog.forms import apply_defaults, validate_inputs
-from pao_catalog.model import Access, CatalogItem, parse_item
+from pao_catalog.model import Access, Approval, CatalogItem, parse_item
+from pao_common import approvals, templating
+from pao_common.errors import TemplateError
 from pao_common.versions import version_key
 
 from pao_gateway.errors import AccessDenied, FieldProblem, InvalidSubmission
@@ -191,3 +193,45 @@ def checked_inputs(pinned: PinnedItem, inputs: dict[str, Any]) -> dict[str, Any]
         )
     completed: dict[str, Any] = apply_defaults(pinned.item, inputs)
     return completed
+
+
+def check_approvers(
+    user: User,
+    pinned: PinnedItem,
+    inputs: dict[str, Any],
+    *,
+    approval: Approval | None = None,
+    resource: dict[str, Any] | None = None,
+) -> None:
+    """``InvalidSubmission`` when a stage of the item's approval can never be completed for
+    this requester (``pao_common.approvals.first_unresolvable``: e.g. it names the
+    requester's manager and the token carries none), rather than a request that waits for
+    the stage's expiry. The orchestrator refuses the same submissions (Kafka ones too); an
+    ``approval.when`` the gateway cannot decide alone (it reads ``system``, or fails) is
+    left to it. An operation passes its own ``approval`` and the ``resource`` it acts on
+    (its ``owner_team`` is the resource owner's team)."""
+    approval = approval if approval is not None else pinned.item.approval
+    if not approval.required:
+        return
+    requester = user.as_requester()
+    if approval.when:
+        if "system" in approval.when:
+            return
+        context = templating.build_context(inputs=inputs, user=requester, item=pinned.item)
+        if resource is not None:
+            context["resource"] = resource
+        try:
+            if not templating.evaluate(approval.when, context):
+                return
+        except TemplateError:
+            return
+    specs = approvals.stage_rules(approval)
+    owner = (resource or {}).get("owner_team") or approvals.provisioning_owner_team(
+        pinned.item.resource.owner_input, inputs, requester
+    )
+    problem = approvals.first_unresolvable(specs, requester=requester, owner_team=owner)
+    if problem is not None:
+        raise InvalidSubmission(
+            f"{pinned.item_id} {pinned.version} cannot be approved for {user.id}: {problem}",
+            [FieldProblem("approval", problem, location="item")],
+        )

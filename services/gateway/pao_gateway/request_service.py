@@ -17,7 +17,13 @@ from pao_common import approvals, change_calendar, templating
 from pao_common.errors import TemplateError
 from pao_common.messages import ApproveRequest, CancelRequest, RejectRequest
 
-from pao_gateway.catalog_items import ItemVersions, PinnedItem, check_access, checked_inputs
+from pao_gateway.catalog_items import (
+    ItemVersions,
+    PinnedItem,
+    check_access,
+    check_approvers,
+    checked_inputs,
+)
 from pao_gateway.errors import (
     AccessDenied,
     ChangeWindowClosed,
@@ -87,6 +93,7 @@ class RequestService:
             pinned = await self._versions.resolve(body.item_id, body.item_version)
             check_access(user, pinned)
             inputs = checked_inputs(pinned, body.inputs)
+            check_approvers(user, pinned, inputs)
             self.check_calendar(user, pinned, inputs, reason)
             return Submission.new(
                 requester=user.as_requester(),

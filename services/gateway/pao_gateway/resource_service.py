@@ -19,7 +19,7 @@ from pao_catalog.forms import (
 )
 from pao_catalog.model import DECOMMISSION, CatalogItem, Operation
 
-from pao_gateway.catalog_items import ItemVersions, PinnedItem, access_refusal
+from pao_gateway.catalog_items import ItemVersions, PinnedItem, access_refusal, check_approvers
 from pao_gateway.errors import (
     AccessDenied,
     FieldProblem,
@@ -218,6 +218,8 @@ class ResourceService:
                     detail, [FieldProblem(p.field, p.message) for p in problems]
                 )
             inputs = operation_inputs(pinned.item, operation_id, body.inputs, current)
+            resource = template_resource(row)
+            check_approvers(user, pinned, inputs, approval=operation.approval, resource=resource)
             assert self._requests is not None
             self._requests.check_calendar(
                 user,
@@ -225,7 +227,7 @@ class ResourceService:
                 inputs,
                 reason,
                 change_class=operation.change_class,
-                resource=template_resource(row),
+                resource=resource,
             )
             return Submission.new(
                 requester=user.as_requester(),

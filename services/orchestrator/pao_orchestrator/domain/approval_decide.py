@@ -16,7 +16,7 @@ from pao_common import approvals
 from pao_common.messages import ApproveRequest, RejectRequest
 
 from pao_orchestrator.domain import events as ev
-from pao_orchestrator.domain import policy
+from pao_orchestrator.domain import policy, resources
 from pao_orchestrator.domain.decision import Decision, DecisionContext, TimerFired, TimerRequest
 from pao_orchestrator.domain.state import RequestState
 
@@ -55,28 +55,37 @@ def _resource_owner_team(b: Builder) -> str | None:
         return str(owner)
     item = b.ctx.item
     owner_input = item.resource.owner_input if item is not None else None
-    if owner_input and b.state.inputs.get(owner_input):
-        return str(b.state.inputs[owner_input])
-    requester = b.state.requester
-    return requester.teams[0] if requester and requester.teams else None
+    return approvals.provisioning_owner_team(owner_input, b.state.inputs, b.state.requester)
 
 
 def begin_stage(b: Builder, index: int) -> None:
+    """Ask stage ``index``'s approvers. At the first stage every stage is checked: one
+    that nobody can ever complete (``approvals.resolve_stage``: e.g. the requester's
+    manager is unknown) refuses the request now, naming why, instead of waiting for the
+    stage's expiry."""
     rule = approval_spec(b)
     stages = rule.effective_stages() if rule is not None else ()
     if index >= len(stages):
         b.emit(ev.RequestFailed(occurred_at=b.now, error=f"approval: no stage {index + 1}"))
         return
+    specs = approvals.stage_rules(rule)
+    requester = b.state.requester
+    owner = _resource_owner_team(b) if any(s.resource_owner_team for s in specs) else None
+    if index == 0:
+        problem = approvals.first_unresolvable(specs, requester=requester, owner_team=owner)
+        if problem is not None:
+            b.emit(
+                ev.RequestRejected(occurred_at=b.now, by=resources.ORCHESTRATOR, comment=problem)
+            )
+            return
     spec = stages[index]
-    who = spec.approvers
-    users = tuple(who.users)
-    manager = b.state.requester.manager if b.state.requester else None
-    if who.requester_manager and manager and manager not in users:
-        users += (manager,)
-    teams = tuple(who.teams)
-    owner = _resource_owner_team(b) if who.resource_owner_team else None
-    if owner and owner not in teams:
-        teams += (owner,)
+    resolved = approvals.resolve_stage(
+        specs[index], number=index + 1, requester=requester, owner_team=owner
+    )
+    if resolved.problem is not None:  # what it names changed since the submission
+        b.emit(ev.RequestFailed(occurred_at=b.now, error=resolved.problem))
+        return
+    users, teams = resolved.users, resolved.teams
     expires_at = b.now + timedelta(seconds=spec.expires_after_s)
     b.emit(
         ev.ApprovalRequested(
