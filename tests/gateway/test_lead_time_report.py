@@ -40,6 +40,7 @@ async def _request(
     ended_after_s: float | None = None,
     mode: str = "automated",
     approval: tuple[float, float] | None = None,  # asked, decided (seconds after submit)
+    escalated_until: float | None = None,  # a change window's extra stage decided then
     fell_back: bool = False,
 ) -> str:
     request_id = str(uuid.uuid4())
@@ -50,6 +51,10 @@ async def _request(
     if approval:
         events.append(("ApprovalRequested", submitted + timedelta(seconds=approval[0]), {}))
         events.append(("RequestApproved", submitted + timedelta(seconds=approval[1]), {}))
+    if approval and escalated_until is not None:  # in the same commit as the approval
+        for event_type in ("ChangeEscalated", "ApprovalRequested"):
+            events.append((event_type, submitted + timedelta(seconds=approval[1]), {}))
+        events.append(("RequestApproved", submitted + timedelta(seconds=escalated_until), {}))
     if fell_back:
         events.append(("FallbackToManual", submitted + timedelta(seconds=60), {}))
     for version, (event_type, at, data) in enumerate(events, 1):
@@ -201,6 +206,33 @@ async def test_lead_time_report_on_a_seeded_history(
     assert table.exit_code == 0, table.output
     line = next(x for x in table.output.splitlines() if x.startswith(ids["access"]))
     assert line.split()[1:4] == ["all", "2", "50.0%"] and line.split()[-1] == "80.0%"
+
+
+async def test_a_change_window_escalation_is_approval_wait_not_fulfilment(
+    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer
+) -> None:
+    """Approved after 30 min, escalated by a change window to the advisory board, which
+    approves 2 h later; done 3 h after submission: 2.5 h approval wait, 30 min fulfilment."""
+    item_id = f"cab-{uuid.uuid4().hex[:6]}"
+    await publish_version(db_pool, item_document(item_id))
+    await _request(
+        db_pool,
+        item_id,
+        submitted=T0,
+        status="completed",
+        ended_after_s=3 * H,
+        approval=(0, 1800),
+        escalated_until=1800 + 2 * H,
+    )
+    admin = issuer.headers("ana", roles=("platform-admin",))
+    r = await gateway.client.get(
+        "/api/v1/reports/lead-time", params=_query({"cab": item_id}), headers=admin
+    )
+    assert r.status_code == 200, r.text
+    (automated,) = r.json()["items"][0]["modes"]
+    assert automated["approval_wait_p50_s"] == 1800 + 2 * H
+    assert automated["fulfilment_p50_s"] == 1800
+    assert automated["approval_share"] == round((1800 + 2 * H) / (3 * H), 4)
 
 
 async def test_only_admins_and_owner_teams_read_the_report(

@@ -4,10 +4,12 @@ messages are not counted twice, and unknown item ids add no label values."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from pao_common.messages import ApproveRequest, SubmitRequest, TicketResolved
+from pao_common.change_calendar import parse_calendar, parse_instant
+from pao_common.messages import ApproveRequest, Requester, SubmitRequest, TicketResolved
 from pao_common.topics import Topics
 from pao_orchestrator.adapters.memory import (
     FixedClock,
@@ -17,10 +19,12 @@ from pao_orchestrator.adapters.memory import (
 )
 from pao_orchestrator.domain.decision import Decision, Inbound
 from pao_orchestrator.domain.evolve import reduce
+from pao_orchestrator.domain.state import TERMINAL
 from pao_orchestrator.handler import RequestHandler
-from pao_orchestrator.metrics import RequestMetrics
+from pao_orchestrator.metrics import OPEN_STATUSES, RequestMetrics
 from prometheus_client import REGISTRY
 
+from tests.change.test_change_calendar import CAB, CAB_AND_DENY, OPS, CalendarRun, deploy_item
 from tests.orchestrator.items import ALICE, BOB_APPROVER, T0, Run, automated_item, manual_item
 
 HOST = {"host": "db.internal"}
@@ -223,7 +227,8 @@ async def test_the_database_gauges_count_waiting_approvals_stuck_requests_and_th
         assert sample("pao_requests_stuck") == 0
         assert sample("pao_outbox_backlog", outbox="orchestrator") == 0
         assert sample("pao_outbox_oldest_age_seconds", outbox="orchestrator") == 0
-        for n, status in enumerate(["awaiting_approval", "awaiting_approval", "in_progress"]):
+        statuses = ["awaiting_approval", "awaiting_approval", "in_progress", "scheduled"]
+        for n, status in enumerate(statuses):
             await pool.execute(
                 "INSERT INTO request_view (request_id, item_id, status, last_version)"
                 " VALUES ($1, 'vm', $2, 1)",
@@ -253,8 +258,49 @@ async def test_the_database_gauges_count_waiting_approvals_stuck_requests_and_th
         await gauges.refresh()
         assert sample("pao_approvals_waiting") == 2
         assert sample("pao_requests_open", status="in_progress") == 1
+        assert sample("pao_requests_open", status="scheduled") == 1  # held by a window
         assert sample("pao_requests_stuck") == 1
         assert sample("pao_outbox_backlog", outbox="orchestrator") == 2
         assert 90 <= sample("pao_outbox_oldest_age_seconds", outbox="orchestrator") < 3600
     finally:
         await pool.close()
+
+
+class MeteredCalendarRun(CalendarRun):
+    """A change-calendar ``Run`` that tells ``RequestMetrics`` about each decision."""
+
+    metrics = RequestMetrics()
+
+    def send(self, message: Inbound) -> Decision:
+        before = self.state
+        decision = super().send(message)
+        if decision.events:
+            self.metrics.observe(before, decision.events, reduce(self.events))
+        return decision
+
+
+def test_a_change_window_escalation_counts_the_approval_wait_once() -> None:
+    """The item's own stage approved after 30 min, then the change advisory board's
+    stage (the window's escalation, in the same commit) after 2 h more: one approval wait
+    of 2.5 h, not 30 min and 2.5 h."""
+    labels = {"item": "app-deploy", "mode": "automated"}
+    names = ("pao_request_approval_wait_seconds_count", "pao_request_approval_wait_seconds_sum")
+    wait = Delta(*((name, labels) for name in names))
+    item = deploy_item(approval={"required": True, "approvers": {"users": ["mia"]}})
+    start = parse_instant("2026-09-30T09:00", "Europe/Berlin")
+    run = MeteredCalendarRun(item, parse_calendar(CAB_AND_DENY), start)
+    run.submit_as(OPS, "staging")
+    run.now = start + timedelta(minutes=30)
+    escalated = run.send(ApproveRequest(request_id="req-1", by=Requester(id="mia")))
+    assert [e.event_type for e in escalated.events][:2] == ["RequestApproved", "ChangeEscalated"]
+    assert wait("pao_request_approval_wait_seconds_count", **labels) == 0  # still waiting
+    run.now = start + timedelta(hours=2, minutes=30)
+    run.send(ApproveRequest(request_id="req-1", by=CAB))
+    assert run.state.status == "in_progress"
+    assert wait("pao_request_approval_wait_seconds_count", **labels) == 1
+    assert wait("pao_request_approval_wait_seconds_sum", **labels) == 2.5 * 3600
+
+
+def test_every_status_between_submission_and_end_is_an_open_status() -> None:
+    assert "scheduled" in OPEN_STATUSES and "awaiting_change_approval" in OPEN_STATUSES
+    assert not set(OPEN_STATUSES) & (TERMINAL | {"new"})

@@ -6,9 +6,10 @@ rebuild reproduces exactly (``request_view`` is a pure function of the log):
 - ``request_view``: ``submitted_at``, ``completed_at`` (when the request ended), status;
 - ``request_events``: the fulfilment mode the request was submitted with
   (``RequestSubmitted.mode``), whether it fell back to a ticket (``FallbackToManual``),
-  and when approval was asked and decided (``ApprovalRequested`` and the first of
+  and when approval was asked and decided (the first ``ApprovalRequested`` and the last of
   ``RequestApproved`` / ``RequestRejected`` / ``ApprovalExpired``: ``occurred_at``, the
-  time the deciding message brought).
+  time the deciding message brought; a change window that escalates an approved request
+  adds a stage, and its decision ends the wait).
 
 Mode of a request: ``automated``, ``manual`` (a manual item: a ticket from the start) or
 ``fallback`` (automated, then handed to a person). Lead time: submitted to completed, over
@@ -54,7 +55,7 @@ WITH r AS (
                bool_or(x.event_type = 'FallbackToManual') AS fell_back,
                min((x.data->>'occurred_at')::timestamptz)
                    FILTER (WHERE x.event_type = 'ApprovalRequested') AS asked,
-               min((x.data->>'occurred_at')::timestamptz)
+               max((x.data->>'occurred_at')::timestamptz)
                    FILTER (WHERE x.event_type IN
                            ('RequestApproved', 'RequestRejected', 'ApprovalExpired')) AS decided
         FROM request_events x

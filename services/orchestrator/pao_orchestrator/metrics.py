@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 from pao_common.outbox_gauges import set_outbox
 from prometheus_client import Counter, Gauge, Histogram
 
 from pao_orchestrator.domain import events as ev
-from pao_orchestrator.domain.state import TERMINAL, RequestState
+from pao_orchestrator.domain.state import TERMINAL, RequestState, RequestStatus
 
 OTHER_ITEM = "other"
 NO_MODE = "none"
@@ -61,7 +61,8 @@ LEAD_TIME = Histogram(
 )
 APPROVAL_WAIT = Histogram(
     "pao_request_approval_wait_seconds",
-    "Time from submission to the approval decision (approved, rejected or expired)",
+    "Time from submission to the approval decision (approved, rejected or expired), once"
+    " per request: a change window's extra stage counts in the same wait",
     ["item", "mode"],
     buckets=LEAD_TIME_BUCKETS,
 )
@@ -89,8 +90,12 @@ STUCK = Gauge(
     "pao_requests_stuck",
     f"Requests whose step timeout or retry timer is over {STUCK_GRACE_S}s past due, unfired",
 )
-OPEN_STATUSES = ("submitted", "awaiting_approval", "approved", "in_progress", "rolling_back",
-                 "fallback_to_manual", "awaiting_change_approval")  # fmt: skip
+# Every status a request can be in between its submission and its end (held by a change
+# window, waiting for its ServiceNow change, ...), from the state's own list, so a status
+# added there is counted here.
+OPEN_STATUSES: tuple[str, ...] = tuple(
+    s for s in get_args(RequestStatus) if s not in TERMINAL and s != "new"
+)
 
 
 _children: dict[tuple[object, ...], Any] = {}
@@ -129,8 +134,11 @@ class RequestMetrics:
                 case ev.RequestSubmitted():
                     _child(SUBMITTED, item, mode).inc()
                 case ev.RequestApproved() | ev.RequestRejected() | ev.ApprovalExpired():
+                    # Approved, then escalated by a change window (ChangeEscalated and the
+                    # board's stage in the same commit): still waiting, counted when the
+                    # last stage is decided, from the submission, so once per request.
                     wait = _seconds(after.submitted_at, event.occurred_at)
-                    if wait is not None:
+                    if wait is not None and after.status != "awaiting_approval":
                         _child(APPROVAL_WAIT, item, mode).observe(wait)
                 case ev.StepRetryScheduled():
                     step = after.step(event.step_id)
