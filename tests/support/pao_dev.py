@@ -68,6 +68,7 @@ class PaoDev:
     redis_prefix: str
     catalog_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()  # more ``pao dev`` options (``--separate-executors``)
     base_port: int = field(default_factory=lambda: free_port_block(PORTS_NEEDED))
     broker_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -122,6 +123,7 @@ class PaoDev:
                     "dev",
                     "--broker-port",
                     str(self.broker_port),
+                    *self.extra_args,
                 ],
                 cwd=self.workdir,
                 env=self.env(),

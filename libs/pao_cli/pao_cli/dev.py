@@ -2,7 +2,8 @@
 
 Order: broker (bundled unless ``PAO_KAFKA_BOOTSTRAP`` names one) and its topics,
 PostgreSQL (``PAO_DATABASE_URL``, else an embedded server under ``.pao/``) and its
-migrations, Redis if reachable, then every service as its own process. It waits
+migrations, Redis if reachable, then every service as its own process (the built-in
+executors all in one, unless ``--separate-executors``). It waits
 until each ``/readyz`` answers 200 and prints the URLs. SIGINT or SIGTERM stops
 the services, then the broker and the embedded database, leaving nothing behind.
 """
@@ -29,7 +30,12 @@ from pao_common.kafka import ensure_topics
 from pao_common.kafka_security import kafka_security
 from pao_common.settings import KafkaSecurityProtocol, Settings
 from pao_common.topics import Topics
-from pao_executors.registry import CMDB_SYNC_PORT_OFFSET, CMDB_SYNC_SERVICE, EXECUTOR_SERVICES
+from pao_executors.registry import (
+    BUILTIN_EXECUTORS_SERVICE,
+    CMDB_SYNC_PORT_OFFSET,
+    CMDB_SYNC_SERVICE,
+    EXECUTOR_SERVICES,
+)
 
 STATE_DIR = Path(".pao")
 COLORS = ["36", "35", "33", "32", "34", "31", "96", "95", "93"]
@@ -169,7 +175,9 @@ def catalog_url_env(environ: dict[str, str], settings: Settings) -> dict[str, st
     return {"PAO_CATALOG_URL": f"http://127.0.0.1:{settings.catalog_port}"}
 
 
-def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceProcess]:
+def planned_services(
+    settings: Settings, *, with_sandbox: bool, separate_executors: bool = False
+) -> list[ServiceProcess]:
     services = []
     if with_sandbox:
         port = settings.executors_base_port + SANDBOX_PORT_OFFSET
@@ -180,10 +188,16 @@ def planned_services(settings: Settings, *, with_sandbox: bool) -> list[ServiceP
         ServiceProcess("gateway", "pao_gateway", settings.gateway_port),
         ServiceProcess("notifier", "pao_notifier", settings.notifier_port),
     ]
-    for offset, (name, module) in enumerate(EXECUTOR_SERVICES.items()):
-        services.append(
-            ServiceProcess(f"exec-{name}", module, settings.executors_base_port + offset)
-        )
+    if separate_executors:
+        for offset, (name, module) in enumerate(EXECUTOR_SERVICES.items()):
+            services.append(
+                ServiceProcess(f"exec-{name}", module, settings.executors_base_port + offset)
+            )
+    else:
+        # One process, one consumer for every built-in action type: each idle consumer
+        # polls the bundled broker several times a second (docs/performance.md, Idle).
+        port = settings.executors_base_port
+        services.append(ServiceProcess("executors", BUILTIN_EXECUTORS_SERVICE, port))
     # The CMDB sync follows pao.resources.events into ServiceNow (the sandbox's unless
     # PAO_CMDB_URL names an instance).
     services.append(
@@ -199,7 +213,9 @@ def say(msg: str) -> None:
 
 
 class Platform:
-    def __init__(self, settings: Settings, *, broker_port: int) -> None:
+    def __init__(
+        self, settings: Settings, *, broker_port: int, separate_executors: bool = False
+    ) -> None:
         self.settings = settings
         self.broker_port = broker_port
         self.broker: BundledBroker | None = None
@@ -213,7 +229,9 @@ class Platform:
             dict(os.environ), self.sandbox_url, self.smtp_port, Path(settings.catalog_dir)
         )
         self.services = planned_services(
-            settings, with_sandbox=bool(self.sandboxed or self.notify_sandboxed)
+            settings,
+            with_sandbox=bool(self.sandboxed or self.notify_sandboxed),
+            separate_executors=separate_executors,
         )
         self.env: dict[str, str] = {}
         self._pumps: list[asyncio.Task[None]] = []
@@ -359,10 +377,12 @@ class Platform:
             say("embedded PostgreSQL stopped")
 
 
-async def run_platform(settings: Settings, broker_port: int) -> int:
+async def run_platform(
+    settings: Settings, broker_port: int, *, separate_executors: bool = False
+) -> int:
     started = time.monotonic()
     await asyncio.to_thread(STATE_DIR.mkdir, exist_ok=True)
-    platform = Platform(settings, broker_port=broker_port)
+    platform = Platform(settings, broker_port=broker_port, separate_executors=separate_executors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -456,10 +476,18 @@ async def run_platform(settings: Settings, broker_port: int) -> int:
 
 @click.command(help="Start the whole platform locally; Ctrl-C stops it.")
 @click.option("--broker-port", default=9092, show_default=True, help="Port of the bundled broker")
-def dev(broker_port: int) -> None:
+@click.option(
+    "--separate-executors",
+    is_flag=True,
+    help="Run each built-in executor as its own process (as Kubernetes deploys them)"
+    " instead of all in one",
+)
+def dev(broker_port: int, separate_executors: bool) -> None:
     settings = Settings()
     try:
         kafka_security(settings)  # a bad TLS / SASL combination stops here, not in 8 services
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    raise SystemExit(asyncio.run(run_platform(settings, broker_port)))
+    raise SystemExit(
+        asyncio.run(run_platform(settings, broker_port, separate_executors=separate_executors))
+    )

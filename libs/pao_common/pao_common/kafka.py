@@ -7,14 +7,17 @@ message never stops a consumer (a handler that refuses a message raises
 ``MessageRefused`` with its reason). Infrastructure outages (database, broker) are
 not the message's fault: those are retried with backoff and the offset is only
 committed after the handler returned (in the background, a few times a second, not
-one broker round trip per message: see ``OffsetCommitter``).
+one broker round trip per message: see ``OffsetCommitter``). A consumer that gets
+nothing for a while polls less (``IdleFetchWait``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -197,6 +200,91 @@ class OffsetCommitter:
         await self.flush()
 
 
+class IdleFetchWait:
+    """The fetch wait of one consumer: ``busy_ms`` while records come; after
+    ``idle_after_s`` without one it doubles with every empty fetch up to ``idle_ms``, and
+    the first fetch that brings a record sets it back to ``busy_ms``.
+
+    For brokers that answer a fetch only when its wait is up (the bundled one): an idle
+    consumer then polls a few times a second instead of hundreds, and a record arriving
+    after idle waits at most ``idle_ms`` at that hop. Apache Kafka answers as soon as a
+    record is there, so production keeps one wait (``busy_ms == idle_ms``: nothing
+    changes).
+
+    aiokafka reads the wait from its fetcher for every fetch request it builds; ``attach``
+    wraps the fetcher's handling of a fetch response (aiokafka 0.14's
+    ``Fetcher._proc_fetch_request``, whose result says whether records came) to set it.
+    """
+
+    def __init__(
+        self,
+        busy_ms: int,
+        idle_ms: int,
+        *,
+        idle_after_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.busy_ms = busy_ms
+        self.idle_ms = max(busy_ms, idle_ms)
+        self.idle_after_s = idle_after_s
+        self._clock = clock
+        self._last_record = clock()
+        self.wait_ms = busy_ms
+
+    @property
+    def adaptive(self) -> bool:
+        return self.idle_ms > self.busy_ms
+
+    def fetched(self, got_records: bool) -> int:
+        """The wait of the next fetch, after one that brought records or not."""
+        now = self._clock()
+        if got_records:
+            self._last_record = now
+            self.wait_ms = self.busy_ms
+        elif now - self._last_record >= self.idle_after_s:
+            self.wait_ms = min(self.idle_ms, max(self.wait_ms * 2, 1))
+        return self.wait_ms
+
+    def attach(self, consumer: AIOKafkaConsumer) -> bool:
+        """Steer ``consumer``'s fetch wait from now on; False when this aiokafka has not
+        the fetcher this was written against (the wait then stays ``busy_ms``)."""
+        if not self.adaptive:
+            return False
+        fetcher = getattr(consumer, "_fetcher", None)
+        process = getattr(fetcher, "_proc_fetch_request", None)
+        if fetcher is None or process is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+            log.warning("aiokafka's fetcher changed: fetch waits stay %d ms", self.busy_ms)
+            return False
+        self._last_record = self._clock()
+        self.wait_ms = self.busy_ms
+
+        async def proc_fetch_request(*args: Any, **kwargs: Any) -> Any:
+            got_records = await process(*args, **kwargs)
+            fetcher._fetch_max_wait_ms = self.fetched(bool(got_records))
+            return got_records
+
+        fetcher._proc_fetch_request = proc_fetch_request
+        return True
+
+
+# The idle fetch wait of each ``subscribe``d subscriber, attached to its consumer once the
+# broker started it (``adapt_fetch_waits``).
+_IDLE_FETCH_WAITS: weakref.WeakKeyDictionary[object, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def adapt_fetch_waits(broker: KafkaBroker) -> int:
+    """Give every started consumer of ``broker`` that ``subscribe`` made its
+    ``IdleFetchWait``; return how many now adapt. Call it after ``broker.start()``."""
+    attached = 0
+    for subscriber in broker.subscribers:
+        waits = _IDLE_FETCH_WAITS.get(subscriber)
+        consumer = getattr(subscriber, "consumer", None)
+        if waits is None or not isinstance(consumer, AIOKafkaConsumer):
+            continue
+        attached += IdleFetchWait(*waits).attach(consumer)
+    return attached
+
+
 class PartitionWorkers:
     """One consumer, its partitions handled side by side, each partition in order.
 
@@ -275,11 +363,12 @@ async def _raw_decoder(msg: KafkaMessage) -> bytes:
 def subscribe(
     broker: KafkaBroker,
     topics: Mapping[str, tuple[type[Message], ...]],
-    handler: Handler,
+    handler: Handler | Mapping[str, Handler],
     *,
     group_id: str,
     dlq: DeadLetterPublisher,
     fetch_max_wait_ms: int,
+    idle_fetch_max_wait_ms: int | None = None,
     session_timeout_ms: int | None = None,
     auto_offset_reset: str = "earliest",
     transient_retry_s: float = 1.0,
@@ -291,7 +380,8 @@ def subscribe(
     parse, call ``handler``, dead-letter what fails.
 
     One consumer of the group per process for all of ``topics`` (every consumer polls the
-    broker on its own); its partitions are handled concurrently, each in order
+    broker on its own), ``handler`` the same for all of them or one per topic (a mapping
+    of topic to handler); its partitions are handled concurrently, each in order
     (``PartitionWorkers``), and offsets are committed once handled (``OffsetCommitter``).
 
     ``wanted(subject)``, when given, is asked first with the record's ``ce_subject``
@@ -300,8 +390,18 @@ def subscribe(
 
     ``ignored`` message types (allowed on a topic, of no use to this handler) are passed
     over by their ``ce_type`` header, before any parsing.
+
+    ``idle_fetch_max_wait_ms`` (``Settings.idle_fetch_max_wait_ms``), when longer than
+    ``fetch_max_wait_ms``, is how long the fetch wait grows while nothing comes
+    (``IdleFetchWait``, attached by ``adapt_fetch_waits`` once the broker started).
     """
     ignored_types = frozenset(m.ce_type for m in ignored)
+    if isinstance(handler, Mapping):
+        handlers: Mapping[str, Handler] = handler
+        if set(handlers) != set(topics):
+            raise ValueError(f"handlers for {sorted(handlers)}, topics {sorted(topics)}")
+    else:
+        handlers = dict.fromkeys(topics, handler)
 
     async def consume(body: bytes) -> None:
         # Without dependency injection (``apply_types=False``) a handler gets the decoded
@@ -341,7 +441,7 @@ def subscribe(
             delay = transient_retry_s
             while True:
                 try:
-                    await handler(message, event)
+                    await handlers[record.topic](message, event)
                     return
                 except TRANSIENT_ERRORS as exc:
                     log.warning(
@@ -375,7 +475,10 @@ def subscribe(
     if session_timeout_ms is not None:
         kwargs["session_timeout_ms"] = session_timeout_ms
         kwargs["heartbeat_interval_ms"] = max(session_timeout_ms // 4, 100)
-    broker.subscriber(*topics, **kwargs)(consume)
+    subscriber = broker.subscriber(*topics, **kwargs)
+    subscriber(consume)
+    if idle_fetch_max_wait_ms is not None and idle_fetch_max_wait_ms > fetch_max_wait_ms:
+        _IDLE_FETCH_WAITS[subscriber] = (fetch_max_wait_ms, idle_fetch_max_wait_ms)
 
 
 def _headers(event: CloudEvent) -> dict[str, str]:

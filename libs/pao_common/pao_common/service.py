@@ -37,7 +37,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pao_common import db
 from pao_common.dlq import DeadLetterPublisher
-from pao_common.kafka import BrokerEpoch, create_broker, ensure_topics, stop_consuming
+from pao_common.kafka import (
+    BrokerEpoch,
+    adapt_fetch_waits,
+    create_broker,
+    ensure_topics,
+    stop_consuming,
+)
 from pao_common.kafka_security import kafka_security
 from pao_common.logs import bind_context, configure_logging
 from pao_common.settings import Settings
@@ -236,6 +242,7 @@ async def _connect_broker(runtime: ServiceRuntime, deadline_s: float = 60.0) -> 
                 security=kafka_security(runtime.settings),
             )
             await runtime.broker.start()
+            adapt_fetch_waits(runtime.broker)
             return
         except Exception as exc:
             if time.monotonic() - start > deadline_s:

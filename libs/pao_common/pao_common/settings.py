@@ -4,7 +4,9 @@ Every value comes from a ``PAO_``-prefixed environment variable (or ``.env``).
 The *profile* picks defaults that differ between a laptop and production: the
 bundled dev broker answers a fetch only when ``fetch_max_wait_ms`` expires, so
 the ``local`` and ``test`` profiles keep it small, while ``production`` keeps
-Apache Kafka's own default.
+Apache Kafka's own default. A consumer that fetches nothing for a while lengthens its
+wait up to ``idle_fetch_max_wait_ms`` (local and test profiles; production: no change)
+and shortens it again at the first record, so an idle platform stops polling hard.
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ class KafkaOAuthClientAuth(StrEnum):
 
 
 _FETCH_MAX_WAIT_MS = {Profile.LOCAL: 5, Profile.TEST: 5, Profile.PRODUCTION: 500}
+# The longest wait of a consumer that got nothing for a while (``IdleFetchWait``). The
+# bundled broker answers every fetch when the wait is up, so each idle consumer polls it
+# 5 times a second instead of 200; the first record after idle waits at most this long per
+# hop (a request after idle crosses two idle consumers: orchestrator, executor).
+# Production: None, Apache Kafka long-polls (an idle consumer costs nothing there).
+_IDLE_FETCH_MAX_WAIT_MS: dict[Profile, int | None] = {
+    Profile.LOCAL: 200,
+    Profile.TEST: 200,
+    Profile.PRODUCTION: None,
+}
 # The bundled broker answers a group join after about half the session timeout, and a
 # service joins one group per subscriber: a short timeout makes local starts quick.
 # Production keeps the client's default (10 s), sized for real networks and pauses.
@@ -60,6 +72,11 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_fetch_max_wait_ms: int | None = Field(
         None, description="Overrides the profile's fetch_max_wait_ms"
+    )
+    kafka_idle_fetch_max_wait_ms: int | None = Field(
+        None,
+        description="Overrides the profile's longest fetch wait of a consumer that gets"
+        " nothing (0: never lengthen it)",
     )
     kafka_session_timeout_ms: int | None = Field(
         None, description="Overrides the profile's consumer group session timeout"
@@ -276,6 +293,14 @@ class Settings(BaseSettings):
         if self.kafka_fetch_max_wait_ms is not None:
             return self.kafka_fetch_max_wait_ms
         return _FETCH_MAX_WAIT_MS[self.profile]
+
+    @property
+    def idle_fetch_max_wait_ms(self) -> int:
+        """The fetch wait an idle consumer lengthens to (``fetch_max_wait_ms``: never)."""
+        idle = self.kafka_idle_fetch_max_wait_ms
+        if idle is None:
+            idle = _IDLE_FETCH_MAX_WAIT_MS[self.profile]
+        return max(self.fetch_max_wait_ms, idle or 0)
 
     @property
     def session_timeout_ms(self) -> int:

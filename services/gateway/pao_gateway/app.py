@@ -93,6 +93,9 @@ class KafkaCommandSender:
 # request: a tenth of a second is instant to them, and against a broker that answers each
 # fetch only when the wait is up (the bundled one) it is 20 times fewer fetches than 5 ms.
 FANOUT_FETCH_MAX_WAIT_MS = 100
+# ... and, where consumers lengthen their wait while idle (the local and test profiles), the
+# first event after a quiet spell may take half a second to show.
+FANOUT_IDLE_FETCH_MAX_WAIT_MS = 500
 
 
 def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
@@ -120,6 +123,11 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         ),
     )
     stream_slots = StreamSlots(fastpath, settings.gateway_sse_streams_per_user)
+    fanout_idle_ms = (
+        max(settings.idle_fetch_max_wait_ms, FANOUT_IDLE_FETCH_MAX_WAIT_MS)
+        if settings.idle_fetch_max_wait_ms > settings.fetch_max_wait_ms
+        else None
+    )
     versions_seen: list[PostgresItemVersions] = []
     claims_made: list[ResourceClaims] = []
     submissions_made: list[SubmissionStore] = []
@@ -137,6 +145,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         group_id=f"gateway-cache-{instance}",
         dlq=runtime.dlq,
         fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
+        idle_fetch_max_wait_ms=fanout_idle_ms,
         session_timeout_ms=settings.session_timeout_ms,
     )
 
@@ -157,6 +166,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         group_id=f"gateway-live-{instance}",
         dlq=runtime.dlq,
         fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
+        idle_fetch_max_wait_ms=fanout_idle_ms,
         session_timeout_ms=settings.session_timeout_ms,
         auto_offset_reset="latest",  # a stream starts from the read model, not the topic
         ignored=(CommandRefused,),  # refusals of other systems' commands: not a status

@@ -67,6 +67,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         group_id=GROUP_ID + settings.topic_suffix,
         dlq=runtime.dlq,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        idle_fetch_max_wait_ms=settings.idle_fetch_max_wait_ms,
         session_timeout_ms=settings.session_timeout_ms,
         ignored=(CommandRefused,),
     )

@@ -25,7 +25,7 @@ Handlers fail with ``ActionError(message, retryable=...)``. See docs/executors.m
 """
 
 from pao_common.errors import ActionError
-from pao_common.executor.app import create_executor_app, run_executor
+from pao_common.executor.app import create_executor_app, create_executors_app, run_executor
 from pao_common.executor.breaker import CircuitBreaker, CircuitBreakers
 from pao_common.executor.context import ActionContext
 from pao_common.executor.dedup import Claim, DedupStore, InMemoryDedupStore, PostgresDedupStore
@@ -52,6 +52,7 @@ __all__ = [
     "Route",
     "SecretResolver",
     "create_executor_app",
+    "create_executors_app",
     "install_log_redaction",
     "run_executor",
 ]

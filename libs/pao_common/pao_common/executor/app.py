@@ -1,7 +1,10 @@
-"""The executor service: an ``Executor`` served on its topic, with ``/actions`` to list it."""
+"""The executor service: an ``Executor`` served on its topic, with ``/actions`` to list it;
+or several executors in one service, one consumer over their topics."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -10,7 +13,7 @@ from pao_common.executor.dedup import DedupStore, PostgresDedupStore
 from pao_common.executor.registry import Executor
 from pao_common.executor.runner import ActionRunner, KafkaResultPublisher
 from pao_common.executor.secrets import SecretResolver, install_log_redaction
-from pao_common.kafka import subscribe
+from pao_common.kafka import Handler, subscribe
 from pao_common.messages import CompensateAction, ExecuteAction
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app, run_service
 from pao_common.settings import Settings, get_settings
@@ -36,26 +39,70 @@ def create_executor_app(
 
     ``app.state.action_runner`` is the ``ActionRunner`` (tests wait on it).
     """
-    executor.validate()
+    return create_executors_app([executor], settings, dedup=dedup, secrets=secrets)
+
+
+def create_executors_app(
+    executors: Sequence[Executor],
+    settings: Settings | None = None,
+    *,
+    name: str | None = None,
+    dedup: DedupStore | None = None,
+    secrets: SecretResolver | None = None,
+) -> FastAPI:
+    """One service serving several executors: one consumer over their
+    ``pao.actions.<family>`` topics, each topic's commands to its executor's own
+    ``ActionRunner`` (dedup, concurrency limit, circuit breakers, start and stop hooks as
+    in a service of its own). ``pao dev`` runs the built-in executors so
+    (``pao_executors.builtin``): one process and one polling consumer instead of one per
+    action family. With one executor it is that executor's service
+    (``create_executor_app``): its name, its group ``pao-executor-<family>``.
+
+    ``app.state.action_runners`` maps each family to its runner; with one executor
+    ``app.state.action_runner`` is that runner.
+    """
+    if not executors:
+        raise ValueError("an executor service needs at least one executor")
+    families = [e.family for e in executors]
+    if len(set(families)) != len(families):
+        raise ValueError(f"executor families served twice: {families}")
+    for executor in executors:
+        executor.validate()
     settings = settings or get_settings()
+    topics = Topics(settings.topic_suffix)
+    single = executors[0] if len(executors) == 1 else None
+    service = name or (single.service_name if single else "executors")
+    # One group per family for a service of its own (as it always was); a shared
+    # service's consumer reads every family's topic, so it is a group of its own.
+    group = f"pao-executor-{single.family}" if single else f"pao-{service}"
+    spec = ServiceSpec(
+        name=service,
+        uses_database=True,
+        extra_topics=[topics.actions(e.family) for e in executors],
+    )
 
     def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         store = dedup or PostgresDedupStore(lambda: runtime.db)
-        runner = ActionRunner(
-            executor,
-            dedup=store,
-            publisher=KafkaResultPublisher(runtime.broker, runtime.topics.action_results),
-            secrets=secrets,
-        )
-        app.state.action_runner = runner
+        publisher = KafkaResultPublisher(runtime.broker, runtime.topics.action_results)
+        runners = {
+            e.family: ActionRunner(e, dedup=store, publisher=publisher, secrets=secrets)
+            for e in executors
+        }
+        app.state.action_runners = runners
+        if single:
+            app.state.action_runner = runners[single.family]
+        handlers: dict[str, Handler] = {
+            runtime.topics.actions(family): runner.handle for family, runner in runners.items()
+        }
         subscribe(
             runtime.broker,
-            {runtime.topics.actions(executor.family): (ExecuteAction, CompensateAction)},
-            runner.handle,
+            {topic: (ExecuteAction, CompensateAction) for topic in handlers},
+            handlers,
             # Per environment (topic suffix), like the topics: see the orchestrator.
-            group_id=f"pao-executor-{executor.family}{settings.topic_suffix}",
+            group_id=f"{group}{settings.topic_suffix}",
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            idle_fetch_max_wait_ms=settings.idle_fetch_max_wait_ms,
             session_timeout_ms=settings.session_timeout_ms,
         )
 
@@ -67,33 +114,41 @@ def create_executor_app(
                     lambda: store.prune(settings.dedup_retention_s),
                     name="command-answers-prune",
                 )
-            for hook in executor.start_hooks:
-                await hook(rt)
-            runner.mark_ready()
+            for executor in executors:
+                for hook in executor.start_hooks:
+                    await hook(rt)
+            for runner in runners.values():
+                runner.mark_ready()
 
         async def stop(rt: ServiceRuntime) -> None:
-            for hook in reversed(executor.stop_hooks):
-                await hook(rt)
+            for executor in reversed(executors):
+                for hook in reversed(executor.stop_hooks):
+                    await hook(rt)
 
         async def drain(rt: ServiceRuntime) -> None:
-            await runner.drain()
+            await asyncio.gather(*(runner.drain() for runner in runners.values()))
 
         # on_stop runs in reverse: drain the running actions first, then the team's hooks.
         runtime.on_start.append(start)
         runtime.on_stop.extend([stop, drain])
 
-        @app.get("/actions", tags=["executor"])
-        async def actions() -> dict[str, Any]:
-            """The action types this executor serves, with their input schemas."""
+        def described(executor: Executor) -> dict[str, Any]:
             return {
                 "executor": executor.family,
                 "topic": runtime.topics.actions(executor.family),
                 "actions": executor.describe(),
             }
 
-    app = create_service_app(
-        executor_spec(executor, settings), settings, wire, title=f"PAO executor {executor.family}"
-    )
+        @app.get("/actions", tags=["executor"])
+        async def actions() -> dict[str, Any]:
+            """The action types this executor serves, with their input schemas (a service
+            of several executors: ``executors``, one such entry each)."""
+            if single:
+                return described(single)
+            return {"executors": [described(e) for e in executors]}
+
+    title = f"PAO executor {single.family}" if single else f"PAO executors ({', '.join(families)})"
+    app = create_service_app(spec, settings, wire, title=title)
     install_log_redaction()
     return app
 
