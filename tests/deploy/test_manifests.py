@@ -54,8 +54,11 @@ def test_every_service_of_pao_dev_is_deployed() -> None:
 
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     modules = {" ".join(s.get("command", [])) for s in compose.values()}
-    # What `pao dev` runs (the sandbox aside: it stands for the external systems).
-    wanted = [s.module for s in planned_services(Settings(), with_sandbox=False)]
+    # What `pao dev` runs (the sandbox aside: it stands for the external systems), with one
+    # service per executor family as deployed (`pao dev` runs them all in one process,
+    # pao_executors.builtin, unless --separate-executors).
+    planned = planned_services(Settings(), with_sandbox=False, separate_executors=True)
+    wanted = [s.module for s in planned]
     assert "pao_executors.cmdb" in wanted
     for module in wanted:
         assert any(f"-m {module} " in m for m in modules), f"{module} missing from compose"
