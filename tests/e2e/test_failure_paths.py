@@ -246,7 +246,9 @@ async def test_a_target_that_is_down_opens_the_circuit_and_recovers(
     make_e2e_platform: MakePlatform, db_pool: asyncpg.Pool
 ) -> None:
     platform = await make_e2e_platform(
-        extra_env={"PAO_REST_CIRCUIT_FAILURES": "2", "PAO_REST_CIRCUIT_RESET_S": "2"}
+        # The reset time must outlast one request's round trip on a loaded machine, or the
+        # third ping below already finds the circuit half-open and probes the target.
+        extra_env={"PAO_REST_CIRCUIT_FAILURES": "2", "PAO_REST_CIRCUIT_RESET_S": "10"}
     )
     token = platform.user_token(UNA)
     item_id = "e2e-rest-ping"
@@ -276,7 +278,7 @@ async def test_a_target_that_is_down_opens_the_circuit_and_recovers(
     # The target returns; after the reset time one probe goes through and closes it.
     await asyncio.to_thread(platform.restart_sandbox)
     outcomes = []
-    for _ in range(30):
+    for _ in range(60):
         view = await ping()
         outcomes.append(view["status"])
         if view["status"] == "completed":
