@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pao_cli.dev import sandbox_environment
+from pao_cli.dev import change_calendar_env, sandbox_environment
 from pao_common.devbroker import free_port
 from pao_common.executor.secrets import secret_env_var
 from pao_executors.registry import CMDB_SYNC_SERVICE, EXECUTOR_SERVICES
@@ -140,6 +140,8 @@ class E2EPlatform(Platform):
         values = {
             **self.sandbox_env,
             **{secret_env_var(n): v for n, v in self.secret_values.items()},
+            # The change calendar shipped beside the catalog, as ``pao dev`` runs it.
+            **change_calendar_env({}, SHIPPED_CATALOG),
             # Tickets complete through the gateway's webhook, not by polling.
             "PAO_JIRA_POLL_INTERVAL_S": "0",
             "PAO_JWT_DEV_KEY_DIR": str(self.dev_key_dir),

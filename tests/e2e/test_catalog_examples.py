@@ -3,13 +3,16 @@
 gateway (HTTP, dev token of the example's user) -> Kafka -> orchestrator -> executors ->
 sandbox, every service a real process. What a person would do is done: an approver
 approves approval items, the network team resolves the JIRA ticket of a manual item in the
-sandbox (-> webhook -> gateway -> ``TicketResolved``). The sandbox answers as
+sandbox (-> webhook -> gateway -> ``TicketResolved``), the change manager approves the
+change request the change calendar asks for in the sandbox's ServiceNow (-> webhook ->
+gateway -> ``ChangeRequestDecided``). The sandbox answers as
 ``tests.e2e.scenarios`` derives from the item, so a new item or example is covered here
 without a change. No secret value shows up anywhere (``assert_no_secret_leaked``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import asyncpg
 import pytest
 import yaml
 from pao_catalog.model import CatalogItem, Example
+from pao_common.change_calendar import load_calendar
 
 from tests.e2e.conftest import MakePlatform
 from tests.e2e.platform import SHIPPED_CATALOG, E2EPlatform
@@ -63,6 +67,10 @@ async def drive_to_the_end(
                     "awaiting_approval",
                 )
                 or (
+                    v["status"] == "awaiting_change_approval"
+                    and bool(((v.get("change") or {}).get("change_request") or {}).get("sys_id"))
+                )
+                or (
                     bool(v.get("ticket"))
                     and v["status"] in ("in_progress", "fallback_to_manual")
                     and item.fulfillment.mode == "manual"
@@ -89,6 +97,21 @@ async def drive_to_the_end(
                 request_id,
                 lambda v, asked_at=asked_at: v["version"] > asked_at,
                 what="the approval recorded",
+            )
+            continue
+        if status == "awaiting_change_approval":
+            change_request = view["change"]["change_request"]
+            await platform.sandbox.call(
+                "POST",
+                f"/servicenow/sandbox/change_request/{change_request['sys_id']}/approve",
+                {"user": "change-manager", "comment": "approved (e2e)"},
+            )
+            done.append(f"approved {change_request['number']} in ServiceNow")
+            await platform.wait_for(
+                token,
+                request_id,
+                lambda v: v["status"] != "awaiting_change_approval",
+                what="change request approved",
             )
             continue
         if status in ("in_progress", "fallback_to_manual") and view.get("ticket"):
@@ -127,7 +150,18 @@ async def test_example_completes(
     else:
         assert_automated_outputs(item, view, planted)
     events = [e["event_type"] for e in await platform.events(token, request_id)]
-    assert events[0] == "RequestSubmitted" and events[-1] == "RequestCompleted", events
+    # After the end, only the change request's closing (when it had one).
+    lifecycle = [e for e in events if e not in ("ChangeRequestClosing", "ChangeRequestClosed")]
+    assert events[0] == "RequestSubmitted" and lifecycle[-1] == "RequestCompleted", events
+    calendar = load_calendar(SHIPPED_CATALOG.parent / "policies" / "change-calendar.yaml")
+    wanted = calendar.change_requests if calendar is not None else None
+    if wanted is not None and wanted.applies_to(
+        view["change_class"], item.metadata.id, item.metadata.owner
+    ):
+        assert "ChangeRequestOpened" in events, events
+        await assert_change_request_worked(platform, view)
+    else:
+        assert "ChangeRequestOpening" not in events, events
     searched = await platform.assert_no_secret_leaked(db_pool)
     assert searched > len(platform.processes())
     await assert_lead_time_reported(platform, item)
@@ -165,6 +199,26 @@ async def assert_ticket_worked(
     assert issue["resolution"] == "Done", issue
     # It completed through the gateway's webhook, which accepted the signed delivery.
     deliveries = [d for d in jira["webhook_deliveries"] if d["issue"] == ticket["key"]]
+    assert deliveries and all(d["delivered"] for d in deliveries), deliveries
+
+
+async def assert_change_request_worked(platform: E2EPlatform, view: dict[str, Any]) -> None:
+    """Approved before it ran, closed successful once it completed (through the webhook)."""
+    number = view["change"]["change_request"]["number"]
+
+    def closed(state: dict[str, Any]) -> dict[str, Any] | None:
+        found = [r for r in state["records"].get("change_request", []) if r["number"] == number]
+        return found[0] if found and found[0]["state"] == "3" else None
+
+    for _ in range(150):
+        state = await platform.sandbox.state("servicenow")
+        if (record := closed(state)) is not None:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(f"{number} never closed: {state}")
+    assert record["close_code"] == "successful" and record["approval"] == "approved", record
+    deliveries = [d for d in state["webhook_deliveries"] if d["number"] == number]
     assert deliveries and all(d["delivered"] for d in deliveries), deliveries
 
 

@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CATALOG = REPO / "catalog"
 API = "/api/v1"
 # Statuses after which nothing happens without a person (or at all).
-WAITS_FOR_A_PERSON = {"awaiting_approval"}
+WAITS_FOR_A_PERSON = {"awaiting_approval", "awaiting_change_approval"}
 FINAL = {"completed", "failed", "rejected", "expired", "cancelled", "rolled_back"}
 
 
@@ -173,6 +173,9 @@ def moved_past(version: int) -> Callable[[dict[str, Any]], bool]:
 
 
 def needs_someone_or_ended(view: dict[str, Any]) -> bool:
+    if view["status"] == "awaiting_change_approval":
+        # a person's turn once the change request is open in ServiceNow
+        return bool(((view.get("change") or {}).get("change_request") or {}).get("sys_id"))
     if view["status"] in WAITS_FOR_A_PERSON | FINAL:
         return True
     # A manual item's ticket waits for a person; an automated item's is a fallback.
@@ -191,7 +194,21 @@ def submit_and_approve(
     view = requester.wait(request_id, needs_someone_or_ended, "a person's turn, or the end")
     # One decision per stage; the approval is accepted (202) before the orchestrator has
     # recorded it, so wait for the view to move past the version that asked for it.
-    while view["status"] == "awaiting_approval":
+    while view["status"] in WAITS_FOR_A_PERSON:
+        if view["status"] == "awaiting_change_approval":
+            # What the Approve button on the sandbox ServiceNow's change request does.
+            sys_id = view["change"]["change_request"]["sys_id"]
+            approved = httpx.post(
+                f"{dev.sandbox_url}/servicenow/sandbox/change_request/{sys_id}/approve",
+                json={"user": "change-manager", "comment": "approved in pao dev"},
+                timeout=30,
+            )
+            assert approved.status_code == 200, approved.text
+            assert approved.json()["webhook"]["delivered"], approved.json()
+            view = requester.wait(
+                request_id, moved_past(view["version"]), "the end, after the change approval"
+            )
+            continue
         approver = approver_of(view["approval"])
         assert approver["id"] != example.user.id
         response = Person(dev, token_for(dev, approver)).call(

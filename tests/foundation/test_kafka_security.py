@@ -328,6 +328,8 @@ def test_every_service_broker_connects_with_the_settings(
     monkeypatch.setenv("PAO_JIRA_TOKEN", "unused")
     monkeypatch.setenv("PAO_CMDB_URL", "http://127.0.0.1:9")  # the CMDB sync's own check
     monkeypatch.setenv("PAO_CMDB_USER", "unused")
+    monkeypatch.setenv("PAO_SERVICENOW_URL", "http://127.0.0.1:9")  # the servicenow executor's
+    monkeypatch.setenv("PAO_SERVICENOW_USER", "unused")
     settings = kafka_settings(
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 
 import httpx
 import pytest
 
+from tests.sandbox.conftest import WebhookReceiver
 from tests.support.sandbox import SERVICENOW_PASSWORD, SERVICENOW_USER, SandboxServer
 
 AUTH = (SERVICENOW_USER, SERVICENOW_PASSWORD)
@@ -154,3 +158,92 @@ def test_the_page_lists_the_cis_with_their_install_status(sandbox: SandboxServer
     assert "api.example.com" in page and "cmdb_ci_dns_name" in page
     assert "2 CI(s)" in page
     assert "/servicenow/ui" in httpx.get(f"{sandbox.url}/").text
+
+
+# --- change requests ------------------------------------------------------------------------
+
+CHANGES = "/api/now/table/change_request"
+
+
+def test_change_requests_number_ask_for_approval_and_end_inactive(
+    sandbox: SandboxServer, webhook_receiver: WebhookReceiver
+) -> None:
+    sandbox.configure("servicenow", webhook_url=webhook_receiver.url, webhook_secret="s3cret")
+    with client(sandbox) as sn:
+        first = sn.post(CHANGES, json={"short_description": "draft"}).json()["result"]
+        assert (first["number"], first["state"], first["approval"]) == (
+            "CHG0010001",
+            "-5",
+            "not requested",
+        )
+        created = sn.post(
+            CHANGES,
+            json={
+                "short_description": "PAO: deploy",
+                "state": "-4",
+                "risk": "2",
+                "correlation_id": "req-1",
+                "correlation_display": "PAO",
+                "install_status": "7",  # a CI column: not a change_request's
+            },
+        ).json()["result"]
+        assert created["number"] == "CHG0010002" and created["approval"] == "requested"
+        assert created["active"] == "true" and "install_status" not in created
+        shown = sn.get(
+            f"{CHANGES}/{created['sys_id']}", params={"sysparm_display_value": "true"}
+        ).json()["result"]
+        assert (shown["state"], shown["approval"], shown["risk"]) == ("Assess", "Requested", "High")
+        found = sn.get(
+            CHANGES,
+            params={"sysparm_query": "correlation_display=PAO^active=true^approvalINapproved"},
+        ).json()["result"]
+        assert found == []
+
+        decided = httpx.post(
+            f"{sandbox.servicenow_url}/sandbox/change_request/{created['sys_id']}/approve",
+            json={"user": "carla", "comment": "CAB ok"},
+        ).json()
+        assert decided["result"]["approval"] == "approved" and decided["result"]["state"] == "-2"
+        assert decided["webhook"]["delivered"]
+        [delivery] = webhook_receiver.received
+        body = json.loads(delivery.body)
+        assert (body["number"], body["approval"], body["sys_updated_by"]) == (
+            "CHG0010002",
+            "approved",
+            "carla",
+        )
+        digest = hmac.new(b"s3cret", delivery.body, hashlib.sha256).hexdigest()
+        assert delivery.headers["X-Hub-Signature"] == f"sha256={digest}"
+        found = sn.get(
+            CHANGES,
+            params={"sysparm_query": "correlation_display=PAO^active=true^approvalINapproved"},
+        ).json()["result"]
+        assert [r["number"] for r in found] == ["CHG0010002"]
+
+        closed = sn.patch(
+            f"{CHANGES}/{created['sys_id']}",
+            json={"state": "3", "close_code": "successful", "close_notes": "done", "number": "X"},
+        ).json()["result"]
+        assert closed["active"] == "false" and closed["number"] == "CHG0010002"
+        again = httpx.post(
+            f"{sandbox.servicenow_url}/sandbox/change_request/{created['sys_id']}/reject", json={}
+        )
+        assert again.status_code == 409
+
+
+def test_the_change_pages_list_and_decide(sandbox: SandboxServer) -> None:
+    with client(sandbox) as sn:
+        record = sn.post(CHANGES, json={"short_description": "PAO: x", "state": "-4"}).json()[
+            "result"
+        ]
+    listing = httpx.get(f"{sandbox.servicenow_url}/ui/changes").text
+    assert "CHG0010001" in listing and "Approve" in listing
+    page = httpx.post(
+        f"{sandbox.servicenow_url}/ui/changes/{record['sys_id']}/decide",
+        content="approval=rejected&comment=not+now",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=True,
+    )
+    assert page.status_code == 200 and "Rejected" in page.text and "not now" in page.text
+    state = sandbox.state("servicenow")["records"]["change_request"][0]
+    assert (state["approval"], state["state"], state["comments"]) == ("rejected", "-5", "not now")

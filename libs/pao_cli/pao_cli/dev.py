@@ -88,6 +88,16 @@ SANDBOXED_SYSTEMS = (
             "PAO_TERRAFORM_MODE": "tfc",
         },
     ),
+    # Change requests (the change calendar's change_requests:) and the CMDB's instance.
+    SandboxedSystem(
+        "ServiceNow",
+        ("PAO_SERVICENOW_URL",),
+        {
+            "PAO_SERVICENOW_URL": "{sandbox}/servicenow",
+            "PAO_SERVICENOW_USER": "pao.integration",
+            "PAO_SECRET_SERVICENOW_PASSWORD": "sandbox-servicenow-password",
+        },
+    ),
     # REST targets are the platform's own APIs: an allowlist (or a sandbox of one's own)
     # means they are real; otherwise every call goes to the sandbox's echo target.
     SandboxedSystem(
@@ -130,6 +140,14 @@ def sandbox_environment(
         env["PAO_SANDBOX_JIRA__WEBHOOK_SECRET"] = secret
         env["PAO_SANDBOX_JIRA__WEBHOOK_URL"] = (
             f"http://127.0.0.1:{gateway_port}/api/v1/webhooks/jira"
+        )
+    if "ServiceNow" in sandboxed:
+        # Approving a sandbox change request calls the gateway's ServiceNow webhook.
+        secret = environ.get("PAO_SERVICENOW_WEBHOOK_SECRET") or secrets.token_hex(16)
+        env["PAO_SERVICENOW_WEBHOOK_SECRET"] = secret
+        env["PAO_SANDBOX_SERVICENOW__WEBHOOK_SECRET"] = secret
+        env["PAO_SANDBOX_SERVICENOW__WEBHOOK_URL"] = (
+            f"http://127.0.0.1:{gateway_port}/api/v1/webhooks/servicenow"
         )
     return env, sandboxed
 

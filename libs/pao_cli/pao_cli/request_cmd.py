@@ -206,6 +206,15 @@ def describe(view: dict[str, Any]) -> str:
         elif change.get("window"):
             line += f"; window {change['window']} ({change.get('action')})"
         lines.append(line)
+        cr = change.get("change_request")
+        if cr:
+            line = f"change req {cr.get('number') or '(opening)'} {cr.get('url') or ''}".rstrip()
+            line += f"; approval {cr.get('approval') or '-'}"
+            if cr.get("close_code") or cr.get("phase") == "closed":
+                line += f"; closed {cr.get('close_code') or 'canceled'}"
+            if cr.get("last_error"):
+                line += f"; ServiceNow: {cr['last_error']} (retry at {cr.get('retry_at')})"
+            lines.append(line)
     ticket = view.get("ticket")
     if ticket:
         lines.append(f"ticket     {ticket.get('key')} {ticket.get('url') or ''}".rstrip())

@@ -13,6 +13,7 @@ EXECUTOR_SERVICES: dict[str, str] = {
     "rest": "pao_executors.rest",
     "terraform": "pao_executors.terraform",
     "github-workflow": "pao_executors.github",
+    "servicenow": "pao_executors.servicenow",
 }
 
 # Every executor above in one service (one consumer over their topics): what ``pao dev``

@@ -328,6 +328,18 @@ function changeLine(r) {
   return el("div", { className: "muted" }, text);
 }
 
+// "Change request: CHG0010001 · approval requested" (ServiceNow), with why it waits
+function changeRequestLine(r) {
+  const cr = r.change?.change_request;
+  if (!cr) return null;
+  const name = cr.number || "being opened";
+  const parts = [cr.url ? el("a", { href: cr.url, target: "_blank" }, name) : name];
+  if (cr.approval) parts.push(` · approval ${cr.approval}${cr.decided_by ? ` by ${cr.decided_by}` : ""}`);
+  if (cr.close_code || cr.phase === "closed") parts.push(` · closed ${cr.close_code || "(canceled)"}`);
+  if (cr.last_error && cr.retry_at) parts.push(` · ServiceNow did not answer (${cr.last_error}); trying again at ${new Date(cr.retry_at).toLocaleString()}`);
+  return el("div", { className: "muted" }, "Change request: ", ...parts);
+}
+
 async function itemPage(itemId) {
   const [{ body: item }, { body: form }] = await Promise.all([
     api(`/catalog/items/${encodeURIComponent(itemId)}`), api(`/catalog/items/${encodeURIComponent(itemId)}/form`),
@@ -470,6 +482,7 @@ async function renderRequest(requestId) {
       el("div", {}, "Status: ", el("span", { className: `status ${r.status}` }, r.status)),
       el("div", { className: "muted" }, `${r.item_id} v${r.item_version || "?"} · requested by ${r.requester?.id}`),
       changeLine(r),
+      changeRequestLine(r),
       r.ticket ? el("div", {}, "Ticket: ", el("a", { href: r.ticket.url, target: "_blank" }, r.ticket.key)) : null,
       r.error ? el("div", { className: "error" }, r.error) : null,
       r.approval ? el("div", { className: "muted" }, `Approval by ${[...(r.approval.approver_teams || []), ...(r.approval.approver_users || [])].join(", ")}`
