@@ -5,6 +5,8 @@ answers. Hostile ``change_requests:`` sections fail with file:line."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pao_common.change_calendar import ChangeCalendar, parse_calendar
 from pao_common.errors import InvalidChangeCalendar
@@ -225,3 +227,25 @@ def test_hostile_change_request_sections_fail_with_file_and_line(
     assert any(p.startswith(f"cal.yaml:{line}") and problem in p for p in caught.value.problems), (
         caught.value.problems
     )
+
+
+def test_pao_policy_preview_names_the_change_request() -> None:
+    from click.testing import CliRunner
+    from pao_cli.main import main
+
+    args = ["policy", "preview", "--at", "2026-03-15", "production-access"]
+    shown = CliRunner().invoke(main, [*args, "--example", "read-replica", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["change_request"] == {
+        "system": "servicenow",
+        "risk": "moderate",
+        "type": "normal",
+        "planned_duration": "4h",
+        "assignment_group": "Change Management",
+    }
+    text = CliRunner().invoke(main, [*args, "--example", "read-replica"]).output
+    assert "change request: opened in servicenow (risk moderate, planned 4h)" in text
+    standard = CliRunner().invoke(
+        main, ["policy", "preview", "--at", "2026-03-15", "debug-echo", "--input", "message=x"]
+    )
+    assert "change request" not in standard.output, standard.output

@@ -39,6 +39,7 @@ import pytest
 import yaml
 from pao_catalog.model import CatalogItem, Example, Step, parse_item
 from pao_common import db
+from pao_common.change_calendar import load_calendar
 
 from tests.e2e.scenarios import url_glob
 from tests.support.pao_dev import PaoDev
@@ -274,6 +275,24 @@ def test_shipped_example_works_in_pao_dev(
         outputs = view["outputs"] or {}
         assert set(outputs) == set(automated.outputs), outputs
         assert all(v not in (None, "") for v in outputs.values()), outputs
+    # The shipped change calendar's change_requests: a change request approved in the
+    # sandbox ServiceNow before it ran (its webhook), closed successful once it completed.
+    calendar = load_calendar(REPO / "policies" / "change-calendar.yaml")
+    wanted = calendar.change_requests if calendar is not None else None
+    if wanted is not None and wanted.applies_to(
+        view["change_class"], item.metadata.id, item.metadata.owner
+    ):
+        change_request = requester.wait(
+            request_id,
+            lambda v: (
+                ((v.get("change") or {}).get("change_request") or {}).get("phase") == "closed"
+            ),
+            "the change request closed",
+        )["change"]["change_request"]
+        assert change_request["approval"] == "approved", change_request
+        assert change_request["close_code"] == "successful", change_request
+    else:
+        assert not (view.get("change") or {}).get("change_request"), view
     print(
         f"\n{item.metadata.id}:{example.name} completed in {time.monotonic() - started:.1f}s"
         + (f", approved by {approved_by}" if approved_by else "")

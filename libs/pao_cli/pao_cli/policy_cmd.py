@@ -137,6 +137,17 @@ def decide_preview(
     )
     if calendar is not None:
         out["calendar_version"] = calendar.version
+    wanted = calendar.change_requests if calendar is not None else None
+    if wanted is not None and wanted.applies_to(
+        change_class, item.metadata.id, item.metadata.owner
+    ):
+        out["change_request"] = {
+            "system": wanted.system,
+            "risk": wanted.risk_of(change_class),
+            "type": "emergency" if emergency is not None else "normal",
+            "planned_duration": wanted.planned_duration,
+            "assignment_group": wanted.assignment_group,
+        }
     if found is None:
         out["outcome"] = "runs" if not needs else "runs after approval"
         return out
@@ -184,6 +195,13 @@ def render_text(shown: dict[str, Any]) -> str:
         )
     elif "calendar_version" in shown:
         lines.append(f"window: none (calendar {shown['calendar_version']})")
+    change_request = shown.get("change_request")
+    if change_request:
+        lines.append(
+            f"change request: opened in {change_request['system']} (risk"
+            f" {change_request['risk']}, planned {change_request['planned_duration']});"
+            " the fulfilment waits for its approval there"
+        )
     if "emergency" in shown and not shown["emergency"]["allowed"]:
         lines.append("emergency override: refused (the requester lacks the emergency role)")
     lines.append(f"=> {shown['outcome']}")
