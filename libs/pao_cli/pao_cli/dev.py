@@ -88,7 +88,7 @@ SANDBOXED_SYSTEMS = (
             "PAO_TERRAFORM_MODE": "tfc",
         },
     ),
-    # Change requests (the change calendar's change_requests:) and the CMDB's instance.
+    # Change requests (the change calendar's change_requests:), by the servicenow executor.
     SandboxedSystem(
         "ServiceNow",
         ("PAO_SERVICENOW_URL",),
