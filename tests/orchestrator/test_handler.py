@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 from pao_common import db
-from pao_common.messages import ActionSucceeded, CancelRequest, SubmitRequest
+from pao_common.messages import ActionSucceeded, CancelRequest, SubmitRequest, resource_id_for
 from pao_common.topics import Topics
 from pao_common.versions import latest_version
 from pao_orchestrator.adapters.catalog import PostgresItemCatalog
@@ -28,11 +28,20 @@ from pao_orchestrator.adapters.postgres import (
     PostgresOutbox,
     PostgresTimerStore,
 )
+from pao_orchestrator.domain import resource_events as rev
 from pao_orchestrator.domain.evolve import reduce
+from pao_orchestrator.domain.resource_state import reduce_resource
 from pao_orchestrator.errors import ItemNotFound
 from pao_orchestrator.handler import RequestHandler
-from pao_orchestrator.ports import EventStore, Outbox, OutboxMessage, TimerStore
-from pao_orchestrator.projection import rebuild, view_row
+from pao_orchestrator.ports import (
+    Commit,
+    EventStore,
+    Outbox,
+    OutboxMessage,
+    ResourceAppend,
+    TimerStore,
+)
+from pao_orchestrator.projection import rebuild, resource_view_row, view_row
 from pao_orchestrator.reconcile import redispatch_unanswered
 from pao_orchestrator.timers import TimerPoller
 
@@ -198,6 +207,96 @@ async def test_a_replica_with_a_stale_state_decides_on_the_stored_stream(world: 
     granted = ActionSucceeded(command_id=grant.command_id, request_id=rid, step_id="grant")
     assert await a.handle(granted, "grant-ok-" + rid) == "committed"
     assert reduce(await world.store.load(rid)).step("grant").status == "succeeded"  # type: ignore[union-attr]
+
+
+class CountingLoads:
+    """The store, counting the resource streams read."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self.resource_loads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def load_resource(self, resource_id: str) -> list[object]:
+        self.resource_loads += 1
+        return await self._store.load_resource(resource_id)  # type: ignore[return-value]
+
+
+async def _run_to_completion(handler: RequestHandler, store: EventStore, rid: str) -> None:
+    """Answer the request's dispatched steps with successes until it is terminal."""
+    for _ in range(10):
+        state = reduce(await store.load(rid))
+        if state.is_terminal:
+            return
+        step = state.in_flight()
+        assert step is not None and step.command_id is not None
+        done = ActionSucceeded(
+            command_id=step.command_id, request_id=rid, step_id=step.id, outputs={"host": "h"}
+        )
+        assert await handler.handle(done, f"{step.id}-ok-" + rid) == "committed"
+    raise AssertionError(f"{rid} not terminal")
+
+
+async def test_a_provisioning_request_reads_no_resource_stream_on_its_own_replica(
+    world: World,
+) -> None:
+    """The resource a submission opens is taken to be new and kept until the request
+    settles it: no read of its stream, and the same resource as if it had been read."""
+    rid = _rid()
+    counting = CountingLoads(world.store)
+    handler = RequestHandler(
+        counting,  # type: ignore[arg-type]
+        world.handler.catalog,
+        world.clock,
+        TOPICS,
+        {"environment": "test"},
+    )
+    assert await handler.handle(_submit(rid), "submit-" + rid) == "committed"
+    await _run_to_completion(handler, world.store, rid)
+    assert counting.resource_loads == 0
+    resource_id = resource_id_for(rid)
+    stored = reduce_resource(await world.store.load_resource(resource_id))
+    assert (stored.status, stored.version, stored.active_request_id) == ("active", 2, None)
+    view = (await world.store.resource_views())[resource_id]
+    assert (view["status"], view["last_version"]) == ("active", 2)
+
+
+async def test_a_kept_resource_that_moved_on_is_read_again(world: World) -> None:
+    """A kept resource state is a guess too: the resource stream's version check refuses
+    it and the message is decided again on what is stored."""
+    rid = _rid()
+    a = world.handler
+    assert await a.handle(_submit(rid), "submit-" + rid) == "committed"
+    resource_id = resource_id_for(rid)
+    # Someone else settles the resource behind replica A's back.
+    opened = reduce_resource(await world.store.load_resource(resource_id))
+    failed = rev.ResourceProvisioningFailed(
+        occurred_at=T0, request_id=rid, error="elsewhere", request_status="failed"
+    )
+    request = reduce(await world.store.load(rid))
+    await world.store.commit(
+        Commit(
+            stream_id=rid,
+            expected_version=request.version,
+            message_id="behind-" + rid,
+            resource=ResourceAppend(
+                stream_id=resource_id,
+                expected_version=opened.version,
+                events=[failed],
+                view=resource_view_row(reduce_resource([failed], opened)),
+            ),
+        )
+    )
+    counting = CountingLoads(world.store)
+    a.store = counting  # type: ignore[assignment]
+    await _run_to_completion(a, world.store, rid)
+    assert counting.resource_loads >= 1  # the conflict made A read the stream
+    # A settled nothing on its stale guess: the stream is as the other writer left it.
+    stored = reduce_resource(await world.store.load_resource(resource_id))
+    assert (stored.version, stored.status, stored.error) == (2, "failed", "elsewhere")
+    assert reduce(await world.store.load(rid)).status == "completed"
 
 
 async def test_timers_fire_through_the_handler_once(world: World) -> None:

@@ -10,7 +10,10 @@ come to one process, its partition's consumer), and a submission's stream is tak
 be new, so a message usually costs one round trip to the store: the commit. A cached
 or assumed state is only ever a guess: if the stream is further along, the commit's
 version check refuses it (and a decision to append nothing is taken again on the
-stored stream).
+stored stream). The same goes for the resource a provisioning request opens (its id
+comes from the request's): taken to be new at the submission, kept from the commit
+that opened it until the one that settles it, and checked by the resource stream's
+own version on commit; a state loaded from the store means its resource is loaded too.
 
 A command whose credential was refused (``pao_orchestrator.authentication``) never reaches
 ``handle``: ``refuse`` commits only the public event that tells its sender why.
@@ -79,6 +82,8 @@ class RequestHandler:
     # The change calendar (``pao_common.change_calendar.ChangeCalendar``); None: no freezes.
     calendar: Any = None
     _states: OrderedDict[str, RequestState] = field(default_factory=OrderedDict, repr=False)
+    # The resources that provisioning requests opened and have not settled yet.
+    _resources: OrderedDict[str, ResourceState] = field(default_factory=OrderedDict, repr=False)
 
     async def handle(self, message: Inbound, message_id: str) -> Outcome:
         outcome = await self._handle(message, message_id)
@@ -95,6 +100,9 @@ class RequestHandler:
             if state is None and trust_cache and isinstance(message, SubmitRequest):
                 state = RequestState()  # a submission opens its stream: guess it is new
             cached = state is not None
+            # Guessed resource states only with a guessed request state: the request
+            # stream's version check then vouches for both.
+            trusted = cached
             if state is None:
                 events = await self.store.load_unless_processed(stream_id, message_id)
                 if events is None:
@@ -122,8 +130,8 @@ class RequestHandler:
             # The state after each new event (public events carry their version and status).
             states = list(accumulate(decision.events, evolve, initial=state))[1:]
             after = states[-1] if states else state
-            appended, resource_outbox = await self._resource_changes(
-                state, decision.events, after, resource, ctx
+            appended, resource_outbox, resource_after = await self._resource_changes(
+                state, decision.events, after, resource, ctx, trusted=trusted
             )
             commit = Commit(
                 stream_id=stream_id,
@@ -155,6 +163,8 @@ class RequestHandler:
             except DuplicateMessage:
                 return "duplicate"
             self._remember(stream_id, after)
+            if appended is not None and resource_after is not None and after.operation is None:
+                self._remember_resource(appended.stream_id, resource_after, after)
             if self.observe is not None and decision.events:
                 self.observe(state, decision.events, after)
             if self.after_commit is not None:
@@ -216,8 +226,32 @@ class RequestHandler:
         if len(self._states) > self.cache_size:
             self._states.popitem(last=False)
 
+    def _remember_resource(
+        self, resource_id: str, resource: ResourceState, request: RequestState
+    ) -> None:
+        """Keep the resource a provisioning request opened, for the commit that settles
+        it (nothing of the request needs it after that)."""
+        if request.is_terminal:
+            return
+        self._resources[resource_id] = resource
+        if len(self._resources) > self.cache_size:
+            self._resources.popitem(last=False)
+
     async def _resource(self, resource_id: str) -> ResourceState:
         return reduce_resource(await self.store.load_resource(resource_id))
+
+    async def _provisioned(
+        self, resource_id: str, before: RequestState, *, trusted: bool
+    ) -> ResourceState:
+        """The resource of a provisioning request: kept, new, or loaded from the store."""
+        if trusted:
+            kept = self._resources.pop(resource_id, None)
+            if kept is not None:
+                return kept
+            if before.version == 0:  # a submission's new stream: its resource is new too
+                return reduce_resource([])
+        self._resources.pop(resource_id, None)
+        return await self._resource(resource_id)
 
     async def _context(
         self, state: RequestState, message: Inbound, resource: ResourceState | None = None
@@ -273,24 +307,28 @@ class RequestHandler:
         after: RequestState,
         resource: ResourceState | None,
         ctx: DecisionContext,
-    ) -> tuple[ResourceAppend | None, list[OutboxMessage]]:
-        """The resource events the request's new events cause, as a commit's part."""
+        *,
+        trusted: bool = False,
+    ) -> tuple[ResourceAppend | None, list[OutboxMessage], ResourceState | None]:
+        """The resource events the request's new events cause, as a commit's part, and
+        the resource's state after them. ``trusted``: the request's state is a guess
+        its commit checks, so a provisioning request's resource may be one too."""
         if not events:
-            return None, []
+            return None, [], None
         if after.operation is None:
             if not resources.provisioning_touched(before, events, after):
-                return None, []
+                return None, [], None
             resource_id = resource_id_for(after.request_id)
-            resource = await self._resource(resource_id)
+            resource = await self._provisioned(resource_id, before, trusted=trusted)
             item = ctx.item
         else:
             if resource is None or after.resource_id is None:
-                return None, []
+                return None, [], None
             resource_id = after.resource_id
             item = ctx.resource.item if ctx.resource is not None else None
         new = resources.follow(before, events, after, resource, item=item, system=self.system)
         if not new:
-            return None, []
+            return None, [], None
         states = list(accumulate(new, evolve_resource, initial=resource))[1:]
         traceparent = current_traceparent()
         outbox = []
@@ -312,7 +350,7 @@ class RequestHandler:
             events=new,
             view=resource_view_row(states[-1]),
         )
-        return appended, outbox
+        return appended, outbox, states[-1]
 
     def _outbox(
         self,
