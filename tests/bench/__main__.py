@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["catalog", "credentials", "idle", "lifecycle", "patterns"]
+BENCHMARKS = ["catalog", "credentials", "idle", "lifecycle", "patterns", "resources"]
 
 
 def main(names: list[str]) -> int:

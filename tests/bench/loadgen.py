@@ -49,19 +49,24 @@ class LoadClient:
         self._idle: list[_Connection] = []
 
     async def post_json(self, path: str, payload: Any) -> Answer:
-        body = json.dumps(payload).encode()
+        return await self._request("POST", path, json.dumps(payload).encode())
+
+    async def get(self, path: str) -> Answer:
+        return await self._request("GET", path, None)
+
+    async def _request(self, method: str, path: str, body: bytes | None) -> Answer:
         async with self._slots:
             reused = bool(self._idle)
             connection = self._idle.pop() if reused else await self._open()
             try:
-                answer = await self._exchange(connection, path, body)
+                answer = await self._exchange(connection, method, path, body)
             except (ConnectionError, h11.RemoteProtocolError):
                 connection.writer.close()
                 if not reused:
                     raise
                 # The server closed an idle connection (keep-alive timeout): once more.
                 connection = await self._open()
-                answer = await self._exchange(connection, path, body)
+                answer = await self._exchange(connection, method, path, body)
             except BaseException:
                 connection.writer.close()
                 raise
@@ -73,15 +78,17 @@ class LoadClient:
         reader, writer = await asyncio.open_connection(self._host, self._port)
         return _Connection(reader, writer, h11.Connection(h11.CLIENT))
 
-    async def _exchange(self, connection: _Connection, path: str, body: bytes) -> Answer:
+    async def _exchange(
+        self, connection: _Connection, method: str, path: str, body: bytes | None
+    ) -> Answer:
         http = connection.http
-        headers = [
-            *self._headers,
-            ("content-type", "application/json"),
-            ("content-length", str(len(body))),
-        ]
-        out = http.send(h11.Request(method="POST", target=path, headers=headers))
-        out += http.send(h11.Data(data=body)) + http.send(h11.EndOfMessage())
+        headers = list(self._headers)
+        if body is not None:
+            headers += [("content-type", "application/json"), ("content-length", str(len(body)))]
+        out = http.send(h11.Request(method=method, target=path, headers=headers))
+        if body is not None:
+            out += http.send(h11.Data(data=body))
+        out += http.send(h11.EndOfMessage())
         connection.writer.write(out)
         status, chunks = 0, []
         while True:
