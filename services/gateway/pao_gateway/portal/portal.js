@@ -398,19 +398,26 @@ async function approvalsPage() {
     const r = entry.request;
     const stage = entry.stage || {};
     const comment = el("input", { placeholder: "comment (optional)" });
+    // The gateway accepts a decision (202) before the orchestrator records it, so the inbox
+    // fetched right away would still list this request: the row says what was sent instead.
     const decide = (verb) => async () => {
-      await api(`/requests/${encodeURIComponent(r.id)}/${verb}`, { method: "POST", body: { comment: comment.value || null } });
-      await approvalsPage();
+      cell.querySelectorAll("button").forEach(b => { b.disabled = true; });
+      try {
+        await api(`/requests/${encodeURIComponent(r.id)}/${verb}`, { method: "POST", body: { comment: comment.value || null } });
+      } finally { cell.querySelectorAll("button").forEach(b => { b.disabled = false; }); }
+      cell.replaceChildren(el("span", { className: "muted decided" },
+        `${verb === "approve" ? "Approved" : "Rejected"}${comment.value ? ` "${comment.value}"` : ""}`));
     };
+    const cell = el("td", {}, comment,
+      el("button", { onclick: () => decide("approve")().catch(failure) }, "Approve"),
+      el("button", { className: "secondary", onclick: () => decide("reject")().catch(failure) }, "Reject"));
     return el("tr", {},
       el("td", {}, el("a", { href: `#/requests/${r.id}` }, r.id.slice(0, 8))),
       el("td", {}, `${r.item_id} v${r.item_version || "?"}`),
       el("td", {}, r.requester?.id || ""),
       el("td", {}, `${entry.stage_number}/${entry.stage_count}${stage.name ? " " + stage.name : ""} (${stage.rule || "any"})`),
       el("td", {}, stage.expires_at ? new Date(stage.expires_at).toLocaleString() : ""),
-      el("td", {}, comment,
-        el("button", { onclick: () => decide("approve")().catch(failure) }, "Approve"),
-        el("button", { className: "secondary", onclick: () => decide("reject")().catch(failure) }, "Reject")));
+      cell);
   };
   show(el("h1", {}, "Awaiting my approval"),
     items.length ? el("table", {},
