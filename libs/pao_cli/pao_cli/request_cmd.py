@@ -106,6 +106,74 @@ def gateway_client(group: Callable[..., None]) -> Callable[..., None]:
     return with_client
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What ``pao request submit`` and ``pao resource run`` share: the inputs, the
+    idempotency key, an emergency reason, and how to show the gateway's answer."""
+
+    inputs: dict[str, Any]
+    idempotency_key: str | None
+    emergency: str | None
+    watch: bool
+    as_json: bool
+
+    def send(self, client: Client, path: str, body: dict[str, Any]) -> None:
+        """POST ``body`` plus the inputs (and emergency) to ``path``; print the request id
+        (or the answer as JSON) and, with ``--watch``, follow the request to its end."""
+        body = {**body, "inputs": self.inputs}
+        if self.emergency is not None:
+            body["emergency"] = {"reason": self.emergency}
+        key = self.idempotency_key or str(uuid.uuid4())
+        answer = client.call("POST", path, json=body, headers={"Idempotency-Key": key}).json()
+        if self.as_json:
+            click.echo(json.dumps(answer, indent=2))
+        else:
+            click.echo(answer["id"])
+        if self.watch:
+            sys.exit(follow(client, answer["id"]))
+
+
+def submission_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options of a command that submits a request (--input, --inputs,
+    --idempotency-key, --emergency, --watch, --json), passed to it as ``submission``."""
+
+    @click.option("--input", "-i", "pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable")
+    @click.option(
+        "--inputs",
+        "inputs_file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A YAML/JSON file of inputs (--input values override it)",
+    )
+    @click.option(
+        "--idempotency-key", default=None, help="Retry-safe key (default: a fresh one per call)"
+    )
+    @click.option(
+        "--emergency",
+        metavar="REASON",
+        default=None,
+        help="Override the change calendar (needs its emergency role); the reason is recorded",
+    )
+    @click.option("--watch", "-w", is_flag=True, help="Follow the request until it ends")
+    @click.option("--json", "as_json", is_flag=True, help="Print the gateway's answer as JSON")
+    @functools.wraps(command)
+    def with_submission(
+        *args: Any,
+        pairs: tuple[str, ...],
+        inputs_file: Path | None,
+        idempotency_key: str | None,
+        emergency: str | None,
+        watch: bool,
+        as_json: bool,
+        **kwargs: Any,
+    ) -> None:
+        submission = Submission(
+            parse_inputs(pairs, inputs_file), idempotency_key, emergency, watch, as_json
+        )
+        command(*args, submission=submission, **kwargs)
+
+    return with_submission
+
+
 @click.group("request", help="Submit, follow and show requests (via the gateway).")
 @gateway_client
 def request() -> None:
@@ -114,52 +182,14 @@ def request() -> None:
 
 @request.command(help="Submit a request for catalog ITEM; prints the request id.")
 @click.argument("item")
-@click.option("--input", "-i", "pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable")
-@click.option(
-    "--inputs",
-    "inputs_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A YAML/JSON file of inputs (--input values override it)",
-)
 @click.option("--version", "item_version", default=None, help="Pin a catalog version")
-@click.option(
-    "--idempotency-key", default=None, help="Retry-safe key (default: a fresh one per call)"
-)
-@click.option(
-    "--emergency",
-    metavar="REASON",
-    default=None,
-    help="Override the change calendar (needs its emergency role); the reason is recorded",
-)
-@click.option("--watch", "-w", is_flag=True, help="Follow the request until it ends")
-@click.option("--json", "as_json", is_flag=True, help="Print the gateway's answer as JSON")
+@submission_options
 @click.pass_obj
-def submit(
-    client: Client,
-    item: str,
-    pairs: tuple[str, ...],
-    inputs_file: Path | None,
-    item_version: str | None,
-    idempotency_key: str | None,
-    emergency: str | None,
-    watch: bool,
-    as_json: bool,
-) -> None:
-    body: dict[str, Any] = {"item_id": item, "inputs": parse_inputs(pairs, inputs_file)}
+def submit(client: Client, item: str, item_version: str | None, submission: Submission) -> None:
+    body: dict[str, Any] = {"item_id": item}
     if item_version:
         body["item_version"] = item_version
-    if emergency is not None:
-        body["emergency"] = {"reason": emergency}
-    key = idempotency_key or str(uuid.uuid4())
-    answer = client.call(
-        "POST", f"{API}/requests", json=body, headers={"Idempotency-Key": key}
-    ).json()
-    if as_json:
-        click.echo(json.dumps(answer, indent=2))
-    else:
-        click.echo(answer["id"])
-    if watch:
-        sys.exit(follow(client, answer["id"]))
+    submission.send(client, f"{API}/requests", body)
 
 
 @request.command(help="Follow request ID live; exits 1 if it fails, is rejected or cancelled.")

@@ -13,15 +13,12 @@ the operation's request id and, with ``--watch``, follows it like ``pao request 
 from __future__ import annotations
 
 import json
-import sys
-import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
-from pao_cli.request_cmd import API, Client, follow, gateway_client, parse_inputs
+from pao_cli.request_cmd import API, Client, Submission, gateway_client, submission_options
 
 PAGE = 200  # the gateway's largest page
 
@@ -147,49 +144,7 @@ def describe(view: dict[str, Any], operations: dict[str, Any]) -> str:
 @resource.command(help="Run operation OP on resource ID; prints the request id.")
 @click.argument("operation")
 @click.argument("resource_id")
-@click.option("--input", "-i", "pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable")
-@click.option(
-    "--inputs",
-    "inputs_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A YAML/JSON file of inputs (--input values override it)",
-)
-@click.option(
-    "--idempotency-key", default=None, help="Retry-safe key (default: a fresh one per call)"
-)
-@click.option(
-    "--emergency",
-    metavar="REASON",
-    default=None,
-    help="Override the change calendar (needs its emergency role); the reason is recorded",
-)
-@click.option("--watch", "-w", is_flag=True, help="Follow the request until it ends")
-@click.option("--json", "as_json", is_flag=True, help="Print the gateway's answer as JSON")
+@submission_options
 @click.pass_obj
-def run(
-    client: Client,
-    operation: str,
-    resource_id: str,
-    pairs: tuple[str, ...],
-    inputs_file: Path | None,
-    idempotency_key: str | None,
-    emergency: str | None,
-    watch: bool,
-    as_json: bool,
-) -> None:
-    body: dict[str, Any] = {"inputs": parse_inputs(pairs, inputs_file)}
-    if emergency is not None:
-        body["emergency"] = {"reason": emergency}
-    key = idempotency_key or str(uuid.uuid4())
-    answer = client.call(
-        "POST",
-        f"{API}/resources/{resource_id}/operations/{operation}",
-        json=body,
-        headers={"Idempotency-Key": key},
-    ).json()
-    if as_json:
-        click.echo(json.dumps(answer, indent=2))
-    else:
-        click.echo(answer["id"])
-    if watch:
-        sys.exit(follow(client, answer["id"]))
+def run(client: Client, operation: str, resource_id: str, submission: Submission) -> None:
+    submission.send(client, f"{API}/resources/{resource_id}/operations/{operation}", {})
