@@ -1,15 +1,12 @@
 """The lead-time report: how long requests take, per item and mode, against the baseline.
 
-Computed with SQL from the orchestrator's read model and event log, both of which a
-rebuild reproduces exactly (``request_view`` is a pure function of the log):
-
-- ``request_view``: ``submitted_at``, ``completed_at`` (when the request ended), status;
-- ``request_events``: the fulfilment mode the request was submitted with
-  (``RequestSubmitted.mode``), whether it fell back to a ticket (``FallbackToManual``),
-  and when approval was asked and decided (the first ``ApprovalRequested`` and the last of
-  ``RequestApproved`` / ``RequestRejected`` / ``ApprovalExpired``: ``occurred_at``, the
-  time the deciding message brought; a change window that escalates an approved request
-  adds a stage, and its decision ends the wait).
+Computed with SQL from the orchestrator's read contract ``request_lead_times`` (a view
+it owns, migration 0020; a rebuild of its read model reproduces it exactly): per request,
+``submitted_at``, ``completed_at`` (when the request ended) and status; the fulfilment
+mode it was submitted with, whether it fell back to a ticket, and when approval was asked
+and decided (the first ``ApprovalRequested`` and the last decision: the time the deciding
+message brought; a change window that escalates an approved request adds a stage, and
+its decision ends the wait).
 
 Mode of a request: ``automated``, ``manual`` (a manual item: a ticket from the start) or
 ``fallback`` (automated, then handed to a person). Lead time: submitted to completed, over
@@ -42,29 +39,16 @@ BUCKETS = ("day", "week", "month")
 
 _REQUESTS = """
 WITH r AS (
-    SELECT v.item_id, v.status, v.submitted_at,
-           CASE WHEN e.fell_back THEN 'fallback'
-                WHEN e.mode = 'manual' THEN 'manual'
+    SELECT t.item_id, t.status, t.submitted_at,
+           CASE WHEN t.fell_back THEN 'fallback'
+                WHEN t.mode = 'manual' THEN 'manual'
                 ELSE 'automated' END AS mode,
-           CASE WHEN v.status = 'completed'
-                THEN EXTRACT(EPOCH FROM v.completed_at - v.submitted_at)::float8 END AS lead_s,
-           EXTRACT(EPOCH FROM e.decided - e.asked)::float8 AS approval_s
-    FROM request_view v
-    LEFT JOIN LATERAL (
-        SELECT max(x.data->>'mode') FILTER (WHERE x.event_type = 'RequestSubmitted') AS mode,
-               bool_or(x.event_type = 'FallbackToManual') AS fell_back,
-               min((x.data->>'occurred_at')::timestamptz)
-                   FILTER (WHERE x.event_type = 'ApprovalRequested') AS asked,
-               max((x.data->>'occurred_at')::timestamptz)
-                   FILTER (WHERE x.event_type IN
-                           ('RequestApproved', 'RequestRejected', 'ApprovalExpired')) AS decided
-        FROM request_events x
-        WHERE x.stream_id = v.request_id
-          AND x.event_type IN ('RequestSubmitted', 'FallbackToManual', 'ApprovalRequested',
-                               'RequestApproved', 'RequestRejected', 'ApprovalExpired')
-    ) e ON TRUE
-    WHERE v.submitted_at >= $1 AND v.submitted_at < $2
-      AND v.item_id = ANY($3::text[])
+           CASE WHEN t.status = 'completed'
+                THEN EXTRACT(EPOCH FROM t.completed_at - t.submitted_at)::float8 END AS lead_s,
+           EXTRACT(EPOCH FROM t.approval_decided_at - t.approval_asked_at)::float8 AS approval_s
+    FROM request_lead_times t
+    WHERE t.submitted_at >= $1 AND t.submitted_at < $2
+      AND t.item_id = ANY($3::text[])
 )
 """
 

@@ -1,6 +1,8 @@
-"""Reads of requests: the orchestrator's ``request_view`` and ``request_events``, plus the
-gateway's own submissions that the orchestrator has not projected yet (they read as
-status ``submitted``, never as "not found")."""
+"""Reads of requests, through the read contracts their owners publish (migration 0020,
+``ownership.toml``): the orchestrator's ``request_view`` and ``request_event_log``, the
+notifier's ``request_notifications``; plus the gateway's own submissions that the
+orchestrator has not projected yet (they read as status ``submitted``, never as "not
+found")."""
 
 from __future__ import annotations
 
@@ -119,10 +121,11 @@ class RequestReader:
         return out
 
     async def notifications(self, request_id: str) -> list[dict[str, Any]]:
-        """What the notifier sent (or tried to) about the request: ``notification_log``."""
+        """What the notifier sent (or tried to) about the request (its
+        ``request_notifications``)."""
         records = await self._pool.fetch(
             "SELECT trigger, channel, target, recipients, subject, status, attempts,"
-            " last_error, created_at, sent_at FROM notification_log WHERE request_id = $1"
+            " last_error, created_at, sent_at FROM request_notifications WHERE request_id = $1"
             " ORDER BY created_at, event_version, channel, target",
             request_id,
         )
@@ -135,10 +138,11 @@ class RequestReader:
         return out
 
     async def events(self, request_id: str, *, after_version: int = 0) -> list[dict[str, Any]]:
-        """The stored event log of the request, in order."""
+        """The stored event log of the request, in order (the orchestrator's
+        ``request_event_log``)."""
         records = await self._pool.fetch(
-            "SELECT version, event_type, schema_version, data, recorded_at FROM request_events"
-            " WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            "SELECT version, event_type, schema_version, data, recorded_at FROM request_event_log"
+            " WHERE request_id = $1 AND version > $2 ORDER BY version",
             request_id,
             after_version,
         )

@@ -1,6 +1,6 @@
 -- Catalog version history: every accepted version of every catalog document.
--- "Latest" of an item = highest semver among its non-retired versions. The
--- orchestrator and gateway read this table; the catalog service is its only writer.
+-- "Latest" of an item = highest semver among its non-retired versions.
+-- Owner: services/catalog, its only writer.
 -- A (item_id, version) row is immutable apart from retired_at: a changed document
 -- under an unchanged version is refused by the catalog service.
 CREATE TABLE IF NOT EXISTS catalog_item_versions (

@@ -3,6 +3,7 @@
 -- before the orchestrator has projected the request, and an outbox: a row whose
 -- SubmitRequest was not yet published (published_at NULL) is re-published by the
 -- gateway's relay with the same message id, which the orchestrator deduplicates.
+-- Owner: services/gateway.
 CREATE TABLE IF NOT EXISTS gateway_submissions (
     request_id text PRIMARY KEY,
     message_id text NOT NULL UNIQUE,

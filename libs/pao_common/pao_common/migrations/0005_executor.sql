@@ -2,6 +2,7 @@
 -- (deduplication on command_id; a lease lets another instance take over a command
 -- whose executor died), and the debug executor's side-effect log that tests use to
 -- prove every side effect happens once per recorded attempt.
+-- Owner: the executors (pao_common.executor, pao_executors.debug).
 CREATE TABLE IF NOT EXISTS executor_commands (
     command_id text PRIMARY KEY,
     executor text NOT NULL,

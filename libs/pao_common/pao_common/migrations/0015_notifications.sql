@@ -1,7 +1,7 @@
 -- Notifications (issue #12): what the notifier learnt of each request from its public
 -- events, and every notification it sent or tried to send (to whom, over which channel,
--- how often, the last error). Owner: services/notifier; the gateway reads
--- notification_log for GET /api/v1/requests/{id}/notifications.
+-- how often, the last error). Owner: services/notifier; the gateway reads what it
+-- publishes of the log, the request_notifications view (0020).
 CREATE TABLE IF NOT EXISTS notifier_requests (
     request_id text PRIMARY KEY,
     item_id text NOT NULL,
