@@ -32,8 +32,6 @@ from pao_common.settings import Profile, Settings
 from pao_common.topics import Topics
 from pao_gateway.app import create_app
 
-from tests.support.kafka import produce
-
 ISSUER = "https://idp.test/realms/pao"
 AUDIENCE = "pao-gateway"
 
@@ -422,48 +420,3 @@ async def eventually(
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(interval_s)
-
-
-# --- reading a topic completely -------------------------------------------------------------
-
-
-async def records_until_sentinels(
-    bootstrap: str, topic: str, keys: list[str], *, timeout_s: float = 20.0
-) -> list[Any]:
-    """Every record of ``topic`` on the partitions of ``keys``, up to a sentinel record
-    produced now with each key: what was published before is all there, so "published
-    exactly once" can be asserted without waiting for a timeout."""
-    from aiokafka import AIOKafkaConsumer
-
-    marker = uuid.uuid4().hex.encode()
-    for key in keys:
-        await produce(bootstrap, topic, b"{}", key=key.encode(), headers=[("sentinel", marker)])
-    from aiokafka import TopicPartition
-
-    # No consumer group (joining one takes seconds on the dev broker): read every partition.
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", fetch_max_wait_ms=20
-    )
-    await consumer.start()
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic) or set()
-    consumer.assign([TopicPartition(topic, p) for p in partitions])
-    await consumer.seek_to_beginning()
-    records: list[Any] = []
-    pending = set(keys)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while pending and time.monotonic() < deadline:
-            for part in (await consumer.getmany(timeout_ms=200)).values():
-                for record in part:
-                    if ("sentinel", marker) in list(record.headers):
-                        pending.discard(record.key.decode())
-                    elif not any(h[0] == "sentinel" for h in record.headers):
-                        records.append(record)
-        if pending:
-            raise TimeoutError(f"sentinels for {sorted(pending)} not seen")
-        return records
-    finally:
-        await consumer.stop()

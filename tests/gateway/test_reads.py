@@ -15,7 +15,8 @@ from pao_gateway.identity import User
 from pao_gateway.request_reads import RequestFilter, RequestReader
 from pao_gateway.visibility import can_see
 
-from tests.gateway.conftest import Issuer, RunningGateway, insert_view, records_until_sentinels
+from tests.gateway.conftest import Issuer, RunningGateway, insert_view
+from tests.support.kafka import records_until_sentinels
 
 pytestmark = pytest.mark.integration
 

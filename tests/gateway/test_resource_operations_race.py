@@ -25,7 +25,8 @@ import pytest
 from pao_common.messages import resource_id_for
 from pao_common.settings import Settings
 
-from tests.gateway.conftest import RunningGateway, records_until_sentinels, run_gateway
+from tests.gateway.conftest import RunningGateway, run_gateway
+from tests.support.kafka import records_until_sentinels
 from tests.support.platform import TERMINAL, Platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
