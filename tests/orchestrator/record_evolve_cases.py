@@ -21,6 +21,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from pao_orchestrator.domain import evolve as request_fold
 from pao_orchestrator.domain import resource_state as resource_fold
 from pao_orchestrator.domain.codec import decode, decode_resource, encode
 from pao_orchestrator.domain.events import DomainEvent
-from pao_orchestrator.domain.resource_state import ResourceState
+from pao_orchestrator.domain.evolvers import Changes, Evolvers, evolves
+from pao_orchestrator.domain.resource_state import ResourceState, evolves_resource
 from pao_orchestrator.domain.state import RequestState
 from pydantic import BaseModel
 
@@ -177,27 +179,29 @@ class FoldWatcher:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Iterator[None]:
-        request_apply = request_fold._apply  # type: ignore[attr-defined]
-        resource_apply = resource_fold._apply  # type: ignore[attr-defined]
-
-        def watched_request(state: RequestState, event: DomainEvent) -> Any:
-            self.requests.add_state(state)
-            self.requests.add_event(event)
-            return request_apply(state, event)
-
-        def watched_resource(state: ResourceState, event: DomainEvent) -> Any:
-            self.resources.add_state(state)
-            self.resources.add_event(event)
-            return resource_apply(state, event)
-
         self.requests.watching = self.resources.watching = True
-        request_fold._apply = watched_request  # type: ignore[attr-defined]
-        resource_fold._apply = watched_resource  # type: ignore[attr-defined]
-        try:
+        with (
+            _watched(evolves, self.requests),
+            _watched(evolves_resource, self.resources),
+        ):
             return (yield)
-        finally:
-            request_fold._apply = request_apply  # type: ignore[attr-defined]
-            resource_fold._apply = resource_apply  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _watched(evolvers: Evolvers[Any], stream: Stream) -> Iterator[None]:
+    """Every pair ``evolvers`` folds meanwhile goes into ``stream``."""
+    changes = evolvers.changes
+
+    def watched(state: Any, event: DomainEvent) -> Changes:
+        stream.add_state(state)
+        stream.add_event(event)
+        return changes(state, event)
+
+    evolvers.changes = watched  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del evolvers.changes
 
 
 def from_golden(

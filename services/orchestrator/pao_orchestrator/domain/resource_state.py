@@ -1,4 +1,5 @@
-"""The state of one resource: a frozen value, the fold of its stream (``evolve_resource``)."""
+"""The state of one resource: a frozen value, the fold of its stream (``evolve_resource``,
+one handler per event type registered with ``evolves_resource``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pao_orchestrator.domain import resource_events as rev
 from pao_orchestrator.domain.events import DomainEvent
+from pao_orchestrator.domain.evolvers import Changes, Evolvers
 
 
 class ResourceRequest(BaseModel):
@@ -58,8 +60,11 @@ def reduce_resource(
     return current
 
 
+evolves_resource: Evolvers[ResourceState] = Evolvers("evolve_resource")
+
+
 def evolve_resource(state: ResourceState, event: DomainEvent) -> ResourceState:
-    changes = _apply(state, event)
+    changes = evolves_resource.changes(state, event)
     changes["version"] = state.version + 1
     changes["updated_at"] = event.occurred_at
     return state.model_copy(update=changes)
@@ -72,78 +77,96 @@ def _settle(state: ResourceState, request_id: str, status: str, at: datetime) ->
     )
 
 
-def _apply(state: ResourceState, event: DomainEvent) -> dict[str, Any]:
-    at = event.occurred_at
-    idle = {"active_request_id": None, "active_operation": None}
-    match event:
-        case rev.ResourceProvisioningStarted():
-            return {
-                "resource_id": event.resource_id,
-                "status": "provisioning",
-                "item_id": event.item_id,
-                "item_version": event.item_version,
-                "name": event.name,
-                "owner_team": event.owner_team,
-                "requester_id": event.requester_id,
-                "inputs": event.inputs,
-                "requests": (
-                    ResourceRequest(request_id=event.request_id, submitted_at=event.submitted_at),
-                ),
-                "active_request_id": event.request_id,
-                "created_at": at,
-            }
-        case rev.ResourceProvisioned():
-            return {
-                "status": "active",
-                "inputs": event.inputs,
-                "outputs": event.outputs,
-                "requests": _settle(state, event.request_id, event.request_status, at),
-                "error": None,
-                **idle,
-            }
-        case rev.ResourceProvisioningFailed():
-            return {
-                "status": "failed",
-                "error": event.error,
-                "requests": _settle(state, event.request_id, event.request_status, at),
-                **idle,
-            }
-        case rev.ResourceOperationStarted():
-            started = ResourceRequest(
-                request_id=event.request_id,
-                operation=event.operation,
-                submitted_at=event.submitted_at,
-            )
-            return {
-                "status": event.status,
-                "requests": (*state.requests, started),
-                "active_request_id": event.request_id,
-                "active_operation": event.operation,
-            }
-        case rev.ResourceUpdated():
-            return {
-                "status": "active",
-                "inputs": event.inputs,
-                "outputs": event.outputs,
-                "requests": _settle(state, event.request_id, "completed", at),
-                "error": None,
-                **idle,
-            }
-        case rev.ResourceOperationFailed():
-            # Whatever the operation was (a decommission too), the resource is still there.
-            return {
-                "status": "active",
-                "error": event.error,
-                "requests": _settle(state, event.request_id, event.request_status, at),
-                **idle,
-            }
-        case rev.ResourceDecommissioned():
-            return {
-                "status": "decommissioned",
-                "outputs": event.outputs,
-                "requests": _settle(state, event.request_id, "completed", at),
-                "error": None,
-                "decommissioned_at": at,
-                **idle,
-            }
-    raise TypeError(f"evolve_resource has no case for {type(event).__name__}")
+# What the events that settle the request holding the resource set: no one holds it.
+_IDLE: Changes = {"active_request_id": None, "active_operation": None}
+
+
+@evolves_resource(rev.ResourceProvisioningStarted)
+def _provisioning_started(state: ResourceState, event: rev.ResourceProvisioningStarted) -> Changes:
+    return {
+        "resource_id": event.resource_id,
+        "status": "provisioning",
+        "item_id": event.item_id,
+        "item_version": event.item_version,
+        "name": event.name,
+        "owner_team": event.owner_team,
+        "requester_id": event.requester_id,
+        "inputs": event.inputs,
+        "requests": (
+            ResourceRequest(request_id=event.request_id, submitted_at=event.submitted_at),
+        ),
+        "active_request_id": event.request_id,
+        "created_at": event.occurred_at,
+    }
+
+
+@evolves_resource(rev.ResourceProvisioned)
+def _provisioned(state: ResourceState, event: rev.ResourceProvisioned) -> Changes:
+    return {
+        "status": "active",
+        "inputs": event.inputs,
+        "outputs": event.outputs,
+        "requests": _settle(state, event.request_id, event.request_status, event.occurred_at),
+        "error": None,
+        **_IDLE,
+    }
+
+
+@evolves_resource(rev.ResourceProvisioningFailed)
+def _provisioning_failed(state: ResourceState, event: rev.ResourceProvisioningFailed) -> Changes:
+    return {
+        "status": "failed",
+        "error": event.error,
+        "requests": _settle(state, event.request_id, event.request_status, event.occurred_at),
+        **_IDLE,
+    }
+
+
+@evolves_resource(rev.ResourceOperationStarted)
+def _operation_started(state: ResourceState, event: rev.ResourceOperationStarted) -> Changes:
+    started = ResourceRequest(
+        request_id=event.request_id,
+        operation=event.operation,
+        submitted_at=event.submitted_at,
+    )
+    return {
+        "status": event.status,
+        "requests": (*state.requests, started),
+        "active_request_id": event.request_id,
+        "active_operation": event.operation,
+    }
+
+
+@evolves_resource(rev.ResourceUpdated)
+def _updated(state: ResourceState, event: rev.ResourceUpdated) -> Changes:
+    return {
+        "status": "active",
+        "inputs": event.inputs,
+        "outputs": event.outputs,
+        "requests": _settle(state, event.request_id, "completed", event.occurred_at),
+        "error": None,
+        **_IDLE,
+    }
+
+
+@evolves_resource(rev.ResourceOperationFailed)
+def _operation_failed(state: ResourceState, event: rev.ResourceOperationFailed) -> Changes:
+    # Whatever the operation was (a decommission too), the resource is still there.
+    return {
+        "status": "active",
+        "error": event.error,
+        "requests": _settle(state, event.request_id, event.request_status, event.occurred_at),
+        **_IDLE,
+    }
+
+
+@evolves_resource(rev.ResourceDecommissioned)
+def _decommissioned(state: ResourceState, event: rev.ResourceDecommissioned) -> Changes:
+    return {
+        "status": "decommissioned",
+        "outputs": event.outputs,
+        "requests": _settle(state, event.request_id, "completed", event.occurred_at),
+        "error": None,
+        "decommissioned_at": event.occurred_at,
+        **_IDLE,
+    }
