@@ -5,7 +5,7 @@ A catalog field declares ``pattern: '^(a+)+$'``; a requester sends 33 characters
 extra character doubles it). Inputs are now matched by RE2 (``pao_common.patterns``), in
 time linear in the input. This prints how long validation takes through the real paths:
 
-- ``pao_catalog.forms.validate_inputs``: the catalog service's ``POST .../validate``, the
+- ``pao_catalog_model.forms.validate_inputs``: the catalog service's ``POST .../validate``, the
   orchestrator's re-validation and ``pao catalog preview`` all call it;
 - ``pao_gateway.catalog_items.checked_inputs``: the gateway's check before it submits;
 
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pao_catalog.forms import validate_inputs
-from pao_catalog.loader import load_file
-from pao_catalog.model import CatalogItem
+from pao_catalog_model.forms import validate_inputs
+from pao_catalog_model.loader import load_file
+from pao_catalog_model.model import CatalogItem
 from pao_gateway.catalog_items import PinnedItem, checked_inputs
 from pao_gateway.errors import InvalidSubmission
 
@@ -134,7 +134,7 @@ def main() -> None:
     print(f"pattern {PATTERN!r}; every input ends in 'b', so every one is refused")
     print(f"{'path':<44} {'input':>9} {'median':>10} {'max':>10}")
     for name, path in (
-        ("catalog  pao_catalog.forms.validate_inputs", catalog_path),
+        ("catalog  pao_catalog_model.forms.validate_inputs", catalog_path),
         ("gateway  pao_gateway...checked_inputs", gateway_path),
     ):
         for length, runs in ((33, 200), (100_000, 20)):

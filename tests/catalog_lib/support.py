@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pao_catalog.actions import ActionRegistry
-from pao_catalog.loader import LoadResult, load_file
+from pao_catalog_model.actions import ActionRegistry
+from pao_catalog_model.loader import LoadResult, load_file
 
 MINIMAL: dict[str, Any] = {
     "schemaVersion": "2.0",

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import yaml
-from pao_catalog.actions import ActionRegistry, default_registry
-from pao_catalog.loader import load_bytes
-from pao_catalog.schema import document_schema
+from pao_catalog_model.actions import ActionRegistry, default_registry
+from pao_catalog_model.loader import load_bytes
+from pao_catalog_model.schema import document_schema
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "catalog-schema.md"
 TEXT = DOC.read_text()

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator
-from pao_catalog.forms import apply_defaults, build_form, validate_inputs
-from pao_catalog.model import CatalogItem, parse_item
+from pao_catalog_model.forms import apply_defaults, build_form, validate_inputs
+from pao_catalog_model.model import CatalogItem, parse_item
 
 from tests.catalog_lib.support import field, minimal
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pao_catalog import loader
-from pao_catalog.loader import MAX_DOCUMENT_BYTES, MAX_EXPANDED_NODES
+from pao_catalog_model import loader
+from pao_catalog_model.loader import MAX_DOCUMENT_BYTES, MAX_EXPANDED_NODES
 
 from tests.catalog_lib.support import load
 

@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pao_catalog.errors import OperationNotFound
-from pao_catalog.forms import (
+from pao_catalog_model.errors import OperationNotFound
+from pao_catalog_model.forms import (
     build_form,
     operation_form,
     operation_inputs,
     validate_operation_inputs,
 )
-from pao_catalog.model import CatalogItem
-from pao_catalog.preview import render_operation_plan
+from pao_catalog_model.model import CatalogItem
+from pao_catalog_model.preview import render_operation_plan
 
 from tests.catalog_lib.support import load, messages, minimal, write
 

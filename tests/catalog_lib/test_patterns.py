@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator
-from pao_catalog.forms import build_form, validate_inputs
-from pao_catalog.loader import load_directory
-from pao_catalog.model import parse_item
-from pao_catalog.schema import document_validator
+from pao_catalog_model.forms import build_form, validate_inputs
+from pao_catalog_model.loader import load_directory
+from pao_catalog_model.model import parse_item
+from pao_catalog_model.schema import document_validator
 from pao_common.errors import TemplateError, UnsupportedPattern
 from pao_common.patterns import (
     compile_pattern,

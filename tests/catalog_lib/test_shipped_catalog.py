@@ -10,11 +10,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
-from pao_catalog.actions import ActionRegistry
-from pao_catalog.loader import load_directory, load_file, parse_yaml
-from pao_catalog.model import parse_item
-from pao_catalog.preview import preview, render_operation_plan
-from pao_catalog.schema import document_schema
+from pao_catalog_model.actions import ActionRegistry
+from pao_catalog_model.loader import load_directory, load_file, parse_yaml
+from pao_catalog_model.model import parse_item
+from pao_catalog_model.preview import preview, render_operation_plan
+from pao_catalog_model.schema import document_schema
 from pao_cli.main import main
 
 from tests.catalog_lib.support import minimal, write

@@ -150,7 +150,7 @@ def test_build_context_defaults() -> None:
 
 
 def test_build_context_takes_an_item_model() -> None:
-    from pao_catalog.model import parse_item
+    from pao_catalog_model.model import parse_item
 
     from tests.catalog_lib.support import minimal
 

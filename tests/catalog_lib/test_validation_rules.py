@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pao_catalog.actions import ActionRegistry, ActionType, default_registry
-from pao_catalog.errors import InvalidCatalogDocument
-from pao_catalog.loader import load_directory
+from pao_catalog_model.actions import ActionRegistry, ActionType, default_registry
+from pao_catalog_model.errors import InvalidCatalogDocument
+from pao_catalog_model.loader import load_directory
 
 from tests.catalog_lib.support import field, load, manual, messages, minimal, write
 

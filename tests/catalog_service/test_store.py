@@ -6,8 +6,7 @@ import asyncio
 
 import asyncpg
 import pytest
-from pao_catalog.errors import VersionConflict
-from pao_catalog.store import Outcome, PostgresVersionStore
+from pao_catalog.store import Outcome, PostgresVersionStore, VersionConflict
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pao_catalog.model import CatalogItem, parse_item
+from pao_catalog_model.model import CatalogItem, parse_item
 from pao_common.change_calendar import (
     ChangeCalendar,
     load_calendar,
@@ -467,7 +467,7 @@ def test_the_notifier_hears_of_the_hold_and_the_release_by_their_event_names() -
 
 
 async def test_an_operation_request_is_held_by_its_own_class_through_the_service() -> None:
-    from pao_catalog.model import ChangeClass
+    from pao_catalog_model.model import ChangeClass
     from pao_common.topics import Topics
     from pao_orchestrator.adapters.memory import (
         InMemoryEventStore,

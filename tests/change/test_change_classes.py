@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pao_catalog.forms import build_form
-from pao_catalog.loader import load_file
-from pao_catalog.preview import render_plan
+from pao_catalog_model.forms import build_form
+from pao_catalog_model.loader import load_file
+from pao_catalog_model.preview import render_plan
 from pao_cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from pao_catalog.loader import load_file
+from pao_catalog_model.loader import load_file
 from pao_common.messages import ApproveRequest, RejectRequest, Requester, SubmitRequest
 
 from tests.orchestrator.items import ALICE, Run, automated_item

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pao_catalog.forms import apply_defaults
-from pao_catalog.model import CatalogItem, Example, parse_item
+from pao_catalog_model.forms import apply_defaults
+from pao_catalog_model.model import CatalogItem, Example, parse_item
 from pao_common import templating
 
 from tests.e2e.platform import SandboxClient

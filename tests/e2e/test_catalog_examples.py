@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 import yaml
-from pao_catalog.model import CatalogItem, Example
+from pao_catalog_model.model import CatalogItem, Example
 from pao_common.change_calendar import load_calendar
 
 from tests.e2e.conftest import MakePlatform

@@ -37,7 +37,7 @@ import asyncpg
 import httpx
 import pytest
 import yaml
-from pao_catalog.model import CatalogItem, Example, Step, parse_item
+from pao_catalog_model.model import CatalogItem, Example, Step, parse_item
 from pao_common import db
 from pao_common.change_calendar import load_calendar
 

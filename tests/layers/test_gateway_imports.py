@@ -3,7 +3,9 @@ executor nor the ``jira`` library (issue #15, deliverable 3).
 
 The JIRA webhook's ticket contract (labels, resolutions, the ``TicketResolved`` id) lives in
 ``pao_common.jira_tickets``; before, the gateway imported it from ``pao_executors.jira`` and
-so loaded the executor and the ``jira`` client library into every gateway process.
+so loaded the executor and the ``jira`` client library into every gateway process. The
+catalog's document language comes from the library ``pao_catalog_model``: the gateway
+loads nothing of the catalog service (``pao_catalog``) either (deliverable 1).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ finally:
 """
 
 
-def test_a_started_gateway_has_not_imported_jira_nor_the_executors(
+def test_a_started_gateway_has_not_imported_jira_the_executors_nor_the_catalog_service(
     settings: Settings, tmp_path: Path
 ) -> None:
     report = tmp_path / "modules.json"
@@ -88,6 +90,9 @@ def test_a_started_gateway_has_not_imported_jira_nor_the_executors(
     assert {"pao_gateway", "pao_common"} <= imported  # the report is of a real gateway
     assert "jira" not in imported
     assert "pao_executors" not in imported
+    # the catalog language comes from its library, not from the catalog service
+    assert "pao_catalog_model" in imported
+    assert "pao_catalog" not in imported
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

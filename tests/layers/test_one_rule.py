@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from pao_catalog.index import ItemEntry, ParsedVersion, VersionEntry
-from pao_catalog.model import Step, parse_item
 from pao_catalog.store import StoredVersion
+from pao_catalog_model.model import Step, parse_item
 from pao_common.retry import RetryPolicy
 from pao_common.versions import latest_version, version_key
 from pao_gateway.catalog_items import PostgresItemVersions

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from pao_catalog.importers.backstage import ImportedTemplate, import_file
-from pao_catalog.loader import load_file
-from pao_catalog.preview import preview
+from pao_catalog_model.loader import load_file
+from pao_catalog_model.preview import preview
 
 from tests.onboarding.support import pao
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pexpect
 import pytest
 import yaml
-from pao_catalog.loader import load_file
-from pao_catalog.preview import preview
+from pao_catalog_model.loader import load_file
+from pao_catalog_model.preview import preview
 
 from tests.onboarding.support import CATALOG, PAO, pao
 

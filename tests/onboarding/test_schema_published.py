@@ -12,15 +12,15 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from pao_catalog.app import create_app
-from pao_catalog.schema import document_schema
-from pao_catalog.schema_api import build_schema_router, schema_path
+from pao_catalog.schema_api import build_schema_router
+from pao_catalog_model.schema import document_schema, schema_path
 from pao_common.settings import Profile, Settings
 
 from tests.onboarding.support import pao
 
 SCHEMA_FILE = (
     Path(__file__).resolve().parents[2]
-    / "services/catalog/pao_catalog/schema/catalog-v2.0.schema.json"
+    / "libs/pao_catalog_model/pao_catalog_model/schema/catalog-v2.0.schema.json"
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pao_catalog.model import CatalogItem, parse_item
+from pao_catalog_model.model import CatalogItem, parse_item
 from pao_common.messages import (
     ActionFailed,
     ActionSucceeded,

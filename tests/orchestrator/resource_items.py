@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pao_catalog.model import CatalogItem
+from pao_catalog_model.model import CatalogItem
 
 from tests.orchestrator.items import build_item
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pao_catalog.model import CatalogItem
+from pao_catalog_model.model import CatalogItem
 from pao_common.messages import ActionFailed, ActionSucceeded, CancelRequest, Message
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain.decision import TimerRequest

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pao_catalog.loader import parse_yaml
-from pao_catalog.model import parse_item
-from pao_catalog.preview import PREVIEW_REQUEST, PREVIEW_SYSTEM, preview
+from pao_catalog_model.loader import parse_yaml
+from pao_catalog_model.model import parse_item
+from pao_catalog_model.preview import PREVIEW_REQUEST, PREVIEW_SYSTEM, preview
 from pao_common.portal_links import request_url
 from pao_common.settings import Profile, Settings
 from pao_common.templating import build_context, render

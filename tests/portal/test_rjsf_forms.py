@@ -5,7 +5,7 @@ and ``<Form schema={schema} uiSchema={uiSchema} validator={validator} />``.
 ``rjsf/check_forms.mjs`` runs what ``<Form>`` does with a schema (its defaults, the
 fields it draws for the data, validation on submit) with the real packages, pinned in
 ``rjsf/package-lock.json``. For each form it must agree with the server
-(``pao_catalog.forms.validate_inputs``): every example valid in both, a hidden
+(``pao_catalog_model.forms.validate_inputs``): every example valid in both, a hidden
 conditional field drawn by neither and refused by both, an unknown field refused by both.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pao_catalog.forms import apply_defaults, build_form, condition_holds, validate_inputs
-from pao_catalog.loader import parse_yaml
-from pao_catalog.model import CatalogItem, parse_item
+from pao_catalog_model.forms import apply_defaults, build_form, condition_holds, validate_inputs
+from pao_catalog_model.loader import parse_yaml
+from pao_catalog_model.model import CatalogItem, parse_item
 
 from tests.portal.nodejs import RJSF, rjsf_installed, run_node
 

@@ -1,7 +1,7 @@
 """The portal and the server agree on every ``visible_if`` operator.
 
 One table (``visible_if_cases.json``) is evaluated by the server's evaluator
-(``pao_catalog.forms.condition_holds``) and by the portal's (``portal/conditions.js``,
+(``pao_catalog_model.forms.condition_holds``) and by the portal's (``portal/conditions.js``,
 run under Node.js on the ``if`` schema the generated form carries): both must give the
 table's answer for every case, and the table must cover every operator.
 """
@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 import pytest
-from pao_catalog.forms import build_form, condition_holds, condition_schema
-from pao_catalog.model import Condition
+from pao_catalog_model.forms import build_form, condition_holds, condition_schema
+from pao_catalog_model.model import Condition
 
 from tests.catalog_lib.support import field
 from tests.catalog_lib.test_forms import item_with

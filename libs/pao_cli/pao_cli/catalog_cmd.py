@@ -19,18 +19,18 @@ from typing import Any
 
 import click
 import yaml
-from pao_catalog.actions import ActionRegistry, default_registry
-from pao_catalog.errors import InvalidCatalogDocument
-from pao_catalog.loader import (
+from pao_catalog_model.actions import ActionRegistry, default_registry
+from pao_catalog_model.errors import InvalidCatalogDocument
+from pao_catalog_model.loader import (
     MAX_DOCUMENT_BYTES,
     LoadResult,
     check_unique_ids,
     is_document_file,
     load_file,
 )
-from pao_catalog.model import CatalogItem
-from pao_catalog.preview import Preview, preview
-from pao_catalog.schema import document_schema
+from pao_catalog_model.model import CatalogItem
+from pao_catalog_model.preview import Preview, preview
+from pao_catalog_model.schema import document_schema
 
 from pao_cli.catalog_reports import FORMATS, RENDERERS
 

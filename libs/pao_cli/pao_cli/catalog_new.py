@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from pao_catalog.actions import default_registry
-from pao_catalog.loader import load_bytes
-from pao_catalog.schema_api import schema_path
+from pao_catalog_model.actions import default_registry
+from pao_catalog_model.loader import load_bytes
+from pao_catalog_model.schema import schema_path
 
 from pao_cli.catalog_cmd import catalog_dir, find_item
 from pao_cli.catalog_starters import (

@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
-from pao_catalog.loader import CatalogError, LoadResult
+from pao_catalog_model.loader import CatalogError, LoadResult
 
 FORMATS = ("text", "json", "github", "junit", "sarif")
 TOOL_NAME = "pao catalog validate"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import click
-from pao_catalog.expectations import check_example
-from pao_catalog.loader import check_unique_ids, load_file
+from pao_catalog_model.expectations import check_example
+from pao_catalog_model.loader import check_unique_ids, load_file
 
 from pao_cli.catalog_cmd import _document_files, _registry, catalog_dir
 

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import click
 import yaml
-from pao_catalog.forms import apply_defaults, validate_inputs
-from pao_catalog.model import CatalogItem
+from pao_catalog_model.forms import apply_defaults, validate_inputs
+from pao_catalog_model.model import CatalogItem
 from pao_common import change_calendar, templating
 from pao_common.errors import InvalidChangeCalendar, TemplateError
 

@@ -95,7 +95,7 @@ class StageRule:
 
 
 def stage_rules(approval: Any) -> tuple[StageRule, ...]:
-    """The stages of a catalog item's ``approval`` (``pao_catalog.model.Approval``: its
+    """The stages of a catalog item's ``approval`` (``pao_catalog_model.model.Approval``: its
     ``effective_stages()``), as this module reads them."""
     return tuple(
         StageRule(

@@ -22,16 +22,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Body, HTTPException, Query, Response
-
-from pao_catalog import reads
-from pao_catalog.errors import OperationNotFound
-from pao_catalog.forms import (
+from pao_catalog_model.errors import OperationNotFound
+from pao_catalog_model.forms import (
     apply_defaults,
     operation_form,
     operation_inputs,
     validate_inputs,
     validate_operation_inputs,
 )
+
+from pao_catalog import reads
 from pao_catalog.index import CatalogIndex, dumps
 from pao_catalog.ingest import RefusedDocument
 from pao_catalog.reads import MAX_LIMIT

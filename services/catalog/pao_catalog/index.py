@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pao_catalog_model.forms import build_form, operations_summary
+from pao_catalog_model.model import CatalogItem
 from pao_common.versions import version_key
 
-from pao_catalog.forms import build_form, operations_summary
-from pao_catalog.model import CatalogItem
 from pao_catalog.store import StoredVersion
 
 SEARCH_CACHE_SIZE = 4096

@@ -25,15 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pao_catalog_model.loader import LoadResult, is_document_file, load_file
+from pao_catalog_model.model import CatalogItem, parse_item
 from pao_common.messages import CatalogItemPublished, CatalogItemRetired
 from pao_common.versions import version_key
 
-from pao_catalog.errors import VersionConflict
 from pao_catalog.events import CatalogEvents
 from pao_catalog.index import CatalogIndex, ItemEntry, ParsedVersion, VersionEntry
-from pao_catalog.loader import LoadResult, is_document_file, load_file
-from pao_catalog.model import CatalogItem, parse_item
-from pao_catalog.store import Outcome, StoredVersion, VersionStore
+from pao_catalog.store import Outcome, StoredVersion, VersionConflict, VersionStore
 
 log = logging.getLogger(__name__)
 

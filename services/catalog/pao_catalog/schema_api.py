@@ -8,28 +8,15 @@ accepts. The path matches the path of the schema's ``$id``.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
 from fastapi import APIRouter, HTTPException, Response
+from pao_catalog_model.schema import (
+    SCHEMAS_PATH,
+    SUPPORTED_SCHEMA_VERSIONS,
+    schema_file_bytes,
+    schema_file_name,
+)
 
-from pao_catalog.schema import SUPPORTED_SCHEMA_VERSIONS, schema_file_name
-
-SCHEMAS_PATH = "/schemas"
 MEDIA_TYPE = "application/schema+json"
-
-
-def schema_path(version: str = "2.0") -> str:
-    """Where the service serves the schema of ``version``: ``/schemas/catalog-v2.0.schema.json``."""
-    return f"{SCHEMAS_PATH}/{schema_file_name(version)}"
-
-
-@cache
-def _schema_bytes(name: str) -> bytes | None:
-    known = {schema_file_name(v) for v in SUPPORTED_SCHEMA_VERSIONS}
-    if name not in known:
-        return None
-    return resources.files("pao_catalog").joinpath("schema", name).read_bytes()
 
 
 def build_schema_router() -> APIRouter:
@@ -37,7 +24,7 @@ def build_schema_router() -> APIRouter:
 
     @router.get("/{name}", summary="The JSON Schema of catalog documents (for editors and CI)")
     async def get_schema(name: str) -> Response:
-        body = _schema_bytes(name)
+        body = schema_file_bytes(name)
         if body is None:
             names = ", ".join(schema_file_name(v) for v in SUPPORTED_SCHEMA_VERSIONS)
             raise HTTPException(404, f"no schema {name!r} (this catalog serves {names})")

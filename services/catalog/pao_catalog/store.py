@@ -17,8 +17,21 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+from pao_catalog_model.errors import CatalogException
 
-from pao_catalog.errors import VersionConflict
+
+class VersionConflict(CatalogException):
+    """A document changed while its version stayed the same (the version must be bumped)."""
+
+    def __init__(self, item_id: str, version: str, recorded_hash: str, new_hash: str) -> None:
+        super().__init__(
+            f"version {version} of {item_id} is already published with different content "
+            f"(recorded {recorded_hash[:12]}, now {new_hash[:12]}); bump metadata.version"
+        )
+        self.item_id = item_id
+        self.version = version
+        self.recorded_hash = recorded_hash
+        self.new_hash = new_hash
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The catalog service is the table's only writer; the gateway reads the pinned (or
 latest: the highest non-retired by ``pao_common.versions``) version, parses it with the
 catalog library and validates inputs with the catalog's own validator
-(``pao_catalog.forms.validate_inputs``), so the form a portal renders and the
+(``pao_catalog_model.forms.validate_inputs``), so the form a portal renders and the
 check a submission passes are one and the same.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from pao_catalog.forms import apply_defaults, validate_inputs
-from pao_catalog.model import Access, Approval, CatalogItem, parse_item
+from pao_catalog_model.forms import apply_defaults, validate_inputs
+from pao_catalog_model.model import Access, Approval, CatalogItem, parse_item
 from pao_common import approvals, templating
 from pao_common.errors import TemplateError
 from pao_common.versions import version_key

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pao_catalog.model import duration_seconds
+from pao_catalog_model.model import duration_seconds
 from pao_common.versions import VersionKey, version_key
 
 from pao_gateway.errors import AccessDenied

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pao_catalog.model import ChangeClass
+from pao_catalog_model.model import ChangeClass
 from pao_common import approvals, change_calendar, templating
 from pao_common.errors import TemplateError
 from pao_common.messages import ApproveRequest, CancelRequest, RejectRequest

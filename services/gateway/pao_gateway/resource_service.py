@@ -3,7 +3,7 @@ may run now (with their forms), and run one.
 
 A resource another team owns is ``NotFound`` (404, as a resource that does not exist:
 its existence is not told). The operations' forms and checks are the catalog's own
-(``pao_catalog.forms``), over the item version the resource was made with.
+(``pao_catalog_model.forms``), over the item version the resource was made with.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pao_catalog.forms import (
+from pao_catalog_model.forms import (
     operation_form,
     operation_inputs,
     operations_summary,
     validate_operation_inputs,
 )
-from pao_catalog.model import DECOMMISSION, CatalogItem, Operation
+from pao_catalog_model.model import DECOMMISSION, CatalogItem, Operation
 
 from pao_gateway.catalog_items import ItemVersions, PinnedItem, access_refusal, check_approvers
 from pao_gateway.errors import (

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pao_catalog_model.actions import ActionRegistry, default_registry
+from pao_catalog_model.loader import load_bytes
 
-from pao_catalog.actions import ActionRegistry, default_registry
 from pao_catalog.importers.expressions import Scope, StepRef, convert_expression, convert_string
 from pao_catalog.importers.parameters import Converter, field_id
 from pao_catalog.importers.report import ImportRefused, ImportReport, Path_, mapping, sequence
-from pao_catalog.loader import load_bytes
 
 V1BETA3 = "scaffolder.backstage.io/v1beta3"
 MAX_TEMPLATE_BYTES = 1024 * 1024

@@ -1,6 +1,6 @@
 """What an import converted and what it left, each with the line of the source it came from.
 
-ImportError_ (pao_catalog.errors.CatalogException)
+ImportError_ (pao_catalog_model.errors.CatalogException)
 └── ImportRefused     the file or template cannot be imported at all (not a Template, an
                       unsupported apiVersion, too big): one line saying why
 """
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pao_catalog.errors import CatalogException
+from pao_catalog_model.errors import CatalogException
 
 Path_ = tuple[str | int, ...]
 

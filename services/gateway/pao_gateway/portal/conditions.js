@@ -1,7 +1,7 @@
 // When a conditional field shows: the `if` of its branch in the generated form's `allOf`,
 // tested against the form's current values. The server decides with a JSON Schema
-// validator over the very same `if` (pao_catalog.forms.condition_holds); this evaluates
-// the keywords those `if`s are built from (pao_catalog.forms.condition_schema), with JSON
+// validator over the very same `if` (pao_catalog_model.forms.condition_holds); this evaluates
+// the keywords those `if`s are built from (pao_catalog_model.forms.condition_schema), with JSON
 // Schema's meaning, so the portal and the server agree on every visible_if operator
 // (tests/portal/test_visible_if.py runs one table of cases through both).
 // A keyword outside that set throws: the portal then shows the field, and the table's

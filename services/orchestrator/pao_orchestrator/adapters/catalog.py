@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import asyncpg
-from pao_catalog.model import parse_item
+from pao_catalog_model.model import parse_item
 from pao_common.versions import latest_version
 
 from pao_orchestrator.errors import ItemNotFound

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pao_catalog import forms
+from pao_catalog_model import forms
 from pao_common import templating
 from pao_common.errors import TemplateError
 from pao_common.messages import (

@@ -80,7 +80,7 @@ class TimerRequest:
 class DecisionContext:
     """Everything ``decide`` may know about the world, passed in as data.
 
-    ``item`` is the pinned catalog item (a ``pao_catalog.model.CatalogItem``), or None
+    ``item`` is the pinned catalog item (a ``pao_catalog_model.model.CatalogItem``), or None
     with ``item_problem`` saying why it could not be had; for an operation request it is
     the item as the operation sees it (``resources.operation_item``). ``system`` holds the
     template context's ``environment`` and ``portal_url``; ``now`` is the deciding

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pao_catalog.model import DECOMMISSION
+from pao_catalog_model.model import DECOMMISSION
 from pao_common import messages as m
 from pao_common import templating
 from pao_common.errors import TemplateError

@@ -9,7 +9,7 @@ has passed, in this order (each failure is one line, never a traceback or a hang
    ``MAX_EXPANDED_NODES``, and recursive aliases are refused outright; duplicate keys
    are errors (YAML would silently keep the last);
 3. ``schemaVersion`` known;
-4. the JSON Schema, then the meaning checks of ``pao_catalog.validation``.
+4. the JSON Schema, then the meaning checks of ``pao_catalog_model.validation``.
 
 Every error is a ``CatalogError`` whose ``str()`` reads
 ``catalog/db.yaml:23 fulfillment.automated.steps[1].with.name: unknown variable inputs.dbname``.
@@ -28,9 +28,9 @@ from typing import Any
 import yaml
 from pao_common.templating import format_path
 
-from pao_catalog.actions import ActionRegistry, default_registry
-from pao_catalog.model import CatalogItem
-from pao_catalog.schema import SUPPORTED_SCHEMA_VERSIONS
+from pao_catalog_model.actions import ActionRegistry, default_registry
+from pao_catalog_model.model import CatalogItem
+from pao_catalog_model.schema import SUPPORTED_SCHEMA_VERSIONS
 
 MAX_DOCUMENT_BYTES = 512 * 1024
 MAX_EXPANDED_NODES = 20_000
@@ -155,7 +155,7 @@ def load_bytes(
     data: bytes, file: str = "<document>", *, registry: ActionRegistry | None = None
 ) -> LoadResult:
     """Parse and validate a document given as bytes (``file`` names it in errors)."""
-    from pao_catalog.validation import validate_document
+    from pao_catalog_model.validation import validate_document
 
     result = LoadResult(file=file, content_hash=content_hash(data))
     try:

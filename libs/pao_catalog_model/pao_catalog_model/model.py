@@ -3,7 +3,7 @@
 The JSON Schema in ``schema/catalog-v2.0.schema.json`` is the published contract and is
 checked first (it gives file:line errors); these models are what code reads afterwards.
 ``parse_item`` turns an already loaded document into a ``CatalogItem``; to read a file
-with full validation use ``pao_catalog.loader.load_file``.
+with full validation use ``pao_catalog_model.loader.load_file``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from pao_catalog.errors import InvalidCatalogDocument
+from pao_catalog_model.errors import InvalidCatalogDocument
 
 SCHEMA_VERSION = "2.0"
 
@@ -506,7 +506,7 @@ class CatalogItem(_Model):
 def parse_item(document: dict[str, Any]) -> CatalogItem:
     """A ``CatalogItem`` from a document; ``InvalidCatalogDocument`` lists what is wrong.
 
-    This checks the model's shape only; ``pao_catalog.validation.validate_document`` checks
+    This checks the model's shape only; ``pao_catalog_model.validation.validate_document`` checks
     the JSON Schema and the meaning (variables, action types, examples).
     """
     try:

@@ -1,4 +1,4 @@
-"""Exceptions of the catalog.
+"""Exceptions of the catalog language.
 
 PaoError (pao_common.errors)
 └── CatalogException          anything the catalog refuses
@@ -7,10 +7,11 @@ PaoError (pao_common.errors)
     ├── ItemNotFound            no item (or no such version / example) under that name
     │   └── OperationNotFound   the item declares no day-2 operation of that id
     ├── UnknownActionType       an action type no registry declares
-    └── VersionConflict         a document changed under an unchanged version
+    └── VersionConflict         (pao_catalog.store) a document changed under an unchanged
+                                version: the catalog service's version store refuses it
 
 A single problem found while loading a file is not an exception but a record:
-``pao_catalog.loader.CatalogError`` (file, line, path, message).
+``pao_catalog_model.loader.CatalogError`` (file, line, path, message).
 """
 
 from __future__ import annotations
@@ -48,17 +49,3 @@ class OperationNotFound(ItemNotFound):
 
 class UnknownActionType(CatalogException):
     """An action type that no registry declares."""
-
-
-class VersionConflict(CatalogException):
-    """A document changed while its version stayed the same (the version must be bumped)."""
-
-    def __init__(self, item_id: str, version: str, recorded_hash: str, new_hash: str) -> None:
-        super().__init__(
-            f"version {version} of {item_id} is already published with different content "
-            f"(recorded {recorded_hash[:12]}, now {new_hash[:12]}); bump metadata.version"
-        )
-        self.item_id = item_id
-        self.version = version
-        self.recorded_hash = recorded_hash
-        self.new_hash = new_hash

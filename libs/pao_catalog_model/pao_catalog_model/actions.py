@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from pao_catalog.errors import InvalidCatalogDocument, UnknownActionType
+from pao_catalog_model.errors import InvalidCatalogDocument, UnknownActionType
 
 ACTION_TYPE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$")
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pao_catalog.actions import ActionRegistry
-from pao_catalog.model import CMDB_MANAGED_FIELDS, CatalogItem, CmdbMapping, Operation
-from pao_catalog.validation import (
+from pao_catalog_model.actions import ActionRegistry
+from pao_catalog_model.model import CMDB_MANAGED_FIELDS, CatalogItem, CmdbMapping, Operation
+from pao_catalog_model.validation import (
     RESOURCE_KEYS,
     Path_,
     Problem,

@@ -45,8 +45,8 @@ from jsonschema.exceptions import ValidationError
 from pao_common.errors import UnsupportedPattern
 from pao_common.patterns import linear_time_validator
 
-from pao_catalog.errors import OperationNotFound
-from pao_catalog.model import CatalogItem, Condition, FormField, Operation, Presentation
+from pao_catalog_model.errors import OperationNotFound
+from pao_catalog_model.model import CatalogItem, Condition, FormField, Operation, Presentation
 
 _RULE_KEYWORDS = {
     "min_length": "minLength",

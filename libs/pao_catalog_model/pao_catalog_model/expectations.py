@@ -16,8 +16,8 @@ from typing import Any
 
 from pao_common.templating import format_path
 
-from pao_catalog.model import CatalogItem, Example, Expectation
-from pao_catalog.preview import RenderError, preview
+from pao_catalog_model.model import CatalogItem, Example, Expectation
+from pao_catalog_model.preview import RenderError, preview
 
 
 def check_example(item: CatalogItem, example: Example) -> list[str]:

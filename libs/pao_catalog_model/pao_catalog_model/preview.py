@@ -18,7 +18,7 @@ from pao_common.errors import TemplateError
 from pao_common.messages import Requester
 from pao_common.templating import build_context, evaluate, format_path, referenced_variables, render
 
-from pao_catalog.forms import (
+from pao_catalog_model.forms import (
     FieldError,
     apply_defaults,
     build_form,
@@ -26,7 +26,7 @@ from pao_catalog.forms import (
     operation_item,
     validate_inputs,
 )
-from pao_catalog.model import CatalogItem, ExampleUser, Step
+from pao_catalog_model.model import CatalogItem, ExampleUser, Step
 
 Path_ = tuple[str | int, ...]
 

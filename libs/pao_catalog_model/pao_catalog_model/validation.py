@@ -20,7 +20,7 @@ tree. The meaning checks, one function each:
 - approval: required approval names at least one approver;
 - examples: there is at least one, its user may request the item, its inputs pass the
   item's own form, and every template renders with them;
-- ``resource:`` and ``operations:`` (``pao_catalog.operation_checks``): an operation is
+- ``resource:`` and ``operations:`` (``pao_catalog_model.operation_checks``): an operation is
   checked like the item (form, approval, binary fulfilment, steps, variables), and its
   templates may also read ``resource.*``; ``resource.outputs.x`` must be an output the
   item's provisioning declares.
@@ -44,16 +44,16 @@ from pao_common.templating import (
     template_strings,
 )
 
-from pao_catalog.actions import ActionRegistry, default_registry
-from pao_catalog.errors import InvalidCatalogDocument
-from pao_catalog.forms import (
+from pao_catalog_model.actions import ActionRegistry, default_registry
+from pao_catalog_model.errors import InvalidCatalogDocument
+from pao_catalog_model.forms import (
     apply_defaults,
     build_schema,
     errors_for,
     field_schema,
     form_validator,
 )
-from pao_catalog.model import (
+from pao_catalog_model.model import (
     Approval,
     Automated,
     CatalogItem,
@@ -66,7 +66,7 @@ from pao_catalog.model import (
     Step,
     parse_item,
 )
-from pao_catalog.schema import document_validator
+from pao_catalog_model.schema import document_validator
 
 Path_ = tuple[str | int, ...]
 Problem = tuple[Path_, str]
@@ -185,7 +185,7 @@ def meaning_problems(item: CatalogItem, registry: ActionRegistry) -> Iterator[Pr
         )
     )
     rest = [*_approval_problems(item), *_fulfillment_problems(item, registry, field_ids)]
-    from pao_catalog.operation_checks import operation_problems, resource_problems
+    from pao_catalog_model.operation_checks import operation_problems, resource_problems
 
     rest.extend(resource_problems(item))
     rest.extend(operation_problems(item, registry))
@@ -661,7 +661,7 @@ def _split(field: str) -> Path_:
 def _render_problems(item: CatalogItem, index: int) -> Iterator[Problem]:
     """Render every template with an example, so runtime errors surface at load time;
     each operation's too, on the resource the example would make."""
-    from pao_catalog.preview import RenderError, render_operation_plan, render_plan
+    from pao_catalog_model.preview import RenderError, render_operation_plan, render_plan
 
     example = item.examples[index]
     try:

@@ -1,0 +1,18 @@
+"""pao_catalog_model: the catalog's document language, as a library.
+
+What turns a catalog document (YAML text) into a checked ``CatalogItem`` and what every
+service asks of one, with no I/O beyond reading the files it is given:
+
+- ``model``: the document model (``CatalogItem`` and its parts, ``parse_item``);
+- ``loader``: files and bytes to items, each problem a ``CatalogError`` with file and line;
+- ``validation``, ``operation_checks``: the meaning checks past the JSON Schema
+  (references, templating, action inputs, day-2 operations, resources);
+- ``schema``: the published JSON Schema of documents;
+- ``forms``: the request form's JSON Schema, ``validate_inputs``, ``apply_defaults``;
+- ``actions``: the action-type contracts as the catalog knows them;
+- ``preview``, ``expectations``: what an item would do with given inputs, and its examples;
+- ``errors``: the exceptions of the catalog language.
+
+The catalog service (``pao_catalog``) keeps ingestion, the version store, the index and the
+API; the gateway, the orchestrator and ``pao`` import this library, not the service.
+"""
