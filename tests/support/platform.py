@@ -77,8 +77,17 @@ def cloudevent_headers(
     ]
 
 
-def submit_body(request_id: str, item_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"request_id": request_id, "item_id": item_id, "inputs": inputs, "requester": ALICE}
+def submit_body(
+    request_id: str, item_id: str, inputs: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """A ``SubmitRequest`` for Alice; ``extra``: more of its fields (``resource_id``, ...)."""
+    return {
+        "request_id": request_id,
+        "item_id": item_id,
+        "inputs": inputs,
+        "requester": ALICE,
+        **extra,
+    }
 
 
 @dataclass
@@ -197,6 +206,29 @@ class Platform:
         producer: AIOKafkaProducer | None = None,
     ) -> None:
         """Publish ``SubmitRequest`` for each ``(request_id, item_id, inputs)`` (bare aiokafka)."""
+        await self._submit(
+            (submit_body(rid, item, inputs) for rid, item, inputs in requests), producer
+        )
+
+    async def submit_operations(
+        self,
+        operations: Iterable[tuple[str, str, str, str, dict[str, Any]]],
+        *,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        """Publish an operation's ``SubmitRequest`` for each ``(request_id, item_id,
+        resource_id, operation, inputs)``, as a system following docs/kafka-api.md would."""
+        await self._submit(
+            (
+                submit_body(rid, item, inputs, resource_id=resource_id, operation=operation)
+                for rid, item, resource_id, operation, inputs in operations
+            ),
+            producer,
+        )
+
+    async def _submit(
+        self, bodies: Iterable[dict[str, Any]], producer: AIOKafkaProducer | None
+    ) -> None:
         own = producer is None
         if producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
@@ -205,14 +237,14 @@ class Platform:
             sends = [
                 await producer.send(
                     self.topics.request_commands,
-                    json.dumps(submit_body(rid, item, inputs)).encode(),
-                    key=rid.encode(),
+                    json.dumps(body).encode(),
+                    key=body["request_id"].encode(),
                     headers=[
-                        *cloudevent_headers("pao.request.submit", rid),
+                        *cloudevent_headers("pao.request.submit", body["request_id"]),
                         credential_for(self.settings, ALICE),
                     ],
                 )
-                for rid, item, inputs in requests
+                for body in bodies
             ]
             await asyncio.gather(*sends)
         finally:
