@@ -147,104 +147,63 @@ class TicketLocks:
         return len(self._locks)
 
 
-def build_executor(
-    jira: TicketSystem | Callable[[], TicketSystem], settings: JiraSettings
-) -> Executor:
-    """The ``jira`` executor over ``jira`` (or a factory of it, called on first use)."""
-    executor = Executor(
-        "jira",
-        description="JIRA tickets: the manual fulfilment, or a step",
-        circuit_failure_threshold=settings.circuit_failures,
-        circuit_reset_timeout_s=settings.circuit_reset_s,
-    )
-    locks = TicketLocks()
-    holder: list[TicketSystem] = []
+class JiraTickets:
+    """The ``jira`` action and its compensation over one ticket system.
 
-    def system() -> TicketSystem:
-        if not holder:
-            holder.append(jira() if callable(jira) else jira)
-        return holder[0]
+    ``jira`` is the system, or a factory of it called on first use (so a service starts
+    without reaching JIRA). Each call runs in the circuit breaker of the system's host.
+    """
 
-    async def call(ctx: ActionContext, operation: Callable[[TicketSystem], Awaitable[T]]) -> T:
-        target = system()
+    def __init__(
+        self, jira: TicketSystem | Callable[[], TicketSystem], settings: JiraSettings
+    ) -> None:
+        self._jira = jira
+        self._system: TicketSystem | None = None
+        self.settings = settings
+        self.locks = TicketLocks()
+
+    def system(self) -> TicketSystem:
+        if self._system is None:
+            jira = self._jira
+            self._system = jira() if callable(jira) else jira
+        return self._system
+
+    async def _call(
+        self, ctx: ActionContext, operation: Callable[[TicketSystem], Awaitable[T]]
+    ) -> T:
+        target = self.system()
         async with ctx.circuit(target.host):
             return await operation(target)
 
-    async def find_own(ctx: ActionContext) -> dict[str, Any] | None:
-        jql = (
-            f"labels = {_jql_string(request_label(ctx.request_id))} AND "
-            f"labels = {_jql_string(step_label(ctx.step_id))} ORDER BY created ASC"
-        )
-        found = await call(
-            ctx, lambda j: j.search(jql, fields=["labels", "status", "resolution"], max_results=5)
-        )
-        return found[0] if found else None
-
-    async def take_transition(ctx: ActionContext, key: str, wanted: str) -> str:
-        options = await call(ctx, lambda j: j.transitions(key))
-        match = [
-            o for o in options if wanted.lower() in (str(o.get("id")), str(o.get("name")).lower())
-        ]
-        if not match:
-            names = sorted(str(o.get("name")) for o in options)
-            raise ActionError(f"{key} has no transition {wanted!r} now; it offers {names}")
-        option = match[0]
-        await call(ctx, lambda j: j.transition(key, str(option["id"]), {}))
-        return str((option.get("to") or {}).get("name") or option.get("name"))
-
-    @executor.action("jira", inputs=TicketInputs)
-    async def create_ticket(inputs: TicketInputs, ctx: ActionContext) -> dict[str, Any]:
+    async def create_ticket(self, inputs: TicketInputs, ctx: ActionContext) -> dict[str, Any]:
         """Create the ticket (once per request and step); outputs ``{key, url, id, created}``."""
-        async with locks.hold(ctx.request_id, ctx.step_id):
-            created = False
-            if inputs.issue_key is not None:
-                issue = await call(ctx, lambda j: j.get(inputs.issue_key or "", fields=["labels"]))
-            else:
-                existing = await find_own(ctx)
-                if existing is not None:
-                    ctx.log.info("ticket %s exists for this step already", existing["key"])
-                    issue = existing
-                else:
-                    labels = _unique(
-                        [
-                            *inputs.labels,
-                            settings.label,
-                            request_label(ctx.request_id),
-                            step_label(ctx.step_id),
-                        ]
-                    )
-                    flavour = await call(ctx, lambda j: j.flavour())
-                    fields = ticket_fields(inputs, labels=labels, cloud=flavour == "cloud")
-                    await ctx.progress(f"creating a {inputs.issue_type} in {inputs.project}", 30)
-                    issue = await call(ctx, lambda j: j.create(fields))
-                    created = True
-                    ctx.log.info("created ticket %s", issue["key"])
+        async with self.locks.hold(ctx.request_id, ctx.step_id):
+            issue, created = await self._issue(inputs, ctx)
             key = str(issue["key"])
             if inputs.comment and (created or inputs.issue_key is not None):
                 body = inputs.comment
-                await call(ctx, lambda j: j.comment(key, body))
+                await self._call(ctx, lambda j: j.comment(key, body))
             outputs: dict[str, Any] = {
                 "key": key,
-                "url": system().browse_url(key),
+                "url": self.system().browse_url(key),
                 "id": str(issue.get("id", "")),
                 "created": created,
             }
             if inputs.transition:
-                outputs["status"] = await take_transition(ctx, key, inputs.transition)
+                outputs["status"] = await self._take_transition(ctx, key, inputs.transition)
             return outputs
 
-    @executor.compensate("jira", inputs=UndoInputs)
-    async def undo_ticket(inputs: UndoInputs, ctx: ActionContext) -> dict[str, Any]:
+    async def undo_ticket(self, inputs: UndoInputs, ctx: ActionContext) -> dict[str, Any]:
         """Comment on the step's ticket (once) and close it unless ``close`` is false."""
-        async with locks.hold(ctx.request_id, ctx.step_id):
+        async with self.locks.hold(ctx.request_id, ctx.step_id):
             key = inputs.issue_key or ctx.outputs.get("key")
             if not key:
-                found = await find_own(ctx)
+                found = await self._find_own(ctx)
                 key = found["key"] if found else None
             if not key:
                 return {"key": None, "commented": False, "closed": False}
             key = str(key)
-            issue = await call(
+            issue = await self._call(
                 ctx, lambda j: j.get(key, fields=["comment", "status", "resolution"])
             )
             fields = issue.get("fields") or {}
@@ -255,15 +214,71 @@ def build_executor(
             comments = (fields.get("comment") or {}).get("comments") or []
             commented = False
             if not any(c.get("body") == body for c in comments):  # a retry comments once
-                await call(ctx, lambda j: j.comment(key, body))
+                await self._call(ctx, lambda j: j.comment(key, body))
                 commented = True
             closed = False
             if inputs.close and not fields.get("resolution"):
-                closed = await close(ctx, key, inputs.resolution)
+                closed = await self._close(ctx, key, inputs.resolution)
             return {"key": key, "commented": commented, "closed": closed}
 
-    async def close(ctx: ActionContext, key: str, resolution: str) -> bool:
-        options = await call(ctx, lambda j: j.transitions(key))
+    async def close_system(self, _: Any) -> None:
+        """At shutdown: close the ticket system's client, if one was made."""
+        target = self._system
+        closer = getattr(target, "close", None) if target is not None else None
+        if closer is not None:
+            closer()
+
+    async def _issue(self, inputs: TicketInputs, ctx: ActionContext) -> tuple[dict[str, Any], bool]:
+        """The issue the step acts on, and whether this attempt created it."""
+        if inputs.issue_key is not None:
+            key = inputs.issue_key
+            return await self._call(ctx, lambda j: j.get(key, fields=["labels"])), False
+        existing = await self._find_own(ctx)
+        if existing is not None:
+            ctx.log.info("ticket %s exists for this step already", existing["key"])
+            return existing, False
+        labels = _unique(
+            [
+                *inputs.labels,
+                self.settings.label,
+                request_label(ctx.request_id),
+                step_label(ctx.step_id),
+            ]
+        )
+        flavour = await self._call(ctx, lambda j: j.flavour())
+        fields = ticket_fields(inputs, labels=labels, cloud=flavour == "cloud")
+        await ctx.progress(f"creating a {inputs.issue_type} in {inputs.project}", 30)
+        issue = await self._call(ctx, lambda j: j.create(fields))
+        ctx.log.info("created ticket %s", issue["key"])
+        return issue, True
+
+    async def _find_own(self, ctx: ActionContext) -> dict[str, Any] | None:
+        """The ticket this request's step created, found by its labels."""
+        jql = (
+            f"labels = {_jql_string(request_label(ctx.request_id))} AND "
+            f"labels = {_jql_string(step_label(ctx.step_id))} ORDER BY created ASC"
+        )
+        found = await self._call(
+            ctx, lambda j: j.search(jql, fields=["labels", "status", "resolution"], max_results=5)
+        )
+        return found[0] if found else None
+
+    async def _take_transition(self, ctx: ActionContext, key: str, wanted: str) -> str:
+        """Take transition ``wanted`` (id or name); the status it leads to."""
+        options = await self._call(ctx, lambda j: j.transitions(key))
+        match = [
+            o for o in options if wanted.lower() in (str(o.get("id")), str(o.get("name")).lower())
+        ]
+        if not match:
+            names = sorted(str(o.get("name")) for o in options)
+            raise ActionError(f"{key} has no transition {wanted!r} now; it offers {names}")
+        option = match[0]
+        await self._call(ctx, lambda j: j.transition(key, str(option["id"]), {}))
+        return str((option.get("to") or {}).get("name") or option.get("name"))
+
+    async def _close(self, ctx: ActionContext, key: str, resolution: str) -> bool:
+        """Take the first transition to a done status (with ``resolution`` if it takes one)."""
+        options = await self._call(ctx, lambda j: j.transitions(key))
         done = [
             o
             for o in options
@@ -275,14 +290,22 @@ def build_executor(
         option = done[0]
         takes_resolution = "resolution" in (option.get("fields") or {})
         fields = {"resolution": {"name": resolution}} if takes_resolution else {}
-        await call(ctx, lambda j: j.transition(key, str(option["id"]), fields))
+        await self._call(ctx, lambda j: j.transition(key, str(option["id"]), fields))
         return True
 
-    @executor.on_stop
-    async def forget(_: Any) -> None:
-        for target in holder:
-            closer = getattr(target, "close", None)
-            if closer is not None:
-                closer()
 
+def build_executor(
+    jira: TicketSystem | Callable[[], TicketSystem], settings: JiraSettings
+) -> Executor:
+    """The ``jira`` executor over ``jira`` (or a factory of it, called on first use)."""
+    executor = Executor(
+        "jira",
+        description="JIRA tickets: the manual fulfilment, or a step",
+        circuit_failure_threshold=settings.circuit_failures,
+        circuit_reset_timeout_s=settings.circuit_reset_s,
+    )
+    tickets = JiraTickets(jira, settings)
+    executor.action("jira", inputs=TicketInputs)(tickets.create_ticket)
+    executor.compensate("jira", inputs=UndoInputs)(tickets.undo_ticket)
+    executor.on_stop(tickets.close_system)
     return executor

@@ -332,41 +332,32 @@ def _check_status(response: httpx.Response, expected: list[int] | None, what: st
     )
 
 
-def build_executor(
-    settings: RestSettings | None = None, *, guard: TargetGuard | None = None
-) -> Executor:
-    """The ``rest`` executor; one httpx client per process, created on first use."""
-    settings = settings or RestSettings()
-    if guard is None:
-        sandbox = settings.sandbox_host()
-        # Sandbox mode: every call goes to the sandbox, so it is the one host allowed.
-        allowed = [sandbox] if sandbox is not None else settings.allowed()
-        guard = TargetGuard(allowed, allow_private=settings.allow_private)
-    executor = Executor(
-        "rest",
-        description="HTTP calls to platform APIs",
-        max_concurrency=settings.max_concurrency,
-        circuit_failure_threshold=settings.circuit_failures,
-        circuit_reset_timeout_s=settings.circuit_reset_s,
-    )
-    clients: list[httpx.AsyncClient] = []
+class RestActions:
+    """The ``rest`` action over one httpx client per process, made on first use.
 
-    def client() -> httpx.AsyncClient:
-        if not clients:
-            clients.append(
-                httpx.AsyncClient(
-                    follow_redirects=True,
-                    max_redirects=settings.max_redirects,
-                    trust_env=False,  # no proxy from the environment around the guard
-                    event_hooks={"request": [guard, strip_cross_origin_secrets]},
-                )
+    The client follows redirects through ``guard`` (every hop is checked) and drops the
+    action's credentials on a hop to another origin; it reads no proxy from the
+    environment, which would route around the guard.
+    """
+
+    def __init__(self, settings: RestSettings, guard: TargetGuard) -> None:
+        self.settings = settings
+        self.guard = guard
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                follow_redirects=True,
+                max_redirects=self.settings.max_redirects,
+                trust_env=False,  # no proxy from the environment around the guard
+                event_hooks={"request": [self.guard, strip_cross_origin_secrets]},
             )
-        return clients[0]
+        return self._client
 
-    @executor.action("rest", inputs=RestInputs)
-    async def call(inputs: RestInputs, ctx: ActionContext) -> dict[str, Any]:
+    async def call(self, inputs: RestInputs, ctx: ActionContext) -> dict[str, Any]:
         """Call the URL; outputs ``{status_code, <outputs>}`` (and ``polls`` when polling)."""
-        caller = RestCaller(client(), ctx, inputs, settings)
+        caller = RestCaller(self.client(), ctx, inputs, self.settings)
         body: dict[str, Any] = {}
         if inputs.json_ is not None:
             body["json"] = inputs.json_
@@ -379,28 +370,25 @@ def build_executor(
         outputs: dict[str, Any] = {"status_code": response.status_code}
         outputs.update(extract(inputs.outputs, first))
         if inputs.poll is not None:
-            outputs.update(await poll(caller, inputs.poll, response, first, ctx))
+            outputs.update(await self._poll(caller, inputs.poll, response, first, ctx))
         return outputs
 
-    async def poll(
+    async def close(self, _: Any) -> None:
+        """At shutdown: close the client (the next call makes a new one)."""
+        if self._client is not None:
+            await self._client.aclose()
+        self._client = None
+
+    async def _poll(
+        self,
         caller: RestCaller,
         spec: PollSpec,
         response: httpx.Response,
         first: Response,
         ctx: ActionContext,
     ) -> dict[str, Any]:
-        located = spec.url
-        if located is None and spec.url_from is not None:
-            found = value_of(spec.url_from, first)
-            located = found if isinstance(found, str) else None
-        located = located or response.headers.get("location")
-        if not located:
-            raise RestCallError(
-                "poll: no status URL: give poll.url or poll.url_from, or answer with Location",
-                retryable=False,
-                outputs={"status_code": response.status_code},
-            )
-        status_url = str(response.url.join(located))
+        """GET the operation's status URL until ``spec.until`` (or ``fail_when``) holds."""
+        status_url = _status_url(spec, response, first)
         started = time.monotonic()
         budget = spec.timeout_s if spec.timeout_s is not None else float("inf")
         last = response
@@ -433,10 +421,42 @@ def build_executor(
                 return {"status_url": status_url, "polls": polls, **extract(spec.outputs, current)}
             await ctx.progress(f"operation running ({polls} poll(s))", None)
 
-    @executor.on_stop
-    async def close(_: Any) -> None:
-        for c in clients:
-            await c.aclose()
-        clients.clear()
 
+def _status_url(spec: PollSpec, response: httpx.Response, first: Response) -> str:
+    """Where to poll: ``poll.url``, else ``poll.url_from`` on the first answer, else its
+    ``Location``, resolved against the first answer's URL."""
+    located = spec.url
+    if located is None and spec.url_from is not None:
+        found = value_of(spec.url_from, first)
+        located = found if isinstance(found, str) else None
+    located = located or response.headers.get("location")
+    if not located:
+        raise RestCallError(
+            "poll: no status URL: give poll.url or poll.url_from, or answer with Location",
+            retryable=False,
+            outputs={"status_code": response.status_code},
+        )
+    return str(response.url.join(located))
+
+
+def build_executor(
+    settings: RestSettings | None = None, *, guard: TargetGuard | None = None
+) -> Executor:
+    """The ``rest`` executor; one httpx client per process, created on first use."""
+    settings = settings or RestSettings()
+    if guard is None:
+        sandbox = settings.sandbox_host()
+        # Sandbox mode: every call goes to the sandbox, so it is the one host allowed.
+        allowed = [sandbox] if sandbox is not None else settings.allowed()
+        guard = TargetGuard(allowed, allow_private=settings.allow_private)
+    executor = Executor(
+        "rest",
+        description="HTTP calls to platform APIs",
+        max_concurrency=settings.max_concurrency,
+        circuit_failure_threshold=settings.circuit_failures,
+        circuit_reset_timeout_s=settings.circuit_reset_s,
+    )
+    actions = RestActions(settings, guard)
+    executor.action("rest", inputs=RestInputs)(actions.call)
+    executor.on_stop(actions.close)
     return executor
