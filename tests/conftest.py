@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 from pao_common import db
-from pao_common.devbroker import BundledBroker, free_port
 from pao_common.settings import Profile, Settings
+from pao_devtools.broker import BundledBroker
+from pao_devtools.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

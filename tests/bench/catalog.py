@@ -38,7 +38,8 @@ import asyncpg
 import httpx
 import yaml
 from pao_common import db
-from pao_common.devbroker import BundledBroker, free_port
+from pao_devtools.broker import BundledBroker
+from pao_devtools.ports import free_port
 
 from tests.catalog_service.documents import item_document
 

@@ -49,9 +49,10 @@ import asyncpg
 import h11
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pao_common import db
-from pao_common.devbroker import BundledBroker, free_port
 from pao_common.kafka import ensure_topics
 from pao_common.settings import Profile, Settings
+from pao_devtools.broker import BundledBroker
+from pao_devtools.ports import free_port
 
 from tests.bench.loadgen import LoadClient
 from tests.support.platform import Platform

@@ -41,9 +41,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import h11
 from pao_common import db
-from pao_common.devbroker import BundledBroker, free_port
 from pao_common.messages import PLATFORM_ADMIN
 from pao_common.settings import Profile, Settings
+from pao_devtools.broker import BundledBroker
+from pao_devtools.ports import free_port
 
 from tests.bench.lifecycle import (
     CpuMeter,

@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
-from pao_common.devbroker import free_port
 from pao_common.kafka import ensure_topics
 from pao_common.messages import ApproveRequest, RequestEvent
 from pao_common.settings import Settings
 from pao_common.topics import Topics
+from pao_devtools.ports import free_port
 from pao_notifier.errors import InvalidPolicy
 from pao_notifier.policy import load_policy, parse_policy
 from pao_orchestrator.domain.evolve import reduce

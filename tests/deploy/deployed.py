@@ -52,14 +52,51 @@ class DeployedProcess:
         return None
 
 
-def image_env() -> dict[str, str]:
-    """The ``ENV`` lines of the image (``KEY=value`` pairs, as Docker reads them)."""
+@dataclass
+class ImageStage:
+    """One ``FROM ... AS name`` stage of the Dockerfile: what it builds on and its lines."""
+
+    name: str
+    base: str  # an image, or the name of an earlier stage
+    lines: list[str] = field(default_factory=list)  # instructions, continuations joined
+
+
+def dockerfile_stages() -> dict[str, ImageStage]:
+    """The Dockerfile's stages in order (the last one is what ``docker build`` builds)."""
+    stages: dict[str, ImageStage] = {}
+    logical = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    for line in logical.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            words = line.split()
+            name = words[3] if len(words) >= 4 and words[2].upper() == "AS" else str(len(stages))
+            stages[name] = ImageStage(name, words[1])
+        else:
+            list(stages.values())[-1].lines.append(line)
+    return stages
+
+
+def image_chain(target: str | None = None) -> list[ImageStage]:
+    """The stages an image of ``target`` (default: the last stage) is made of, base first."""
+    stages = dockerfile_stages()
+    stage = stages[target] if target else list(stages.values())[-1]
+    chain = [stage]
+    while chain[0].base in stages:
+        chain.insert(0, stages[chain[0].base])
+    return chain
+
+
+def image_env(target: str | None = None) -> dict[str, str]:
+    """The ``ENV`` lines of the image of ``target`` (``KEY=value`` pairs, as Docker reads them)."""
     env: dict[str, str] = {}
-    for line in DOCKERFILE.read_text().splitlines():
-        if line.startswith("ENV "):
-            for pair in shlex.split(line[4:]):
-                key, _, value = pair.partition("=")
-                env[key] = value
+    for stage in image_chain(target):
+        for line in stage.lines:
+            if line.startswith("ENV "):
+                for pair in shlex.split(line[4:]):
+                    key, _, value = pair.partition("=")
+                    env[key] = value
     return env
 
 
@@ -87,18 +124,22 @@ def interpolate(value: str, shell: dict[str, str], where: str) -> str:
     return _VARIABLE.sub(replace, value)
 
 
+# The images docker-compose.yml builds from the Dockerfile: the product and the sandbox.
+COMPOSE_IMAGES = ("pao:local", "pao-sandbox:local")
+
+
 def compose_processes(shell: dict[str, str] | None = None) -> list[DeployedProcess]:
-    """Every PAO container of ``docker-compose.yml`` (image ``pao:local``), sandbox included,
-    with the variables of ``shell`` (none by default: what a newcomer's empty shell gives)."""
+    """Every PAO container of ``docker-compose.yml`` (images ``COMPOSE_IMAGES``), sandbox
+    included, with the variables of ``shell`` (none by default: what a newcomer's empty shell
+    gives)."""
     shell = shell or {}
     document = yaml.safe_load(COMPOSE.read_text())
-    base = image_env()
     secrets = document.get("secrets") or {}
     processes = []
     for name, service in document["services"].items():
-        if service.get("image") != "pao:local":
+        if service.get("image") not in COMPOSE_IMAGES:
             continue
-        env = dict(base)
+        env = image_env((service.get("build") or {}).get("target"))
         raw = service.get("environment") or {}
         if isinstance(raw, list):
             raw = dict(item.split("=", 1) for item in raw)

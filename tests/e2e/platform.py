@@ -30,8 +30,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pao_cli.dev import change_calendar_env, sandbox_environment
-from pao_common.devbroker import free_port
 from pao_common.executor.secrets import secret_env_var
+from pao_devtools.ports import free_port
 from pao_executors.registry import CMDB_SYNC_SERVICE, EXECUTOR_SERVICES
 from pao_gateway import devtokens
 
@@ -159,7 +159,7 @@ class E2EPlatform(Platform):
             **self.sandbox_env_overrides,
         }
         self.sandbox_process = ServiceProcess(
-            "pao_executors.sandbox", self.env(**sandbox_env), self.log_dir, port=self.sandbox_port
+            "pao_sandbox", self.env(**sandbox_env), self.log_dir, port=self.sandbox_port
         )
         self.catalog = ServiceProcess(
             "pao_catalog", self.env(), self.log_dir, port=self._catalog_port

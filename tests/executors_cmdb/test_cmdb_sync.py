@@ -20,7 +20,6 @@ import httpx
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
-from pao_common.devbroker import free_port
 from pao_common.kafka import ensure_topics
 from pao_common.messages import (
     ResourceDecommissioned,
@@ -33,6 +32,7 @@ from pao_common.messages import (
 )
 from pao_common.settings import Settings
 from pao_common.topics import Topics
+from pao_devtools.ports import free_port
 
 from tests.support.kafka import consume
 from tests.support.sandbox import SERVICENOW_PASSWORD, SERVICENOW_USER, SandboxServer

@@ -11,7 +11,7 @@ import yaml
 from pao_common import templating
 from pao_executors.github.inputs import WorkflowInputs
 from pao_executors.github.workflow import correlation_id, titled
-from pao_executors.sandbox.github import render_run_name
+from pao_sandbox.github import render_run_name
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "executors.md"
 

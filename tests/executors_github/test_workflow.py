@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pao_common.devbroker import free_port
 from pao_common.executor import CircuitBreakers
 from pao_common.executor.testing import ExecutorHarness
 from pao_common.messages import ActionFailed, ActionProgress, ActionSucceeded
+from pao_devtools.ports import free_port
 from prometheus_client import REGISTRY
 
 from tests.executors_github.conftest import (

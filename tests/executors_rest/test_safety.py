@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from pao_common.devbroker import free_port
 from pao_common.executor import install_log_redaction
 from pao_common.executor.metrics import CIRCUIT_STATE
 from pao_common.messages import ActionFailed, ActionSucceeded
+from pao_devtools.ports import free_port
 from pao_executors.rest import TargetGuard
 from pao_executors.rest.errors import UnsafeTarget
 

@@ -8,7 +8,7 @@ import socket
 from types import TracebackType
 
 import pytest
-from pao_common import devbroker
+from pao_devtools import ports
 
 
 class OfferedPorts:
@@ -39,15 +39,15 @@ class OfferedPorts:
 
 
 def test_a_port_offered_again_is_not_handed_out_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devbroker, "_handed_out", set())
-    monkeypatch.setattr(devbroker.socket, "socket", OfferedPorts([41000, 41000, 41000, 41001]))
-    assert devbroker.free_port() == 41000
-    assert devbroker.free_port() == 41001
+    monkeypatch.setattr(ports, "_handed_out", set())
+    monkeypatch.setattr(ports.socket, "socket", OfferedPorts([41000, 41000, 41000, 41001]))
+    assert ports.free_port() == 41000
+    assert ports.free_port() == 41001
 
 
 def test_handed_out_ports_are_free_and_distinct() -> None:
-    ports = [devbroker.free_port() for _ in range(50)]
-    assert len(set(ports)) == len(ports)
-    for port in ports:
+    handed = [ports.free_port() for _ in range(50)]
+    assert len(set(handed)) == len(handed)
+    for port in handed:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))

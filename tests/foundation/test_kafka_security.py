@@ -21,11 +21,11 @@ from faststream.security import (
     SASLScram512,
 )
 from pao_cli.main import main as pao
-from pao_common.devbroker import free_port
 from pao_common.errors import ConfigurationError
 from pao_common.kafka import create_broker
 from pao_common.kafka_security import OAuthClientCredentials, kafka_security
 from pao_common.settings import Profile, Settings
+from pao_devtools.ports import free_port
 from pao_executors.registry import EXECUTOR_SERVICES
 
 from tests.support.certs import Pki, make_pki

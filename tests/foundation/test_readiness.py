@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import pytest
 from pao_common import db
-from pao_common.devbroker import BundledBroker
 from pao_common.settings import Settings
+from pao_devtools.broker import BundledBroker
 
 from tests.support.services import ServiceProcess, service_env
 
@@ -93,7 +93,7 @@ async def _drop(admin_url: str, name: str) -> None:
 def test_redis_down_degrades_readiness_but_keeps_the_service_in_rotation(
     settings: Settings, tmp_path: Path
 ) -> None:
-    from pao_common.devbroker import free_port
+    from pao_devtools.ports import free_port
 
     env = service_env(settings, PAO_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     service = ServiceProcess("pao_gateway", env, tmp_path, port=None)

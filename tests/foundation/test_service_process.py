@@ -17,9 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_port_answered_by_another_process_is_not_ready(tmp_path: Path) -> None:
     squatter = SandboxServer().start()  # answers /readyz with 200, in this process
-    late = ServiceProcess(
-        "pao_executors.sandbox", service_env(Settings()), tmp_path, port=squatter.port
-    )
+    late = ServiceProcess("pao_sandbox", service_env(Settings()), tmp_path, port=squatter.port)
     try:
         with pytest.raises(RuntimeError, match="exited"):
             late.start(wait_ready_s=60)

@@ -27,9 +27,9 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from pao_common.devbroker import free_port
 from pao_common.settings import Profile, Settings
 from pao_common.topics import Topics
+from pao_devtools.ports import free_port
 from pao_gateway.app import create_app
 
 ISSUER = "https://idp.test/realms/pao"

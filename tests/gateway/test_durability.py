@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from pao_common.devbroker import BundledBroker
 from pao_common.messages import Requester
 from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings
+from pao_devtools.broker import BundledBroker
 from pao_gateway import devtokens
 from pao_gateway.app import KafkaCommandSender
 from pao_gateway.submissions import SubmissionRelay

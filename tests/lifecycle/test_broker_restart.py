@@ -11,8 +11,8 @@ import asyncio
 
 import asyncpg
 import pytest
-from pao_common.devbroker import BundledBroker
 from pao_common.settings import Settings
+from pao_devtools.broker import BundledBroker
 
 from tests.lifecycle.conftest import start_platform
 from tests.support.platform import (

@@ -12,7 +12,7 @@ import socket
 
 import httpx
 import pytest
-from pao_common.devbroker import free_port
+from pao_devtools.ports import free_port
 
 from tests.lifecycle.conftest import start_platform
 from tests.support.platform import TERMINAL, sse_events

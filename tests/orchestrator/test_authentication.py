@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pao_common import devkeys
 from pao_common.cloudevents import CloudEvent
-from pao_common.devbroker import free_port
 from pao_common.errors import AuthenticationFailed, ConfigurationError, IdentityProviderDown
 from pao_common.identity import CREDENTIAL_EXTENSION, build_verifier
 from pao_common.messages import (
@@ -30,6 +29,7 @@ from pao_common.messages import (
 )
 from pao_common.service_tokens import ServiceSigner, TrustedServices, body_sha256
 from pao_common.settings import Profile, Settings
+from pao_devtools.ports import free_port
 from pao_orchestrator.authentication import CommandAuthenticator
 from pao_orchestrator.errors import CommandNotAllowed
 

@@ -1,6 +1,6 @@
 """The notifications sandbox: a real SMTP server keeps what it receives (envelope and
 headers), the chat-webhook sink answers like a Slack incoming webhook, a scripted fault
-answers 500, and /notify/ui lists both; ``python -m pao_executors.sandbox`` listens for
+answers 500, and /notify/ui lists both; ``python -m pao_sandbox`` listens for
 SMTP on the port it is given."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
-from pao_common.devbroker import free_port
+from pao_devtools.ports import free_port
 
 from tests.support.sandbox import SandboxServer
 from tests.support.services import ServiceProcess
@@ -91,7 +91,7 @@ def test_module_listens_for_smtp_on_the_given_port(tmp_path: Path) -> None:
     smtp_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAO_")}
     env["PAO_SANDBOX_SMTP_PORT"] = str(smtp_port)
-    process = ServiceProcess("pao_executors.sandbox", env, tmp_path).start()
+    process = ServiceProcess("pao_sandbox", env, tmp_path).start()
     try:
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
             smtp.send_message(_mail(["ben@example.com"], "hello", "body"))

@@ -1,4 +1,4 @@
-"""The sandbox as ``pao dev`` runs it: ``python -m pao_executors.sandbox --port N``."""
+"""The sandbox as ``pao dev`` runs it: ``python -m pao_sandbox --port N``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 from jira import JIRA
-from pao_common.devbroker import free_port
+from pao_devtools.ports import free_port
 
 from tests.support.sandbox import JIRA_PAT, SandboxServer
 from tests.support.services import ServiceProcess
@@ -22,7 +22,7 @@ def test_module_runs_all_sandboxes_on_one_port_configured_by_env_and_file(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAO_")}
     env.update({"PAO_SANDBOX_JIRA__DEPLOYMENT": "Cloud", "PAO_SANDBOX_CONFIG_FILE": str(config)})
     env["PAO_SANDBOX_SMTP_PORT"] = str(free_port())
-    process = ServiceProcess("pao_executors.sandbox", env, tmp_path).start()
+    process = ServiceProcess("pao_sandbox", env, tmp_path).start()
     try:
         index = httpx.get(process.url + "/")
         info = httpx.get(f"{process.url}/jira/rest/api/2/serverInfo").json()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-from pao_common.devbroker import free_port
+from pao_devtools.ports import free_port
 
 FLAGS = [
     "--headless",

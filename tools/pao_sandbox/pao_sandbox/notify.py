@@ -3,7 +3,7 @@ e-mails and chat posts are received on the laptop and nothing leaves it.
 
 Mounted at ``/notify``. The SMTP catcher is a real SMTP server (``aiosmtpd``) on its own
 port (``PAO_SANDBOX_SMTP_PORT``; ``pao dev``: the sandbox's port + 1, 8100 by default),
-started by ``start_smtp`` (``python -m pao_executors.sandbox`` does at start); it accepts
+started by ``start_smtp`` (``python -m pao_sandbox`` does at start); it accepts
 every message and keeps it with its envelope. The webhook sink answers like a Slack
 incoming webhook::
 
@@ -38,8 +38,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from pao_executors.sandbox.common import SandboxSystem, esc, json_body, page
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox.common import SandboxSystem, esc, json_body, page
+from pao_sandbox.errors import SandboxApiError
 
 KEEP = 1000  # messages and posts kept, newest last
 

@@ -60,9 +60,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from pao_executors.sandbox import encoded_query
-from pao_executors.sandbox.common import SandboxSystem, esc, json_body, page, utcnow
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox import encoded_query
+from pao_sandbox.common import SandboxSystem, esc, json_body, page, utcnow
+from pao_sandbox.errors import SandboxApiError
 
 # The columns every CI has (cmdb_ci), as far as PAO's mappings reach for them.
 CI_COLUMNS = frozenset(

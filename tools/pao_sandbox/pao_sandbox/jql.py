@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox.errors import SandboxApiError
 
 
 class JqlError(SandboxApiError):

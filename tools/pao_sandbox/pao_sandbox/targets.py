@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pao_executors.sandbox.common import iso_z, random_id, utcnow
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox.common import iso_z, random_id, utcnow
+from pao_sandbox.errors import SandboxApiError
 
 
 @dataclass

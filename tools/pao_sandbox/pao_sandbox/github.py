@@ -54,7 +54,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from pao_executors.sandbox.common import (
+from pao_sandbox.common import (
     SandboxSystem,
     esc,
     iso_z,
@@ -63,7 +63,7 @@ from pao_executors.sandbox.common import (
     system_base_url,
     utcnow,
 )
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox.errors import SandboxApiError
 
 DOCS = "https://docs.github.com/rest"
 Conclusion = Literal["success", "failure", "cancelled", "timed_out"]

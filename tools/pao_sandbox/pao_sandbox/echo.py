@@ -42,10 +42,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from pao_executors.sandbox.common import SandboxSystem, json_body, random_id, system_base_url
-from pao_executors.sandbox.errors import SandboxApiError
-from pao_executors.sandbox.kubernetes import KubernetesApi
-from pao_executors.sandbox.targets import (
+from pao_sandbox.common import SandboxSystem, json_body, random_id, system_base_url
+from pao_sandbox.errors import SandboxApiError
+from pao_sandbox.kubernetes import KubernetesApi
+from pao_sandbox.targets import (
     Call,
     DnsRecordsApi,
     EmulatedApi,

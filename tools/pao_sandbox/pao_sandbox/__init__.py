@@ -1,7 +1,7 @@
 """Built-in sandboxes of the systems PAO's executors drive: JIRA, GitHub, Terraform Cloud,
 ServiceNow's CMDB and a generic REST target, speaking the real APIs over real sockets.
 
-One process, one port, one prefix per system (``python -m pao_executors.sandbox --port N``;
+One process, one port, one prefix per system (``python -m pao_sandbox --port N``;
 ``create_app(settings)`` for in-process use)::
 
     http://HOST:PORT/jira     JIRA REST v2 (+ v3 on the Cloud flavour)   see ``jira``
@@ -17,6 +17,6 @@ config patch, fault injection, request log; see ``common``) and a small UI at
 server (``tests/support/sandbox.py``). Documentation: ``docs/sandbox.md``.
 """
 
-from pao_executors.sandbox.app import SandboxSettings, create_app
+from pao_sandbox.app import SandboxSettings, create_app
 
 __all__ = ["SandboxSettings", "create_app"]

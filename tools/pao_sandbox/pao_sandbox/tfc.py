@@ -42,7 +42,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from pao_executors.sandbox.common import (
+from pao_sandbox.common import (
     SandboxSystem,
     esc,
     json_body,
@@ -51,8 +51,8 @@ from pao_executors.sandbox.common import (
     system_base_url,
     utcnow,
 )
-from pao_executors.sandbox.errors import SandboxApiError
-from pao_executors.sandbox.tfc_modules import module_outputs, variable_value
+from pao_sandbox.errors import SandboxApiError
+from pao_sandbox.tfc_modules import module_outputs, variable_value
 
 JSONAPI = "application/vnd.api+json"
 FINAL = {"applied", "errored", "discarded", "canceled", "planned_and_finished"}

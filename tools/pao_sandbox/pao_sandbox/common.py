@@ -35,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette._utils import get_route_path
 
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox.errors import SandboxApiError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

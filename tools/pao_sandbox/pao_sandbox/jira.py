@@ -49,8 +49,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from pao_executors.sandbox import jql
-from pao_executors.sandbox.common import (
+from pao_sandbox import jql
+from pao_sandbox.common import (
     SandboxSystem,
     esc,
     json_body,
@@ -58,7 +58,7 @@ from pao_executors.sandbox.common import (
     system_base_url,
     utcnow,
 )
-from pao_executors.sandbox.errors import SandboxApiError
+from pao_sandbox.errors import SandboxApiError
 
 ISSUE_TYPES = {
     "Epic": "10000",

@@ -30,13 +30,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pao_executors.sandbox.common import SandboxSystem, esc, page
-from pao_executors.sandbox.echo import EchoConfig, EchoSandbox
-from pao_executors.sandbox.github import GithubConfig, GithubSandbox
-from pao_executors.sandbox.jira import JiraConfig, JiraSandbox
-from pao_executors.sandbox.notify import NotifyConfig, NotifySandbox
-from pao_executors.sandbox.servicenow import ServiceNowConfig, ServiceNowSandbox
-from pao_executors.sandbox.tfc import TfcConfig, TfcSandbox
+from pao_sandbox.common import SandboxSystem, esc, page
+from pao_sandbox.echo import EchoConfig, EchoSandbox
+from pao_sandbox.github import GithubConfig, GithubSandbox
+from pao_sandbox.jira import JiraConfig, JiraSandbox
+from pao_sandbox.notify import NotifyConfig, NotifySandbox
+from pao_sandbox.servicenow import ServiceNowConfig, ServiceNowSandbox
+from pao_sandbox.tfc import TfcConfig, TfcSandbox
 
 DEFAULT_PORT = 8099
 

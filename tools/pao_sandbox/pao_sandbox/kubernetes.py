@@ -28,9 +28,9 @@ import re
 import uuid
 from typing import Any
 
-from pao_executors.sandbox.common import iso_z, utcnow
-from pao_executors.sandbox.errors import SandboxApiError
-from pao_executors.sandbox.targets import Answer, Call, EmulatedApi
+from pao_sandbox.common import iso_z, utcnow
+from pao_sandbox.errors import SandboxApiError
+from pao_sandbox.targets import Answer, Call, EmulatedApi
 
 # (group/version, resource plural) -> kind; "v1" is the core group.
 NAMESPACED = {

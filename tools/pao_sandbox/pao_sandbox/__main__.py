@@ -1,4 +1,4 @@
-"""``python -m pao_executors.sandbox [--port N] [--host H] [--smtp-port N]``: every sandbox
+"""``python -m pao_sandbox [--port N] [--host H] [--smtp-port N]``: every sandbox
 on one port, and the SMTP catcher of the notifications sandbox on its own (default: the
 HTTP port + 1, so 8100 beside 8099 and two sandboxes never share one; 0: none)."""
 
@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 
-from pao_executors.sandbox.app import SandboxSettings, create_app
-from pao_executors.sandbox.notify import NotifySandbox
+from pao_sandbox.app import SandboxSettings, create_app
+from pao_sandbox.notify import NotifySandbox
 
 
 def main() -> None:
     settings = SandboxSettings()
-    parser = argparse.ArgumentParser(prog="python -m pao_executors.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m pao_sandbox")
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--smtp-port", type=int, default=settings.smtp_port)
