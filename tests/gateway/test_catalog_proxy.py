@@ -17,9 +17,8 @@ from tests.gateway.conftest import (
     eventually,
     item_document,
     publish_version,
-    records_until_sentinels,
 )
-from tests.support.kafka import produce
+from tests.support.kafka import produce, records_until_sentinels
 
 pytestmark = pytest.mark.integration
 

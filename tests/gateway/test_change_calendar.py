@@ -25,9 +25,9 @@ from tests.gateway.conftest import (
     insert_view,
     item_document,
     publish_version,
-    records_until_sentinels,
     run_gateway,
 )
+from tests.support.kafka import records_until_sentinels
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,9 @@ from tests.gateway.conftest import (
     insert_view,
     item_document,
     publish_version,
-    records_until_sentinels,
     run_gateway,
 )
+from tests.support.kafka import records_until_sentinels
 from tests.support.services import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration

@@ -27,10 +27,10 @@ from tests.gateway.conftest import (
     insert_view,
     item_document,
     publish_version,
-    records_until_sentinels,
     run_gateway,
 )
 from tests.gateway.test_live import sse
+from tests.support.kafka import records_until_sentinels
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,14 +13,7 @@ from pao_common.cloudevents import decode_headers, from_kafka
 from pao_common.identity import CREDENTIAL_EXTENSION
 from pao_common.messages import SubmitRequest, parse_message
 
-from tests.gateway.conftest import (
-    Issuer,
-    RunningGateway,
-    eventually,
-    insert_resource,
-    insert_view,
-    records_until_sentinels,
-)
+from tests.gateway.conftest import Issuer, RunningGateway, eventually, insert_resource, insert_view
 from tests.gateway.test_live import publish_request_event
 from tests.gateway.test_resources import (
     ADMINS_ONLY,
@@ -29,6 +22,7 @@ from tests.gateway.test_resources import (
     item_with_operations,
     unique,
 )
+from tests.support.kafka import records_until_sentinels
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,8 @@ from pao_common.identity import CREDENTIAL_EXTENSION
 from pao_common.messages import Requester, SubmitRequest, parse_message
 from pao_common.service_tokens import TrustedServices
 
-from tests.gateway.conftest import (
-    Issuer,
-    RunningGateway,
-    item_document,
-    publish_version,
-    records_until_sentinels,
-)
+from tests.gateway.conftest import Issuer, RunningGateway, item_document, publish_version
+from tests.support.kafka import records_until_sentinels
 
 pytestmark = pytest.mark.integration
 
