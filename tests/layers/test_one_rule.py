@@ -1,6 +1,7 @@
-"""One ``RetryPolicy`` and one "latest version" rule, in ``pao_common``, for every service
-(issue #15): the catalog, the orchestrator and the gateway agree on which version of an
-item is the latest, including the ties the three used to break differently."""
+"""One ``RetryPolicy`` and one "latest version" rule, in the catalog language library
+``pao_catalog_model``, for every service (issue #15): the catalog, the orchestrator and
+the gateway agree on which version of an item is the latest, including the ties the three
+used to break differently."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from pao_catalog.index import ItemEntry, ParsedVersion, VersionEntry
 from pao_catalog.store import StoredVersion
 from pao_catalog_model.model import Step, parse_item
-from pao_common.retry import RetryPolicy
-from pao_common.versions import latest_version, version_key
+from pao_catalog_model.retry import RetryPolicy
+from pao_catalog_model.versions import latest_version, version_key
 from pao_gateway.catalog_items import PostgresItemVersions
 from pao_orchestrator.adapters.catalog import PostgresItemCatalog
 from pao_orchestrator.adapters.memory import InMemoryItemCatalog

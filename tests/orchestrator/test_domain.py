@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pao_catalog_model.retry import RetryPolicy
 from pao_common.messages import (
     ActionStarted,
     ApproveRequest,
@@ -15,7 +16,6 @@ from pao_common.messages import (
     SubmitRequest,
     TicketResolved,
 )
-from pao_common.retry import RetryPolicy
 from pao_orchestrator.domain import policy
 from pao_orchestrator.domain.codec import decode, encode
 from pao_orchestrator.domain.state import TICKET_STEP

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
+from pao_catalog_model.versions import latest_version
 from pao_common import db
 from pao_common.messages import ActionSucceeded, CancelRequest, SubmitRequest, resource_id_for
 from pao_common.topics import Topics
-from pao_common.versions import latest_version
 from pao_orchestrator.adapters.catalog import PostgresItemCatalog
 from pao_orchestrator.adapters.memory import (
     FixedClock,

@@ -11,6 +11,8 @@ service asks of one, with no I/O beyond reading the files it is given:
 - ``forms``: the request form's JSON Schema, ``validate_inputs``, ``apply_defaults``;
 - ``actions``: the action-type contracts as the catalog knows them;
 - ``preview``, ``expectations``: what an item would do with given inputs, and its examples;
+- ``versions``: which version of an item is the latest (``latest_version``), one rule;
+- ``retry``: ``RetryPolicy``, a step's ``retry:`` and the delay between attempts;
 - ``errors``: the exceptions of the catalog language.
 
 The catalog service (``pao_catalog``) keeps ingestion, the version store, the index and the

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pao_common import templating
-from pao_common.retry import RetryPolicy
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from pao_catalog_model.errors import InvalidCatalogDocument
+from pao_catalog_model.retry import RetryPolicy
 
 SCHEMA_VERSION = "2.0"
 

@@ -6,6 +6,11 @@ in build metadata (``1.0.0`` and ``1.0.0+build.2``); the one whose text sorts hi
 so the choice never depends on the order rows arrive in. Text that is not a semantic
 version (the catalog refuses such documents, but a table may hold anything) sorts below
 every real version, ordered by its text.
+
+The catalog service's index (an item's ``latest`` and the version it is shown as), its
+ingestion (versions only go up), the orchestrator's catalog adapters (the version a
+request without one runs) and the gateway's submission check all use this rule;
+tests/layers/test_one_rule.py pins its ties and that the four agree.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 from pao_catalog_model.forms import build_form, operations_summary
 from pao_catalog_model.model import CatalogItem
-from pao_common.versions import version_key
+from pao_catalog_model.versions import version_key
 
 from pao_catalog.store import StoredVersion
 

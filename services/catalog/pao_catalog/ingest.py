@@ -27,8 +27,8 @@ from typing import Any
 
 from pao_catalog_model.loader import LoadResult, is_document_file, load_file
 from pao_catalog_model.model import CatalogItem, parse_item
+from pao_catalog_model.versions import version_key
 from pao_common.messages import CatalogItemPublished, CatalogItemRetired
-from pao_common.versions import version_key
 
 from pao_catalog.events import CatalogEvents
 from pao_catalog.index import CatalogIndex, ItemEntry, ParsedVersion, VersionEntry

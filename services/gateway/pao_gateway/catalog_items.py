@@ -1,8 +1,8 @@
 """The catalog versions a submission is checked against, read from ``catalog_item_versions``.
 
 The catalog service is the table's only writer; the gateway reads the pinned (or
-latest: the highest non-retired by ``pao_common.versions``) version, parses it with the
-catalog library and validates inputs with the catalog's own validator
+latest: ``pao_catalog_model.versions.latest_version`` of the non-retired ones) version,
+parses it with the catalog library and validates inputs with the catalog's own validator
 (``pao_catalog_model.forms.validate_inputs``), so the form a portal renders and the
 check a submission passes are one and the same.
 """
@@ -18,9 +18,9 @@ from typing import Any, Protocol
 import asyncpg
 from pao_catalog_model.forms import apply_defaults, validate_inputs
 from pao_catalog_model.model import Access, Approval, CatalogItem, parse_item
+from pao_catalog_model.versions import latest_version, version_key
 from pao_common import approvals, templating
 from pao_common.errors import TemplateError
-from pao_common.versions import version_key
 
 from pao_gateway.errors import AccessDenied, FieldProblem, InvalidSubmission
 from pao_gateway.identity import User
@@ -104,7 +104,8 @@ class PostgresItemVersions:
                     f"catalog item {item_id!r} is retired",
                     [FieldProblem("item_id", f"every version of {item_id!r} is retired", "body")],
                 )
-            row = max(live, key=lambda r: version_key(r["version"]))
+            latest = latest_version(r["version"] for r in live)
+            row = next(r for r in live if r["version"] == latest)
         else:
             found = [r for r in rows if r["version"] == version]
             if not found:

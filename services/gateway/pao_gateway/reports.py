@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 from pao_catalog_model.model import duration_seconds
-from pao_common.versions import VersionKey, version_key
+from pao_catalog_model.versions import VersionKey, version_key
 
 from pao_gateway.errors import AccessDenied
 from pao_gateway.identity import User

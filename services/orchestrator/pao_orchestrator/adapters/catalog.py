@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 from pao_catalog_model.model import parse_item
-from pao_common.versions import latest_version
+from pao_catalog_model.versions import latest_version
 
 from pao_orchestrator.errors import ItemNotFound
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pao_common.versions import latest_version
+from pao_catalog_model.versions import latest_version
 
 from pao_orchestrator.domain.codec import decode, decode_resource, encode
 from pao_orchestrator.domain.events import DomainEvent

@@ -29,9 +29,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pao_catalog_model.retry import RetryPolicy
 from pao_common import portal_links
 from pao_common.messages import ActionFailed, ActionSucceeded, ChangeRequestDecided, ExecuteAction
-from pao_common.retry import RetryPolicy
 from pao_common.servicenow_changes import (
     CORRELATION_DISPLAY,
     RISKS,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from pao_catalog_model import forms
+from pao_catalog_model.retry import RetryPolicy
 from pao_common import templating
 from pao_common.errors import TemplateError
 from pao_common.messages import (
@@ -31,7 +32,6 @@ from pao_common.messages import (
     SubmitRequest,
     TicketResolved,
 )
-from pao_common.retry import RetryPolicy
 
 from pao_orchestrator.domain import (
     approval_decide,

@@ -4,14 +4,14 @@ Command and timer ids derive from (request, step, phase, attempt), so deciding t
 (after a concurrency conflict) or re-dispatching on start gives the same ids, and a
 result for an older attempt never matches the current one. Backoff jitter derives
 from the failed attempt's command id: spread across requests, reproducible in replay
-(``pao_common.retry.RetryPolicy``, the one model the catalog reads ``retry:`` into).
+(``pao_catalog_model.retry.RetryPolicy``, the one model the catalog reads ``retry:`` into).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from pao_common.retry import RetryPolicy
+from pao_catalog_model.retry import RetryPolicy
 
 _NAMESPACE = uuid.UUID("6f0c1c3e-2b1a-4d0e-9b5e-7a7d5a0f0a11")
 
