@@ -265,7 +265,9 @@ class RequestHandler:
         op_id = operation_id if submitting else state.operation
         operation = ctx.item.operation(op_id) if ctx.item is not None and op_id else None
         target = resources.ResourceTarget(state=resource, item=ctx.item, operation=operation)
-        item = resources.operation_item(ctx.item, operation) if operation else ctx.item
+        item = ctx.item
+        if ctx.item is not None and operation is not None:
+            item = resources.operation_item(ctx.item, operation)
         problem = ctx.item_problem
         if ctx.item is not None and operation is None:
             problem = f"item {ctx.item.metadata.id} has no operation {op_id!r}"

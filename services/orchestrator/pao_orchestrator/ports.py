@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from pao_catalog_model.model import CatalogItem
 from pao_common.cloudevents import CloudEvent
 
 from pao_orchestrator.domain.events import DomainEvent
@@ -200,8 +201,8 @@ class Clock(Protocol):
 class ItemCatalog(Protocol):
     """The published catalog versions (``catalog_item_versions``)."""
 
-    async def get(self, item_id: str, version: str | None = None) -> Any:
-        """The ``CatalogItem`` of ``item_id`` at ``version``; the highest non-retired semver
+    async def get(self, item_id: str, version: str | None = None) -> CatalogItem:
+        """The catalog item ``item_id`` at ``version``; the highest non-retired semver
         when ``version`` is None. Raises ``ItemNotFound``. (A pinned version is served even
         when retired: a request in flight keeps its version.)
         """

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import asyncpg
-from pao_catalog_model.model import parse_item
+from pao_catalog_model.model import CatalogItem, parse_item
 from pao_catalog_model.versions import latest_version
 
 from pao_orchestrator.errors import ItemNotFound
@@ -17,9 +16,9 @@ class PostgresItemCatalog:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._cache: dict[tuple[str, str], CatalogItem] = {}
 
-    async def get(self, item_id: str, version: str | None = None) -> Any:
+    async def get(self, item_id: str, version: str | None = None) -> CatalogItem:
         if version is None:
             rows = await self._pool.fetch(
                 "SELECT version FROM catalog_item_versions"

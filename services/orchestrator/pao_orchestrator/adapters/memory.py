@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pao_catalog_model.model import CatalogItem
 from pao_catalog_model.versions import latest_version
 
 from pao_orchestrator.domain.codec import decode, decode_resource, encode
@@ -224,16 +225,16 @@ class FixedClock:
 class InMemoryItemCatalog:
     """Catalog items held in a dict: ``{(item_id, version): CatalogItem}``."""
 
-    def __init__(self, items: list[Any] | None = None) -> None:
-        self.items: dict[tuple[str, str], Any] = {}
+    def __init__(self, items: list[CatalogItem] | None = None) -> None:
+        self.items: dict[tuple[str, str], CatalogItem] = {}
         self.retired: set[tuple[str, str]] = set()
         for item in items or []:
             self.add(item)
 
-    def add(self, item: Any) -> None:
+    def add(self, item: CatalogItem) -> None:
         self.items[(item.metadata.id, item.metadata.version)] = item
 
-    async def get(self, item_id: str, version: str | None = None) -> Any:
+    async def get(self, item_id: str, version: str | None = None) -> CatalogItem:
         if version is not None:
             item = self.items.get((item_id, version))
             if item is None:

@@ -10,8 +10,9 @@ Each stage has its own expiry timer; the first keeps the one-rule form's timer i
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from pao_catalog_model.model import Approval
 from pao_common import approvals
 from pao_common.messages import ApproveRequest, RejectRequest
 
@@ -32,7 +33,7 @@ class Builder(Protocol):
     def now(self) -> datetime: ...
 
 
-def approval_spec(b: Builder) -> Any:
+def approval_spec(b: Builder) -> Approval | None:
     """The approval rule that applies (for a day-2 request ``ctx.item`` is already the item
     as the operation sees it, with the operation's approval)."""
     item = b.ctx.item
@@ -50,9 +51,8 @@ def approval_timer(state: RequestState, stage: int | None = None) -> str:
 def _resource_owner_team(b: Builder) -> str | None:
     """An operation's resource's owner team; for provisioning, the team it will have."""
     target = b.ctx.resource
-    owner = getattr(getattr(target, "state", None), "owner_team", None)
-    if owner:
-        return str(owner)
+    if target is not None and target.owner_team:
+        return target.owner_team
     item = b.ctx.item
     owner_input = item.resource.owner_input if item is not None else None
     return approvals.provisioning_owner_team(owner_input, b.state.inputs, b.state.requester)

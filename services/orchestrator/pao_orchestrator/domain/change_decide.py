@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from pao_catalog_model.model import CatalogItem
 from pao_common import change_calendar
 
 from pao_orchestrator.domain import approval_decide, policy
@@ -42,9 +43,9 @@ class Builder(Protocol):
     def now(self) -> datetime: ...
 
 
-def classify(item: Any, context: dict[str, Any]) -> str:
+def classify(item: CatalogItem | None, context: dict[str, Any]) -> str:
     """The request's change class (``TemplateError`` when a rule does not evaluate)."""
-    spec = getattr(item, "change_class", None)
+    spec = item.change_class if item is not None else None
     return "standard" if spec is None else str(spec.of(context))
 
 
@@ -59,7 +60,7 @@ def may_start(b: Builder) -> bool:
     item = b.ctx.item
     owner = item.metadata.owner if item is not None else None
     found = change_calendar.verdict(calendar, b.now, s.change_class, item_id=s.item_id, owner=owner)
-    if found is None:
+    if found is None or calendar is None:  # no calendar: no window is ever found
         return True
     freeze = s.freeze
     if found.action == "escalate" and freeze is not None and found.window in freeze.escalated:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from pao_catalog_model.retry import RetryPolicy
 from pao_common import portal_links
+from pao_common.change_calendar import ChangeRequests
 from pao_common.messages import ActionFailed, ActionSucceeded, ChangeRequestDecided, ExecuteAction
 from pao_common.servicenow_changes import (
     CORRELATION_DISPLAY,
@@ -66,10 +67,10 @@ class Builder(Protocol):
     def now(self) -> datetime: ...
 
 
-def _policy(b: Builder) -> Any:
+def _policy(b: Builder) -> ChangeRequests | None:
     """The calendar's ``change_requests:`` if it applies to this request, else None."""
     calendar = b.ctx.calendar
-    wanted = getattr(calendar, "change_requests", None) if calendar is not None else None
+    wanted = calendar.change_requests if calendar is not None else None
     if wanted is None:
         return None
     s = b.state
@@ -142,7 +143,7 @@ def _description(b: Builder) -> str:
     return "\n".join(lines)
 
 
-def _open_fields(b: Builder, wanted: Any) -> dict[str, Any]:
+def _open_fields(b: Builder, wanted: ChangeRequests) -> dict[str, Any]:
     s = b.state
     start = b.now
     end = start + timedelta(seconds=wanted.planned_duration_s)
@@ -164,9 +165,13 @@ def _open_fields(b: Builder, wanted: Any) -> dict[str, Any]:
     return fields
 
 
-def _open(b: Builder, wanted: Any, attempt: int) -> None:
+def _open(b: Builder, wanted: ChangeRequests | None, attempt: int) -> None:
     cr = b.state.change_request
-    fields = cr.fields if cr is not None and cr.fields else _open_fields(b, wanted)
+    if cr is not None and cr.fields:
+        fields = cr.fields  # a retry sends what the first attempt sent
+    else:
+        assert wanted is not None  # the first attempt opens one because the policy applies
+        fields = _open_fields(b, wanted)
     command_id = policy.command_id(b.state.request_id, CHANGE_STEP, "open", attempt)
     b.emit(
         ev.ChangeRequestOpening(

@@ -11,10 +11,11 @@ rule sees what the previous one changed (a step succeeded -> the next is dispatc
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pao_catalog_model import forms
+from pao_catalog_model.model import Step
 from pao_catalog_model.retry import RetryPolicy
 from pao_common import templating
 from pao_common.errors import TemplateError
@@ -75,7 +76,7 @@ class _Builder:
         self.state = evolve(self.state, event)
 
     @property
-    def now(self) -> Any:
+    def now(self) -> datetime:
         return self.ctx.now
 
 
@@ -116,10 +117,12 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
     if b.state.status != "new":
         return  # the same request submitted again: it exists already
     if msg.resource_id is not None:  # a day-2 operation on a resource
-        if (refusal := resources.operation_refusal(msg, b.ctx.resource)) is not None:
+        target = b.ctx.resource
+        if (refusal := resources.operation_refusal(msg, target)) is not None:
             resources.refuse(b, msg, refusal)
             return
-        msg = resources.prefill(msg, b.ctx.resource)
+        assert target is not None  # operation_refusal refuses an unknown resource
+        msg = resources.prefill(msg, target)
     item = b.ctx.item
     base = {
         "occurred_at": b.now,
@@ -141,9 +144,9 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
     mode = item.fulfillment.mode
     planned: tuple[ev.PlannedStep, ...]
     if mode == "automated":
-        planned = tuple(
-            ev.PlannedStep(id=s.id, action_type=s.action) for s in item.fulfillment.automated.steps
-        )
+        automated = item.fulfillment.automated
+        assert automated is not None  # the model requires it in this mode
+        planned = tuple(ev.PlannedStep(id=s.id, action_type=s.action) for s in automated.steps)
     else:
         planned = (ev.PlannedStep(id=TICKET_STEP, action_type=TICKET_ACTION),)
     problems = forms.validate_inputs(item, msg.inputs)
@@ -175,7 +178,7 @@ def _on_submit(b: _Builder, msg: SubmitRequest) -> None:
     if class_problem is not None:
         b.emit(ev.RequestFailed(occurred_at=b.now, error=class_problem))
         return
-    approval = approval_decide.approval_spec(b)
+    approval = item.approval  # an operation's own: ctx.item is the item as it sees it
     needs_approval = approval.required
     if needs_approval and approval.when:
         try:
@@ -232,7 +235,7 @@ def _context(b: _Builder) -> dict[str, Any]:
     return resources.with_resource(context, b.ctx)
 
 
-def _step_def(b: _Builder, step_id: str) -> Any:
+def _step_def(b: _Builder, step_id: str) -> Step | None:
     automated = b.ctx.item.fulfillment.automated if b.ctx.item is not None else None
     return automated.step(step_id) if automated is not None else None
 
@@ -288,7 +291,7 @@ def _automation_failed(b: _Builder, reason: str) -> None:
     _fail_automation(b, reason)
 
 
-def _dispatch_step(b: _Builder, step: StepState, spec: Any, attempt: int) -> None:
+def _dispatch_step(b: _Builder, step: StepState, spec: Step, attempt: int) -> None:
     try:
         inputs = templating.render(dict(spec.with_), _context(b))
     except TemplateError as exc:
@@ -618,7 +621,7 @@ def _fail_automation(b: _Builder, reason: str) -> None:
     _after_rollback(b, rolled_back=False)
 
 
-def _next_to_compensate(b: _Builder) -> tuple[StepState, Any] | None:
+def _next_to_compensate(b: _Builder) -> tuple[StepState, Step] | None:
     """The last succeeded step (in plan order) that declares a rollback."""
     for step in reversed(b.state.steps):
         if step.status != "succeeded" or step.id == TICKET_STEP:
@@ -689,7 +692,7 @@ def _after_rollback(b: _Builder, *, rolled_back: bool) -> None:
         b.emit(ev.RequestRolledBack(occurred_at=b.now))
     item = b.ctx.item
     automated = item.fulfillment.automated if item is not None else None
-    if automated is not None and automated.fallback_to_manual:
+    if item is not None and automated is not None and automated.fallback_to_manual:
         if item.fulfillment.manual is None:
             b.emit(
                 ev.RequestFailed(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from pao_catalog_model.model import CatalogItem
+from pao_common.change_calendar import ChangeCalendar
 from pao_common.messages import (
     ActionFailed,
     ActionProgress,
@@ -24,6 +26,9 @@ from pao_common.messages import (
 from pydantic import BaseModel, ConfigDict
 
 from pao_orchestrator.domain.events import DomainEvent
+
+if TYPE_CHECKING:  # resources imports this module
+    from pao_orchestrator.domain.resources import ResourceTarget
 
 TimerKind = Literal[
     "retry",
@@ -80,21 +85,21 @@ class TimerRequest:
 class DecisionContext:
     """Everything ``decide`` may know about the world, passed in as data.
 
-    ``item`` is the pinned catalog item (a ``pao_catalog_model.model.CatalogItem``), or None
-    with ``item_problem`` saying why it could not be had; for an operation request it is
-    the item as the operation sees it (``resources.operation_item``). ``system`` holds the
+    ``item`` is the pinned catalog item, or None with ``item_problem`` saying why it could
+    not be had; for an operation request it is the item as the operation sees it
+    (``resources.operation_item``). ``system`` holds the
     template context's ``environment`` and ``portal_url``; ``now`` is the deciding
     message's time.
     """
 
     now: datetime
-    item: Any = None
+    item: CatalogItem | None = None
     item_problem: str | None = None
     system: Mapping[str, Any] = field(default_factory=dict)
-    # An operation request's resource (``resources.ResourceTarget``); None otherwise.
-    resource: Any = None
-    # The change calendar (``pao_common.change_calendar.ChangeCalendar``); None: no freezes.
-    calendar: Any = None
+    # An operation request's resource; None otherwise.
+    resource: ResourceTarget | None = None
+    # The change calendar; None: no freezes.
+    calendar: ChangeCalendar | None = None
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pao_catalog_model.model import DECOMMISSION
+from pao_catalog_model.model import DECOMMISSION, CatalogItem, Operation
 from pao_common import messages as m
 from pao_common import templating
 from pao_common.errors import TemplateError
@@ -31,6 +31,7 @@ from pao_common.messages import Requester, SubmitRequest, resource_id_for
 
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain import resource_events as rev
+from pao_orchestrator.domain.decision import DecisionContext
 from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.resource_state import ResourceState, evolve_resource
 from pao_orchestrator.domain.state import RequestState
@@ -49,8 +50,8 @@ class ResourceTarget:
     """
 
     state: ResourceState
-    item: Any = None
-    operation: Any = None
+    item: CatalogItem | None = None
+    operation: Operation | None = None
 
     @property
     def owner_team(self) -> str | None:
@@ -68,7 +69,7 @@ def target_of(state: RequestState, message: Any) -> str | None:
     return state.resource_id
 
 
-def operation_item(item: Any, operation: Any) -> Any:
+def operation_item(item: CatalogItem, operation: Operation) -> CatalogItem:
     """The item as the operation's request sees it: the operation's form, approval,
     access and fulfilment, the item's metadata (id, version) and everything else."""
     return item.model_copy(
@@ -153,6 +154,7 @@ def link(b: Any, msg: SubmitRequest) -> None:
 def prefill(msg: SubmitRequest, target: ResourceTarget) -> SubmitRequest:
     """The operation's inputs, its fields that are also the item's taken from the
     resource's inputs when the request leaves them out."""
+    assert target.operation is not None  # operation_refusal refuses a request without one
     item_fields = _field_ids(target.item)
     op_fields = {f.id for f in target.operation.presentation.all_fields()}
     current = target.state.inputs
@@ -177,9 +179,9 @@ def template_resource(target: ResourceTarget) -> dict[str, Any]:
     }
 
 
-def with_resource(context: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def with_resource(context: dict[str, Any], ctx: DecisionContext) -> dict[str, Any]:
     """The template context, with ``resource`` for an operation request's templates."""
-    target: ResourceTarget | None = getattr(ctx, "resource", None)
+    target = ctx.resource
     if target is None or not target.state.exists:
         return context
     return {**context, "resource": template_resource(target)}
@@ -204,7 +206,7 @@ def follow(
     after: RequestState,
     resource: ResourceState,
     *,
-    item: Any = None,
+    item: CatalogItem | None = None,
     system: Mapping[str, Any] | None = None,
 ) -> list[DomainEvent]:
     """The resource events that the request's ``events`` (``before`` -> ``after``) cause.
@@ -299,18 +301,18 @@ def merged_inputs(
     return {**current, **{k: v for k, v in operation_inputs.items() if k in known}}
 
 
-def _field_ids(item: Any) -> set[str]:
+def _field_ids(item: CatalogItem | None) -> set[str]:
     if item is None:
         return set()
     return {f.id for f in item.presentation.all_fields()}
 
 
 def _opened(
-    request: RequestState, item: Any, system: Mapping[str, Any], at: datetime
+    request: RequestState, item: CatalogItem | None, system: Mapping[str, Any], at: datetime
 ) -> rev.ResourceProvisioningStarted:
     resource_id = resource_id_for(request.request_id)
     requester = request.requester
-    spec = getattr(item, "resource", None)
+    spec = item.resource if item is not None else None
     owner = None
     if spec is not None and spec.owner_input:
         value = request.inputs.get(spec.owner_input)
@@ -336,10 +338,14 @@ def default_name(item_id: str, resource_id: str) -> str:
 
 
 def _name(
-    request: RequestState, item: Any, system: Mapping[str, Any], resource_id: str, at: datetime
+    request: RequestState,
+    item: CatalogItem | None,
+    system: Mapping[str, Any],
+    resource_id: str,
+    at: datetime,
 ) -> str:
     fallback = default_name(request.item_id or "resource", resource_id)
-    template = getattr(getattr(item, "resource", None), "name", None)
+    template = item.resource.name if item is not None else None
     if not template:
         return fallback
     context = templating.build_context(
