@@ -157,6 +157,16 @@ def _from_row(row: asyncpg.Record) -> Submission:
     )
 
 
+_INSERT = (
+    "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
+    " requester_teams, requester, idempotency_key, body_hash, item_id,"
+    " item_version, inputs, topic, emergency_reason, resource_id, operation)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+    f" DO NOTHING RETURNING {_COLUMNS}"
+)
+
+
 @dataclass(frozen=True)
 class IdempotencyHint:
     request_id: str
@@ -167,9 +177,16 @@ class SubmissionStore:
     """Submissions for one commands ``topic`` (the row says where it is to be published)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, fastpath: FastPath, *, hint_ttl_s: int, topic: str
+        self,
+        pool: asyncpg.Pool,
+        fastpath: FastPath,
+        *,
+        hint_ttl_s: int,
+        topic: str,
+        mark_every_s: float = 0.1,
     ) -> None:
         self._pool = pool
+        self._mark_every_s = mark_every_s
         self._redis = fastpath
         self._hint_ttl_s = hint_ttl_s
         self._topic = topic
@@ -217,56 +234,60 @@ class SubmissionStore:
 
         An operation's submission (``resource_id``) claims its resource in the same
         transaction through ``claims``: when another request holds it, nothing is
-        written and ``ResourceBusy`` is raised."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "INSERT INTO gateway_submissions (request_id, message_id, requester_id,"
-                " requester_teams, requester, idempotency_key, body_hash, item_id,"
-                " item_version, inputs, topic, emergency_reason, resource_id, operation)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                " ON CONFLICT (requester_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-                f" DO NOTHING RETURNING {_COLUMNS}",
-                submission.request_id,
-                submission.message_id,
-                submission.requester.id,
-                list(submission.requester.teams),
-                submission.requester.model_dump_json(),
-                submission.idempotency_key,
-                submission.body_hash,
-                submission.item_id,
-                submission.item_version,
-                json.dumps(submission.inputs),
-                self._topic,
-                submission.emergency_reason,
-                submission.resource_id,
-                submission.operation,
-            )
+        written and ``ResourceBusy`` is raised. Any other submission is one statement,
+        atomic on its own: no ``BEGIN``/``COMMIT`` round trips around it."""
+        if submission.resource_id is None:
+            row = await self._pool.fetchrow(_INSERT, *self._insert_args(submission))
             if row is not None:
-                if submission.resource_id is not None:
-                    assert claims is not None, "an operation's submission claims its resource"
+                return _from_row(row)
+        else:
+            assert claims is not None, "an operation's submission claims its resource"
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(_INSERT, *self._insert_args(submission))
+                if row is not None:
                     await claims.take(
                         conn,
                         submission.resource_id,
                         submission.request_id,
                         submission.operation or "",
                     )
-                return _from_row(row)
+                    return _from_row(row)
         assert submission.idempotency_key is not None
         earlier = await self.by_key(submission.requester.id, submission.idempotency_key)
         assert earlier is not None, "conflicting row vanished"
         return earlier
 
+    def _insert_args(self, submission: Submission) -> tuple[Any, ...]:
+        return (
+            submission.request_id,
+            submission.message_id,
+            submission.requester.id,
+            list(submission.requester.teams),
+            submission.requester.model_dump_json(),
+            submission.idempotency_key,
+            submission.body_hash,
+            submission.item_id,
+            submission.item_version,
+            json.dumps(submission.inputs),
+            self._topic,
+            submission.emergency_reason,
+            submission.resource_id,
+            submission.operation,
+        )
+
     async def mark_published(self, request_id: str) -> None:
-        """Record that the command left, in the background and in batches: the marks that
-        come in while one UPDATE runs share the next one. A late mark publishes nothing
-        twice (the relay waits ``grace_s`` before it takes a row); a mark lost in a crash
-        costs one duplicate command, which the orchestrator drops by its message id."""
+        """Record that the command left, in the background and in batches: one UPDATE for
+        the marks of ``mark_every_s`` (not one per submission). A late mark publishes
+        nothing twice (the relay waits ``grace_s``, far longer, before it takes a row); a
+        mark lost in a crash costs one duplicate command, which the orchestrator drops by
+        its message id."""
         self._published.append(request_id)
         if self._marking is None or self._marking.done():
             self._marking = asyncio.create_task(self._write_marks())
 
     async def _write_marks(self) -> None:
         while self._published:
+            await asyncio.sleep(self._mark_every_s)
             ids, self._published = self._published, []
             try:
                 await self._pool.execute(
