@@ -3,9 +3,11 @@ hold on the tree and fail on a deliberate violation of each (issue #15, delivera
 
 The violations are made in a copy of the source tree (``lint-imports`` finds the copy
 first through ``PYTHONPATH``), checked against the project's own contracts: a library
-importing a service, a service importing another, the orchestrator's domain importing a
-database driver, pao_cli importing a service outside its declared exceptions, and an
-executor importing the sandbox (a dev-only package, ``tools/``) and the bundled broker's wheel.
+importing a service (the catalog language library its own catalog service too), a service
+importing another, the orchestrator's domain importing a database driver or the catalog
+service (it has the catalog language, ``pao_catalog_model``), pao_cli importing a service
+outside its declared exceptions, and an executor importing the sandbox (a dev-only
+package, ``tools/``) and the bundled broker's wheel.
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ VIOLATIONS = {
         "import pao_orchestrator.handler",
         "libs never import services BROKEN",
         "pao_cli._layers_violation -> pao_orchestrator.handler",
+    ),
+    "pao_catalog_model/_layers_violation.py": (
+        "from pao_catalog import store",
+        "libs never import services BROKEN",
+        "pao_catalog_model._layers_violation -> pao_catalog.store",
+    ),
+    "pao_orchestrator/domain/_catalog_violation.py": (
+        "from pao_catalog import index",
+        "the orchestrator's domain imports only message contracts and the catalog",
+        "pao_orchestrator.domain._catalog_violation -> pao_catalog.index",
     ),
     "pao_notifier/_layers_violation.py": (
         "from pao_orchestrator import relay",
