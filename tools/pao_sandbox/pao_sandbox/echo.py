@@ -162,13 +162,7 @@ class EchoSandbox(SandboxSystem[EchoConfig]):
             self.check_auth(request)
             scripted = self.next_scripted(request.method, route)
             if scripted is not None:
-                if scripted.delay_s:
-                    await asyncio.sleep(scripted.delay_s)
-                if scripted.text is not None:
-                    return Response(scripted.text, scripted.status, scripted.headers, "text/plain")
-                if scripted.json_ is None and scripted.status in (204, 304):
-                    return Response(status_code=scripted.status, headers=scripted.headers)
-                return JSONResponse(scripted.json_, scripted.status, scripted.headers)
+                return await scripted_answer(scripted)
             base = system_base_url(request)
             if self.config.emulate_apis:
                 emulated = await self.emulate(base, route, request)
@@ -270,3 +264,14 @@ class EchoSandbox(SandboxSystem[EchoConfig]):
                 op["status"] = "running" if op["polls"] > 1 else "pending"
         headers = {"Retry-After": "1"} if op["status"] in ("pending", "running") else {}
         return JSONResponse(self.operation_json(base, op), headers=headers)
+
+
+async def scripted_answer(scripted: ScriptedResponse) -> Response:
+    """What a scripted response (``POST /sandbox/responses``) answers, after its delay."""
+    if scripted.delay_s:
+        await asyncio.sleep(scripted.delay_s)
+    if scripted.text is not None:
+        return Response(scripted.text, scripted.status, scripted.headers, "text/plain")
+    if scripted.json_ is None and scripted.status in (204, 304):
+        return Response(status_code=scripted.status, headers=scripted.headers)
+    return JSONResponse(scripted.json_, scripted.status, scripted.headers)

@@ -66,6 +66,7 @@ from pao_sandbox.common import (
 from pao_sandbox.errors import SandboxApiError
 
 DOCS = "https://docs.github.com/rest"
+REPO_API = "/repos/{owner}/{repo}/actions"
 Conclusion = Literal["success", "failure", "cancelled", "timed_out"]
 
 
@@ -554,9 +555,16 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
     # --- routes -------------------------------------------------------------------------
 
     def add_routes(self, app: FastAPI) -> None:
-        repo_api = "/repos/{owner}/{repo}/actions"
+        self.add_workflow_routes(app)
+        self.add_run_routes(app)
+        self.add_artifact_routes(app)
+        self.add_app_routes(app)
+        self.add_sandbox_routes(app)
 
-        @app.get(repo_api + "/workflows")
+    def add_workflow_routes(self, app: FastAPI) -> None:
+        """Workflows and dispatching one."""
+
+        @app.get(REPO_API + "/workflows")
         async def list_workflows(owner: str, repo: str, request: Request) -> Any:
             self.authenticate(request)
             base = system_base_url(request)
@@ -566,13 +574,13 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
                 "workflows": [self.workflow_json(base, w) for w in flows],
             }
 
-        @app.get(repo_api + "/workflows/{workflow_ref}")
+        @app.get(REPO_API + "/workflows/{workflow_ref}")
         async def get_workflow(owner: str, repo: str, workflow_ref: str, request: Request) -> Any:
             self.authenticate(request)
             workflow = self.find_workflow(f"{owner}/{repo}", workflow_ref)
             return self.workflow_json(system_base_url(request), workflow)
 
-        @app.post(repo_api + "/workflows/{workflow_ref}/dispatches")
+        @app.post(REPO_API + "/workflows/{workflow_ref}/dispatches")
         async def dispatch(owner: str, repo: str, workflow_ref: str, request: Request) -> Response:
             actor = self.authenticate(request)
             workflow = self.find_workflow(f"{owner}/{repo}", workflow_ref)
@@ -590,12 +598,15 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
                 )
             return Response(status_code=204)
 
-        @app.get(repo_api + "/runs")
+    def add_run_routes(self, app: FastAPI) -> None:
+        """Workflow runs: listed, read, cancelled."""
+
+        @app.get(REPO_API + "/runs")
         async def list_runs(owner: str, repo: str, request: Request) -> Any:
             self.authenticate(request)
             return self.list_runs(system_base_url(request), f"{owner}/{repo}", request, None)
 
-        @app.get(repo_api + "/workflows/{workflow_ref}/runs")
+        @app.get(REPO_API + "/workflows/{workflow_ref}/runs")
         async def list_workflow_runs(
             owner: str, repo: str, workflow_ref: str, request: Request
         ) -> Any:
@@ -604,12 +615,12 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
             base = system_base_url(request)
             return self.list_runs(base, f"{owner}/{repo}", request, self.workflow_id(workflow))
 
-        @app.get(repo_api + "/runs/{run_id}")
+        @app.get(REPO_API + "/runs/{run_id}")
         async def get_run(owner: str, repo: str, run_id: int, request: Request) -> Any:
             self.authenticate(request)
             return self.run_json(system_base_url(request), self.repo_run(owner, repo, run_id))
 
-        @app.post(repo_api + "/runs/{run_id}/cancel", status_code=202)
+        @app.post(REPO_API + "/runs/{run_id}/cancel", status_code=202)
         async def cancel_run(owner: str, repo: str, run_id: int, request: Request) -> Any:
             self.authenticate(request)
             run = self.repo_run(owner, repo, run_id)
@@ -619,7 +630,10 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
             self.complete(run, "cancelled", None, None)
             return JSONResponse({}, status_code=202)
 
-        @app.get(repo_api + "/runs/{run_id}/artifacts")
+    def add_artifact_routes(self, app: FastAPI) -> None:
+        """A run's artifacts and their download (a redirect to a blob)."""
+
+        @app.get(REPO_API + "/runs/{run_id}/artifacts")
         async def run_artifacts(owner: str, repo: str, run_id: int, request: Request) -> Any:
             self.authenticate(request)
             run = self.repo_run(owner, repo, run_id)
@@ -633,14 +647,14 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
                 "artifacts": [self.artifact_json(base, a) for a in found],
             }
 
-        @app.get(repo_api + "/artifacts/{artifact_id}")
+        @app.get(REPO_API + "/artifacts/{artifact_id}")
         async def get_artifact(owner: str, repo: str, artifact_id: int, request: Request) -> Any:
             self.authenticate(request)
             return self.artifact_json(
                 system_base_url(request), self.repo_artifact(owner, repo, artifact_id)
             )
 
-        @app.get(repo_api + "/artifacts/{artifact_id}/{archive_format}")
+        @app.get(REPO_API + "/artifacts/{artifact_id}/{archive_format}")
         async def download(
             owner: str, repo: str, artifact_id: int, archive_format: str, request: Request
         ) -> Response:
@@ -659,6 +673,9 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
             if artifact_id is None:
                 return Response("BlobNotFound", status_code=404, media_type="text/plain")
             return Response(self.artifacts[artifact_id]["zip"], media_type="application/zip")
+
+    def add_app_routes(self, app: FastAPI) -> None:
+        """The GitHub App: the app, a repository's installation, installation tokens."""
 
         @app.get("/app")
         async def get_app(request: Request) -> Any:
@@ -702,8 +719,6 @@ class GithubSandbox(SandboxSystem[GithubConfig]):
                 },
                 status_code=201,
             )
-
-        self.add_sandbox_routes(app)
 
     def installation_json(self, base: str, installation_id: int) -> dict[str, Any]:
         return {

@@ -55,6 +55,7 @@ from pao_sandbox.errors import SandboxApiError
 from pao_sandbox.tfc_modules import module_outputs, variable_value
 
 JSONAPI = "application/vnd.api+json"
+V2 = "/api/v2"  # the API below the host root
 FINAL = {"applied", "errored", "discarded", "canceled", "planned_and_finished"}
 
 
@@ -507,26 +508,52 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
 
     # --- routes -------------------------------------------------------------------------
 
+    def take_action(self, run: dict[str, Any], action: str) -> None:
+        """``POST /runs/{id}/actions/{action}``: apply or discard a planned run, cancel one."""
+        status = run["status"]
+        if action == "apply":
+            if status != "planned":
+                raise SandboxApiError(
+                    409,
+                    "transition not allowed: the run is not paused "
+                    f"for confirmation (status {status})",
+                )
+            self.set_status(run, "confirmed")
+        elif action == "discard":
+            if status != "planned":
+                raise SandboxApiError(409, f"transition not allowed (status {status})")
+            self.set_status(run, "discarded")
+        elif action in ("cancel", "force-cancel"):
+            if status not in ("pending", "planning", "applying", "confirmed"):
+                raise SandboxApiError(409, f"transition not allowed (status {status})")
+            self.set_status(run, "canceled")
+        else:
+            raise SandboxApiError(404)
+
     def add_routes(self, app: FastAPI) -> None:
-        v2 = "/api/v2"
+        self.add_workspace_routes(app)
+        self.add_variable_routes(app)
+        self.add_run_routes(app)
+        self.add_state_routes(app)
+        self.add_sandbox_routes(app)
 
-        def answer(body: Any, status: int = 200) -> JSONResponse:
-            return JSONResponse(body, status_code=status, media_type=JSONAPI)
+    def add_workspace_routes(self, app: FastAPI) -> None:
+        """Workspaces: by organization and name, and by id."""
 
-        @app.get(v2 + "/organizations/{org}/workspaces")
+        @app.get(V2 + "/organizations/{org}/workspaces")
         async def list_workspaces(org: str, request: Request) -> Any:
             self.authenticate(request)
             self.check_org(org)
             self.seed()
             found = [w for w in self.workspaces.values() if w["organization"] == org]
-            return answer(
+            return jsonapi(
                 {
                     "data": [self.workspace_json(w) for w in found],
                     "meta": {"pagination": _pagination(len(found))},
                 }
             )
 
-        @app.post(v2 + "/organizations/{org}/workspaces")
+        @app.post(V2 + "/organizations/{org}/workspaces")
         async def create_workspace(org: str, request: Request) -> Any:
             self.authenticate(request)
             self.check_org(org)
@@ -537,11 +564,11 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
                 raise SandboxApiError(422, fields={"name": "Name can't be blank"})
             if self.find_workspace(org, name, create=False):
                 raise SandboxApiError(422, fields={"name": "Name has already been taken"})
-            return answer(
+            return jsonapi(
                 {"data": self.workspace_json(self.create_workspace(org, name, attributes))}, 201
             )
 
-        @app.get(v2 + "/organizations/{org}/workspaces/{name}")
+        @app.get(V2 + "/organizations/{org}/workspaces/{name}")
         async def get_workspace_by_name(org: str, name: str, request: Request) -> Any:
             self.authenticate(request)
             self.check_org(org)
@@ -549,9 +576,9 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
             ws = self.find_workspace(org, name, create=True)
             if ws is None:
                 raise SandboxApiError(404)
-            return answer({"data": self.workspace_json(ws)})
+            return jsonapi({"data": self.workspace_json(ws)})
 
-        @app.patch(v2 + "/organizations/{org}/workspaces/{name}")
+        @app.patch(V2 + "/organizations/{org}/workspaces/{name}")
         async def update_workspace_by_name(org: str, name: str, request: Request) -> Any:
             self.authenticate(request)
             self.seed()
@@ -559,28 +586,31 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
             if ws is None:
                 raise SandboxApiError(404)
             self.update_workspace(ws, await json_body(request, empty={}))
-            return answer({"data": self.workspace_json(ws)})
+            return jsonapi({"data": self.workspace_json(ws)})
 
-        @app.get(v2 + "/workspaces/{ws_id}")
+        @app.get(V2 + "/workspaces/{ws_id}")
         async def get_workspace(ws_id: str, request: Request) -> Any:
             self.authenticate(request)
-            return answer({"data": self.workspace_json(self.workspace(ws_id))})
+            return jsonapi({"data": self.workspace_json(self.workspace(ws_id))})
 
-        @app.patch(v2 + "/workspaces/{ws_id}")
+        @app.patch(V2 + "/workspaces/{ws_id}")
         async def update_workspace(ws_id: str, request: Request) -> Any:
             self.authenticate(request)
             ws = self.workspace(ws_id)
             self.update_workspace(ws, await json_body(request, empty={}))
-            return answer({"data": self.workspace_json(ws)})
+            return jsonapi({"data": self.workspace_json(ws)})
 
-        @app.get(v2 + "/workspaces/{ws_id}/vars")
+    def add_variable_routes(self, app: FastAPI) -> None:
+        """A workspace's variables."""
+
+        @app.get(V2 + "/workspaces/{ws_id}/vars")
         async def list_vars(ws_id: str, request: Request) -> Any:
             self.authenticate(request)
             self.workspace(ws_id)
             found = [v for v in self.vars.values() if v["workspace"] == ws_id]
-            return answer({"data": [self.var_json(v) for v in found]})
+            return jsonapi({"data": [self.var_json(v) for v in found]})
 
-        @app.post(v2 + "/workspaces/{ws_id}/vars")
+        @app.post(V2 + "/workspaces/{ws_id}/vars")
         async def create_var(ws_id: str, request: Request) -> Any:
             self.authenticate(request)
             self.workspace(ws_id)
@@ -600,9 +630,9 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
             var_id = "var-" + random_id()
             attributes["version-id"] = random_id(32).lower()
             self.vars[var_id] = {"id": var_id, "workspace": ws_id, "attributes": attributes}
-            return answer({"data": self.var_json(self.vars[var_id])}, 201)
+            return jsonapi({"data": self.var_json(self.vars[var_id])}, 201)
 
-        @app.patch(v2 + "/workspaces/{ws_id}/vars/{var_id}")
+        @app.patch(V2 + "/workspaces/{ws_id}/vars/{var_id}")
         async def update_var(ws_id: str, var_id: str, request: Request) -> Any:
             self.authenticate(request)
             var = self.vars.get(var_id)
@@ -613,9 +643,9 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
             self.check_var(ws_id, merged, var_id)
             merged["version-id"] = random_id(32).lower()
             var["attributes"] = merged
-            return answer({"data": self.var_json(var)})
+            return jsonapi({"data": self.var_json(var)})
 
-        @app.delete(v2 + "/workspaces/{ws_id}/vars/{var_id}", status_code=204)
+        @app.delete(V2 + "/workspaces/{ws_id}/vars/{var_id}", status_code=204)
         async def delete_var(ws_id: str, var_id: str, request: Request) -> Response:
             self.authenticate(request)
             var = self.vars.get(var_id)
@@ -624,72 +654,56 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
             del self.vars[var_id]
             return Response(status_code=204)
 
-        @app.post(v2 + "/runs")
+    def add_run_routes(self, app: FastAPI) -> None:
+        """Runs, their actions (apply, discard, cancel), plans, applies and their logs."""
+
+        @app.post(V2 + "/runs")
         async def create_run(request: Request) -> Any:
             self.authenticate(request)
             run = self.create_run(await json_body(request, empty={}))
             body = self.run_json(system_base_url(request), run)
             body["attributes"]["status"] = "pending"  # the answer to a create is never further
-            return answer({"data": body}, 201)
+            return jsonapi({"data": body}, 201)
 
-        @app.get(v2 + "/runs/{run_id}")
+        @app.get(V2 + "/runs/{run_id}")
         async def get_run(run_id: str, request: Request) -> Any:
             self.authenticate(request)
-            return answer({"data": self.run_json(system_base_url(request), self.run(run_id))})
+            return jsonapi({"data": self.run_json(system_base_url(request), self.run(run_id))})
 
-        @app.get(v2 + "/workspaces/{ws_id}/runs")
+        @app.get(V2 + "/workspaces/{ws_id}/runs")
         async def list_runs(ws_id: str, request: Request) -> Any:
             self.authenticate(request)
             self.workspace(ws_id)
             base = system_base_url(request)
             found = [r for r in reversed(list(self.runs.values())) if r["workspace"] == ws_id]
-            return answer(
+            return jsonapi(
                 {
                     "data": [self.run_json(base, r) for r in found],
                     "meta": {"pagination": _pagination(len(found))},
                 }
             )
 
-        @app.post(v2 + "/runs/{run_id}/actions/{action}")
+        @app.post(V2 + "/runs/{run_id}/actions/{action}")
         async def run_action(run_id: str, action: str, request: Request) -> Response:
             self.authenticate(request)
-            run = self.run(run_id)
-            status = run["status"]
-            if action == "apply":
-                if status != "planned":
-                    raise SandboxApiError(
-                        409,
-                        "transition not allowed: the run is not paused "
-                        f"for confirmation (status {status})",
-                    )
-                self.set_status(run, "confirmed")
-            elif action == "discard":
-                if status != "planned":
-                    raise SandboxApiError(409, f"transition not allowed (status {status})")
-                self.set_status(run, "discarded")
-            elif action in ("cancel", "force-cancel"):
-                if status not in ("pending", "planning", "applying", "confirmed"):
-                    raise SandboxApiError(409, f"transition not allowed (status {status})")
-                self.set_status(run, "canceled")
-            else:
-                raise SandboxApiError(404)
+            self.take_action(self.run(run_id), action)
             return Response(status_code=202)
 
-        @app.get(v2 + "/plans/{plan_id}")
+        @app.get(V2 + "/plans/{plan_id}")
         async def get_plan(plan_id: str, request: Request) -> Any:
             self.authenticate(request)
             run = next((r for r in self.runs.values() if r["plan"] == plan_id), None)
             if run is None:
                 raise SandboxApiError(404)
-            return answer({"data": self.phase_json(system_base_url(request), run, "plan")})
+            return jsonapi({"data": self.phase_json(system_base_url(request), run, "plan")})
 
-        @app.get(v2 + "/applies/{apply_id}")
+        @app.get(V2 + "/applies/{apply_id}")
         async def get_apply(apply_id: str, request: Request) -> Any:
             self.authenticate(request)
             run = next((r for r in self.runs.values() if r["apply"] == apply_id), None)
             if run is None:
                 raise SandboxApiError(404)
-            return answer({"data": self.phase_json(system_base_url(request), run, "apply")})
+            return jsonapi({"data": self.phase_json(system_base_url(request), run, "apply")})
 
         @app.get("/_archivist/{object_id}", include_in_schema=False)
         async def logs(object_id: str) -> Response:
@@ -701,7 +715,10 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
                     return PlainTextResponse(f"{text}\n")
             return PlainTextResponse("not found", status_code=404)
 
-        @app.get(v2 + "/workspaces/{ws_id}/current-state-version")
+    def add_state_routes(self, app: FastAPI) -> None:
+        """State versions and their outputs."""
+
+        @app.get(V2 + "/workspaces/{ws_id}/current-state-version")
         async def current_state_version(ws_id: str, request: Request, include: str = "") -> Any:
             self.authenticate(request)
             ws = self.workspace(ws_id)
@@ -711,38 +728,36 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
             body: dict[str, Any] = {"data": self.state_version_json(system_base_url(request), sv)}
             if "outputs" in include.split(","):
                 body["included"] = [self.output_json(self.outputs[o], False) for o in sv["outputs"]]
-            return answer(body)
+            return jsonapi(body)
 
-        @app.get(v2 + "/workspaces/{ws_id}/current-state-version-outputs")
+        @app.get(V2 + "/workspaces/{ws_id}/current-state-version-outputs")
         async def current_outputs(ws_id: str, request: Request) -> Any:
             self.authenticate(request)
             ws = self.workspace(ws_id)
             sv = self.state_versions.get(ws["current_state_version"] or "")
             if sv is None:
                 raise SandboxApiError(404)
-            return answer(
+            return jsonapi(
                 {"data": [self.output_json(self.outputs[o], False) for o in sv["outputs"]]}
             )
 
-        @app.get(v2 + "/state-versions/{sv_id}/outputs")
+        @app.get(V2 + "/state-versions/{sv_id}/outputs")
         async def state_version_outputs(sv_id: str, request: Request) -> Any:
             self.authenticate(request)
             sv = self.state_versions.get(sv_id)
             if sv is None:
                 raise SandboxApiError(404)
-            return answer(
+            return jsonapi(
                 {"data": [self.output_json(self.outputs[o], False) for o in sv["outputs"]]}
             )
 
-        @app.get(v2 + "/state-version-outputs/{output_id}")
+        @app.get(V2 + "/state-version-outputs/{output_id}")
         async def state_version_output(output_id: str, request: Request) -> Any:
             self.authenticate(request)
             output = self.outputs.get(output_id)
             if output is None:
                 raise SandboxApiError(404)
-            return answer({"data": self.output_json(output, True)})
-
-        self.add_sandbox_routes(app)
+            return jsonapi({"data": self.output_json(output, True)})
 
     def add_sandbox_routes(self, app: FastAPI) -> None:
         @app.post("/sandbox/faults/apply-error", tags=["tfc sandbox control"], status_code=201)
@@ -773,6 +788,11 @@ class TfcSandbox(SandboxSystem[TfcConfig]):
                 "<th>Workspace</th><th>Kind</th><th>Status</th><th>Message</th><th>Error</th></tr>"
                 f"{rows}</table>",
             )
+
+
+def jsonapi(body: Any, status: int = 200) -> JSONResponse:
+    """A JSON:API answer (Terraform Cloud's media type)."""
+    return JSONResponse(body, status_code=status, media_type=JSONAPI)
 
 
 def _data(body: Any) -> dict[str, Any]:
