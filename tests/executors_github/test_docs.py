@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pao_catalog_model.action_inputs.github import WorkflowInputs
 from pao_common import templating
-from pao_executors.github.inputs import WorkflowInputs
 from pao_executors.github.workflow import correlation_id, titled
 from pao_sandbox.github import render_run_name
 

@@ -217,7 +217,13 @@ async def test_issue_key_mode_comments_and_transitions_an_existing_issue(
     await harness.execute("jira", TICKET)
     result = await harness.run(
         execute_command(
-            "jira", {"issue_key": "NETSEC-1", "comment": "Applied.", "transition": "In Progress"}
+            "jira",
+            {
+                **{k: TICKET[k] for k in ("project", "issue_type", "summary")},
+                "issue_key": "NETSEC-1",
+                "comment": "Applied.",
+                "transition": "In Progress",
+            },
         )
     )
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pao_executors.jira import TicketInputs, UndoInputs
-from pao_executors.rest import RestInputs
+from pao_catalog_model.action_inputs.jira import TicketInputs, UndoInputs
+from pao_catalog_model.action_inputs.rest import RestInputs
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "executors.md"
 

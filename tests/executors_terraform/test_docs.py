@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pao_catalog_model.action_inputs.terraform import TerraformInputs
 from pao_common import templating
-from pao_executors.terraform.inputs import TerraformInputs
 from pao_executors.terraform.settings import TerraformSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "executors.md"

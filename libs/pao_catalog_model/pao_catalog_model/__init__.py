@@ -9,7 +9,9 @@ service asks of one, with no I/O beyond reading the files it is given:
   (references, templating, action inputs, day-2 operations, resources);
 - ``schema``: the published JSON Schema of documents;
 - ``forms``: the request form's JSON Schema, ``validate_inputs``, ``apply_defaults``;
-- ``actions``: the action-type contracts as the catalog knows them;
+- ``action_inputs``: the built-in action types' input models, declared once: the
+  executors validate their commands with them and ``actions`` reads them;
+- ``actions``: the action types a document may name and what each one takes;
 - ``preview``, ``expectations``: what an item would do with given inputs, and its examples;
 - ``versions``: which version of an item is the latest (``latest_version``), one rule;
 - ``retry``: ``RetryPolicy``, a step's ``retry:`` and the delay between attempts;

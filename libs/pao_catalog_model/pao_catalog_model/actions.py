@@ -1,7 +1,10 @@
 """The action types a catalog document may use, and what each one needs.
 
-Built-in types are the executors PAO ships. A team that deploys its own executor declares
-its type so documents using it validate:
+Built-in types are the executors PAO ships: what their steps take is read from the
+executors' own input models (``pao_catalog_model.action_inputs``), so a step an executor
+would refuse (an input missing, unknown or of the wrong type) is refused when the document
+loads.
+A team that deploys its own executor declares its type so documents using it validate:
 
 - ``PAO_EXTRA_ACTION_TYPES=acme.dns,acme.vault:rollback`` (``:rollback`` = it can compensate), or
 - a registry file named by ``PAO_ACTION_TYPES_FILE`` (or ``pao catalog validate --actions``)::
@@ -22,12 +25,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from pao_catalog_model.action_inputs import BUILTIN_ACTIONS, ActionContract, InputProblem
 from pao_catalog_model.errors import InvalidCatalogDocument, UnknownActionType
 
 ACTION_TYPE = re.compile(r"^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$")
@@ -48,6 +53,7 @@ class ActionType:
     optional_inputs: tuple[str, ...] = field(default=(), compare=False)
     rollback_inputs: tuple[str, ...] = ()
     closed: bool = False
+    contract: ActionContract | None = field(default=None, compare=False, repr=False)
 
     def unknown_inputs(self, names: Iterable[str]) -> list[str]:
         if not self.closed:
@@ -55,112 +61,62 @@ class ActionType:
         known = {*self.required_inputs, *self.optional_inputs}
         return sorted(n for n in names if n not in known)
 
+    def input_problems(self, with_: Mapping[str, Any]) -> Iterator[InputProblem]:
+        """What this action would refuse in a step's ``with:`` (paths inside it)."""
+        if self.contract is not None:
+            yield from self.contract.rules.problems(with_)
+            return
+        for name in self.required_inputs:
+            if name not in with_:
+                yield InputProblem((), f"needs input {name!r}")
+        for name in self.unknown_inputs(with_):
+            yield InputProblem((name,), f"has no input {name!r}")
 
-BUILTIN_ACTION_TYPES: tuple[ActionType, ...] = (
-    ActionType(
-        "jira",
-        "Create a JIRA issue (rollback: comment on and close it)",
-        supports_rollback=True,
-        required_inputs=("project", "issue_type", "summary"),
-        optional_inputs=(
-            "description",
-            "labels",
-            "components",
-            "priority",
-            "assignee",
-            "custom_fields",
-            "issue_key",
-            "transition",
-            "comment",
-        ),
-    ),
-    ActionType(
-        "rest",
-        "Call an HTTP API (rollback: another call, e.g. DELETE)",
-        supports_rollback=True,
-        required_inputs=("method", "url"),
-        rollback_inputs=("method", "url"),
-        optional_inputs=("headers", "json", "body", "query", "expected_status", "outputs"),
-    ),
-    ActionType(
-        "terraform",
-        "Run a Terraform plan and apply in a workspace (rollback: destroy)",
-        supports_rollback=True,
-        required_inputs=("workspace",),
-        rollback_inputs=("workspace",),
-        optional_inputs=(
-            "variables",
-            "destroy",
-            "message",
-            "module",
-            "organization",
-            "env_variables",
-            "sensitive",
-            "confirm",
-            "destroy_on_error",
-        ),
-    ),
-    ActionType(
-        "github-workflow",
-        "Dispatch a GitHub Actions workflow and wait for its run",
-        supports_rollback=True,
-        required_inputs=("owner", "repo", "workflow"),
-        rollback_inputs=("owner", "repo", "workflow"),
-        optional_inputs=(
-            "ref",
-            "inputs",
-            "correlation_input",
-            "artifact",
-            "artifact_file",
-            "artifact_required",
-        ),
-    ),
-    ActionType(
-        "debug.log",
-        "Log a message and return it as output {message, logged_at}",
-        supports_rollback=True,
-        required_inputs=("message",),
-        optional_inputs=("level", "outputs"),
-        closed=True,
-    ),
-    ActionType(
-        "debug.wait",
-        "Sleep a number of seconds, reporting progress",
-        supports_rollback=True,
-        required_inputs=("seconds",),
-        optional_inputs=("progress_every_s",),
-        closed=True,
-    ),
-    ActionType(
-        "debug.fail",
-        "Fail (or succeed) per attempt, to exercise retries, rollback and fallback",
-        supports_rollback=True,
-        optional_inputs=(
-            "pattern",
-            "fail_attempts",
-            "times",
-            "retryable",
-            "error",
-            "message",
-            "outputs",
-        ),
-        closed=True,
-    ),
-)
+    def rollback_problems(self, with_: Mapping[str, Any]) -> Iterator[InputProblem]:
+        """What this action's compensation would refuse in a ``rollback: with:``."""
+        if self.contract is not None:
+            yield from self.contract.rollback_rules.problems(with_)
+            return
+        for name in self.rollback_inputs:
+            if name not in with_:
+                yield InputProblem((), f"needs input {name!r}")
+
+
+def builtin_action_types() -> tuple[ActionType, ...]:
+    """The executors' own action types, read from their input models
+    (``pao_catalog_model.action_inputs``): a step's inputs are checked as the executor will."""
+    return tuple(
+        ActionType(
+            contract.action_type,
+            contract.description,
+            supports_rollback=True,  # any executor action can be a rollback's (the SDK routes it)
+            required_inputs=contract.rules.required,
+            optional_inputs=contract.rules.optional,
+            rollback_inputs=contract.rollback_rules.required,
+            closed=contract.rules.closed,
+            contract=contract,
+        )
+        for contract in BUILTIN_ACTIONS
+        if contract.catalog
+    )
+
+
+#: Built-in action types only the orchestrator sends (no catalog step may name them).
+ORCHESTRATOR_ACTIONS = frozenset(c.action_type for c in BUILTIN_ACTIONS if not c.catalog)
 
 
 class ActionRegistry:
     """Action types by name; unknown or duplicate types fail loudly."""
 
-    def __init__(self, types: Iterable[ActionType] = BUILTIN_ACTION_TYPES) -> None:
+    def __init__(self, types: Iterable[ActionType] | None = None) -> None:
         self._types: dict[str, ActionType] = {}
-        for action in types:
+        for action in builtin_action_types() if types is None else types:
             self.add(action)
 
     def add(self, action: ActionType) -> None:
         if not ACTION_TYPE.match(action.name):
             raise InvalidCatalogDocument([f"invalid action type name {action.name!r}"])
-        if action.name in self._types:
+        if action.name in self._types or action.name in ORCHESTRATOR_ACTIONS:
             raise InvalidCatalogDocument([f"action type {action.name!r} is declared twice"])
         self._types[action.name] = action
 
@@ -207,7 +163,7 @@ def read_registry_file(path: Path) -> list[ActionType]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
             raise InvalidCatalogDocument([f"{path}: actions[{index}]: needs a 'type' string"])
-        lists = {}
+        lists: dict[str, tuple[str, ...]] = {}
         for key in ("required_inputs", "optional_inputs", "rollback_inputs"):
             names = entry.get(key) or []
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -221,7 +177,9 @@ def read_registry_file(path: Path) -> list[ActionType]:
                 str(entry.get("description") or ""),
                 supports_rollback=bool(entry.get("supports_rollback", False)),
                 closed=bool(entry.get("closed", False)),
-                **lists,
+                required_inputs=lists["required_inputs"],
+                optional_inputs=lists["optional_inputs"],
+                rollback_inputs=lists["rollback_inputs"],
             )
         )
     return types

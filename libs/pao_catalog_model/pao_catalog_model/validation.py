@@ -9,8 +9,10 @@ tree. The meaning checks, one function each:
   in the portal's browser, min <= max, options are unique, a
   message exists only for a rule the field has, conditions name other existing fields,
   a default satisfies the field's own rules;
-- steps: the action type is known and gets its required inputs; ``rollback:`` uses an
-  action that can compensate; retry backoff is sane;
+- steps: the action type is known and its ``with:`` is what the executor's input model
+  takes (a built-in's: required inputs, no unknown one, values of the right type; see
+  ``pao_catalog_model.action_inputs.contract``), a ``rollback: with:`` what its compensation takes;
+  ``rollback:`` uses an action that can compensate; retry backoff is sane;
 - templates and ``when:`` parse, and every variable exists: ``inputs.x`` is a field,
   ``steps.y.outputs`` an earlier step (a rollback may read its own step), ``user.*``,
   ``item.*``, ``request.*``, ``system.*`` are known keys; manual tickets and approval
@@ -44,7 +46,8 @@ from pao_common.templating import (
     template_strings,
 )
 
-from pao_catalog_model.actions import ActionRegistry, default_registry
+from pao_catalog_model.action_inputs import InputProblem
+from pao_catalog_model.actions import ORCHESTRATOR_ACTIONS, ActionRegistry, default_registry
 from pao_catalog_model.errors import InvalidCatalogDocument
 from pao_catalog_model.forms import (
     apply_defaults,
@@ -560,7 +563,12 @@ def _step_problems(
     step: Step, path: Path_, registry: ActionRegistry, base: Scope, earlier: set[str]
 ) -> Iterator[Problem]:
     scope = base.at(set(earlier))
-    if step.action not in registry:
+    if step.action in ORCHESTRATOR_ACTIONS:
+        yield (
+            (*path, "action"),
+            f"action type {step.action!r} is sent by the orchestrator only; a step cannot use it",
+        )
+    elif step.action not in registry:
         yield (
             (*path, "action"),
             (
@@ -570,11 +578,8 @@ def _step_problems(
         )
     else:
         action = registry.get(step.action)
-        for name in action.required_inputs:
-            if name not in step.with_:
-                yield (*path, "with"), f"action {step.action} needs input {name!r}"
-        for name in action.unknown_inputs(step.with_):
-            yield (*path, "with", name), f"action {step.action} has no input {name!r}"
+        for problem in action.input_problems(step.with_):
+            yield (*path, "with", *problem.path), _worded(f"action {step.action}", problem)
     yield from template_problems(step.with_, (*path, "with"), scope)
     if step.when is not None:
         yield from _expression_problems(step.when, (*path, "when"), scope)
@@ -599,14 +604,21 @@ def _step_problems(
                     rpath,
                     f"action {rollback.action} cannot compensate, so it cannot be a rollback",
                 )
-            for name in action.rollback_inputs:
-                if name not in rollback.with_:
-                    yield (
-                        (*rpath, "with"),
-                        f"rollback action {rollback.action} needs input {name!r}",
-                    )
+            for problem in action.rollback_problems(rollback.with_):
+                yield (
+                    (*rpath, "with", *problem.path),
+                    _worded(f"rollback action {rollback.action}", problem),
+                )
         own = base.at({*earlier, step.id})
         yield from template_problems(rollback.with_, (*rpath, "with"), own)
+
+
+def _worded(what: str, problem: InputProblem) -> str:
+    """``action rest needs input 'url'``, ``action rest: method: ...``."""
+    message = problem.message
+    if message.startswith(("needs input ", "has no input ")):
+        return f"{what} {message}"
+    return f"{what}: {message}"
 
 
 def _example_problems(item: CatalogItem, *, render: bool) -> Iterator[Problem]:

@@ -256,14 +256,27 @@ def is_template(value: str) -> bool:
     return "{{" in value or "{%" in value or "{#" in value
 
 
+def _lone_expression(source: str) -> str | None:
+    single = _SINGLE_EXPRESSION.match(source)
+    if single and "}}" not in single.group("expr") and "{{" not in single.group("expr"):
+        return single.group("expr")
+    return None
+
+
+def keeps_type(source: str) -> bool:
+    """Whether ``source`` is a lone ``{{ expression }}``: it renders to the expression's
+    value, of any type; any other template renders to a string."""
+    return _lone_expression(source) is not None
+
+
 def render_string(source: str, context: Mapping[str, Any]) -> Any:
     """Render one template; a lone ``{{ expression }}`` keeps the value's type."""
     if not is_template(source):
         return source
     try:
-        single = _SINGLE_EXPRESSION.match(source)
-        if single and "}}" not in single.group("expr") and "{{" not in single.group("expr"):
-            value = _expression(single.group("expr"))(**context)
+        expression = _lone_expression(source)
+        if expression is not None:
+            value = _expression(expression)(**context)
             _check_defined(value)
             return value
         result = _template(source).render(**context)

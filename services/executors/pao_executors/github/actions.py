@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pao_catalog_model.action_inputs.github import WorkflowInputs
 from pao_common.executor import ActionContext, Executor
 
-from pao_executors.github.inputs import WorkflowInputs
 from pao_executors.github.settings import GithubSettings
 from pao_executors.github.workflow import WorkflowRuns
 

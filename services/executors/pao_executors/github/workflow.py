@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
+from pao_catalog_model.action_inputs.github import WorkflowInputs
 from pao_common.errors import ActionError
 from pao_common.executor import ActionContext
 
@@ -36,7 +37,6 @@ from pao_executors.github.errors import (
     WorkflowRunNotFound,
 )
 from pao_executors.github.http import GithubHttp
-from pao_executors.github.inputs import WorkflowInputs
 from pao_executors.github.settings import GithubSettings
 
 log = logging.getLogger("pao.executor.github-workflow")

@@ -17,7 +17,7 @@ from pao_common.kafka import publish_event
 from pao_common.service import ServiceRuntime
 from pao_common.settings import Settings
 
-from pao_executors.jira.actions import TicketInputs, UndoInputs, build_executor
+from pao_executors.jira.actions import build_executor
 from pao_executors.jira.client import LibraryJira, TicketSystem
 from pao_executors.jira.config import JiraSettings
 from pao_executors.jira.poller import ResolutionPoller
@@ -58,9 +58,7 @@ __all__ = [
     "JiraSettings",
     "LibraryJira",
     "ResolutionPoller",
-    "TicketInputs",
     "TicketSystem",
-    "UndoInputs",
     "build_executor",
     "create_app",
     "service_executor",

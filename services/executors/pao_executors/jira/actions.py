@@ -22,73 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from pao_catalog_model.action_inputs.jira import TicketInputs, UndoInputs
 from pao_common.errors import ActionError
 from pao_common.executor import ActionContext, Executor
 from pao_common.jira_tickets import request_label, step_label
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pao_executors.jira.client import TicketSystem
 from pao_executors.jira.config import JiraSettings
 
 T = TypeVar("T")
-CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
 SUMMARY_MAX = 255
-
-
-class TicketInputs(BaseModel):
-    """Inputs of ``jira``: a ticket to create (or ``issue_key`` to act on)."""
-
-    model_config = ConfigDict(extra="forbid")
-    project: str | None = Field(None, description="Project key, e.g. NETSEC")
-    issue_type: str = Field("Task", description="Issue type name")
-    summary: str | None = Field(None, description="One line; newlines become spaces")
-    description: str = ""
-    labels: list[str] = Field(default_factory=list)
-    components: list[str] = Field(default_factory=list, description="Component names")
-    priority: str | None = Field(None, description="Priority name, e.g. High")
-    assignee: str | None = Field(None, description="User name (Server/DC) or account id (Cloud)")
-    custom_fields: dict[str, Any] = Field(
-        default_factory=dict, description="customfield_<n> -> value, as the REST API takes it"
-    )
-    issue_key: str | None = Field(None, description="Act on this existing issue instead")
-    comment: str | None = Field(None, description="Comment to add (after creating)")
-    transition: str | None = Field(None, description="Transition (name or id) to take")
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, labels: list[str]) -> list[str]:
-        for label in labels:
-            if not label or any(c.isspace() for c in label):
-                raise ValueError(f"JIRA labels cannot be empty or contain spaces: {label!r}")
-        return labels
-
-    @field_validator("custom_fields")
-    @classmethod
-    def _custom(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        bad = [name for name in fields if not CUSTOM_FIELD.match(name)]
-        if bad:
-            raise ValueError(f"custom field ids must look like customfield_10010, got {bad}")
-        return fields
-
-    @model_validator(mode="after")
-    def _create_or_update(self) -> TicketInputs:
-        if self.issue_key is None and not (self.project and self.summary and self.summary.strip()):
-            raise ValueError("give project and summary to create a ticket, or issue_key")
-        return self
-
-
-class UndoInputs(BaseModel):
-    """Inputs of the ``jira`` compensation (the step's own inputs are accepted and ignored)."""
-
-    model_config = ConfigDict(extra="ignore")
-    issue_key: str | None = Field(None, description="Default: the step's output key")
-    comment: str | None = Field(None, description="Default: says which request undid it")
-    close: bool = Field(True, description="Also transition the ticket to a done status")
-    resolution: str = "Won't Do"
 
 
 def _jql_string(value: str) -> str:
@@ -101,7 +47,7 @@ def _unique(values: list[str]) -> list[str]:
 
 def ticket_fields(inputs: TicketInputs, *, labels: list[str], cloud: bool) -> dict[str, Any]:
     """The REST ``fields`` of the issue to create."""
-    summary = " ".join((inputs.summary or "").split())
+    summary = " ".join(inputs.summary.split())
     if len(summary) > SUMMARY_MAX:
         summary = summary[: SUMMARY_MAX - 1] + "…"
     fields: dict[str, Any] = {

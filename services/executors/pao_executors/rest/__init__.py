@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pao_common.executor import Executor, create_executor_app
 from pao_common.settings import Settings
 
-from pao_executors.rest.actions import RestInputs, build_executor
+from pao_executors.rest.actions import build_executor
 from pao_executors.rest.config import RestSettings
 from pao_executors.rest.guard import TargetGuard
 
@@ -26,7 +26,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 __all__ = [
-    "RestInputs",
     "RestSettings",
     "TargetGuard",
     "build_executor",

@@ -6,13 +6,17 @@ ActionError (pao_common.errors)
 ├── UnsafeTarget         the URL is refused: not allowlisted, or it resolves to loopback,
 │                        link-local, metadata or unspecified addresses (never retryable)
 └── ExpressionError      an ``outputs`` / ``poll`` expression is malformed or finds nothing
+                         (the ``rest`` contract's: ``pao_catalog_model.action_inputs``)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pao_catalog_model.action_inputs.rest_expressions import ExpressionError
 from pao_common.errors import ActionError
+
+__all__ = ["ExpressionError", "RestCallError", "UnsafeTarget"]
 
 
 class RestCallError(ActionError):
@@ -32,13 +36,6 @@ class RestCallError(ActionError):
 
 class UnsafeTarget(ActionError):
     """The target is refused by the SSRF rules; never retryable."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=False)
-
-
-class ExpressionError(ActionError):
-    """An expression does not parse, or names nothing in the response; never retryable."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)

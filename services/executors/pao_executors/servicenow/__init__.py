@@ -23,7 +23,7 @@ from pao_common.service import ServiceRuntime
 from pao_common.servicenow import SecretBasicAuth, TableApi
 from pao_common.settings import Settings
 
-from pao_executors.servicenow.actions import CloseChangeInputs, OpenChangeInputs, build_executor
+from pao_executors.servicenow.actions import build_executor
 from pao_executors.servicenow.config import ServiceNowSettings
 from pao_executors.servicenow.poller import ApprovalPoller
 
@@ -95,8 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 __all__ = [
     "ApprovalPoller",
-    "CloseChangeInputs",
-    "OpenChangeInputs",
     "ServiceNowSettings",
     "build_executor",
     "create_app",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from pao_catalog_model.action_inputs.terraform import TerraformInputs
 from pao_common.executor import ActionContext, Executor
 
 from pao_executors.terraform.cli import CliBackend
-from pao_executors.terraform.inputs import TerraformInputs
 from pao_executors.terraform.settings import TerraformSettings
 from pao_executors.terraform.tfc import TfcBackend
 

@@ -25,10 +25,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pao_catalog_model.action_inputs.terraform import TerraformInputs
 from pao_common.executor import ActionContext
 
 from pao_executors.terraform.errors import TerraformCliError, TerraformNotConfigured
-from pao_executors.terraform.inputs import TerraformInputs
 from pao_executors.terraform.outputs import step_outputs
 from pao_executors.terraform.settings import TerraformSettings
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from pao_catalog_model.action_inputs.terraform import TerraformInputs
 from pao_common.errors import ActionError
 from pao_common.executor import ActionContext
 from pao_common.executor.secrets import references
@@ -26,7 +27,6 @@ from pao_executors.terraform.errors import (
     TerraformNotConfigured,
     TerraformRunFailed,
 )
-from pao_executors.terraform.inputs import TerraformInputs, run_marker
 from pao_executors.terraform.outputs import step_outputs
 from pao_executors.terraform.settings import TerraformSettings
 
@@ -50,8 +50,16 @@ PROGRESS = {
     "applied": 100,
     "planned_and_finished": 100,
 }
+# Tags a run so another attempt of the same step can find it.
+RUN_MARKER = "[pao {request}/{step}/{kind}]"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MAX_POLL_ERRORS = 10
+
+
+def run_marker(request_id: str, step_id: str, destroy: bool) -> str:
+    """Tags a run so another attempt of the same step can find it."""
+    kind = "destroy" if destroy else "apply"
+    return RUN_MARKER.format(request=request_id, step=step_id, kind=kind)
 
 
 class TfcClient:

@@ -1,4 +1,4 @@
-"""What a ``github-workflow`` step takes (``with:``)."""
+"""What a ``github-workflow`` step takes (``with:``); its compensation takes the same."""
 
 from __future__ import annotations
 

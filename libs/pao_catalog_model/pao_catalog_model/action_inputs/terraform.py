@@ -1,4 +1,4 @@
-"""What a ``terraform`` step takes (``with:``), shared by both modes."""
+"""What a ``terraform`` step takes (``with:``), in either of the executor's modes."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MARKER = "[pao {request}/{step}/{kind}]"
-
 
 class TerraformInputs(BaseModel):
-    """A plan and apply (or destroy) in one workspace."""
+    """A plan and apply (or destroy) in one workspace; its compensation takes the same."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,8 +38,3 @@ class TerraformInputs(BaseModel):
     module: str | None = Field(
         None, description="CLI mode: the module directory, relative to PAO_TERRAFORM_MODULES_DIR"
     )
-
-
-def run_marker(request_id: str, step_id: str, destroy: bool) -> str:
-    """Tags a run so another attempt of the same step can find it."""
-    return MARKER.format(request=request_id, step=step_id, kind="destroy" if destroy else "apply")

@@ -1,4 +1,5 @@
-"""Reading values out of a response: the expressions of ``outputs`` and ``poll``.
+"""Reading values out of a response: the expressions of a ``rest`` step's ``outputs`` and
+``poll`` (part of the ``rest`` contract: ``PollSpec`` checks its conditions' syntax).
 
 Value expressions::
 
@@ -28,11 +29,9 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import httpx
-
-from pao_executors.rest.errors import ExpressionError
+from pao_common.errors import ActionError
 
 _STEP = re.compile(r"""\.([A-Za-z_][\w-]*)|\[(-?\d+)\]|\[\s*(["'])(.*?)\3\s*\]""")
 _CONDITION = re.compile(r"^(?P<left>.+?)\s+(?P<op>==|!=|<=|>=|<|>|not\s+in|in)\s+(?P<right>.+)$")
@@ -47,17 +46,38 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 MISSING = object()
 
 
+class ExpressionError(ActionError):
+    """An expression does not parse, or names nothing in the response; never retryable."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class HttpAnswer(Protocol):
+    """An HTTP response as a client gives it (``httpx.Response``)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Response:
-    """What expressions see of one HTTP response."""
+    """What expressions see of one HTTP response (``headers`` case-insensitive, as an
+    ``httpx.Headers``)."""
 
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     text: str
     json: Any = MISSING
 
     @classmethod
-    def of(cls, response: httpx.Response) -> Response:
+    def of(cls, response: HttpAnswer) -> Response:
         text = response.text
         try:
             body: Any = json.loads(text) if text.strip() else MISSING
@@ -141,7 +161,7 @@ def _literal(text: str) -> Any:
 
 def check_syntax(condition: str) -> None:
     """Raise ``ExpressionError`` if ``condition`` cannot be evaluated on any response."""
-    evaluate(condition, Response(200, httpx.Headers(), "", {}))
+    evaluate(condition, Response(200, {}, "", {}))
 
 
 def evaluate(condition: str, response: Response) -> bool:
