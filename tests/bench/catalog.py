@@ -121,6 +121,53 @@ class Connection:
         return status, len(body)
 
 
+# What a failed request raises (a closed keep-alive socket, a garbled answer).
+_BROKEN = (OSError, ConnectionError, asyncio.IncompleteReadError)
+
+
+class Connections:
+    """Kept-alive connections to ``host:port``, used first in, first out: every
+    connection stays busy, none idles into the server's keep-alive timeout."""
+
+    def __init__(self, host_port: str) -> None:
+        self.host_port = host_port
+        self.host, port = host_port.split(":")
+        self.port = int(port)
+        self.idle: deque[Connection] = deque()
+
+    async def connect(self) -> Connection:
+        return Connection(*await asyncio.open_connection(self.host, self.port))
+
+    async def open(self, count: int) -> None:
+        for _ in range(count):
+            self.idle.append(await self.connect())
+
+    async def get(self, path: str) -> tuple[int, int]:
+        """``(status, body length)`` of ``GET path`` on an idle connection (reconnecting
+        once, as clients do, if the server closed it)."""
+        conn = self.idle.popleft() if self.idle else None
+        try:
+            try:
+                if conn is None:
+                    raise ConnectionError("no idle connection")
+                status, size = await conn.get(self.host_port, path)
+            except _BROKEN:
+                if conn is not None:
+                    conn.writer.close()
+                conn = await self.connect()
+                status, size = await conn.get(self.host_port, path)
+        except (*_BROKEN, ValueError):
+            if conn is not None:
+                conn.writer.close()
+            raise
+        self.idle.append(conn)
+        return status, size
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.writer.close()
+
+
 @dataclass
 class Samples:
     latencies: dict[str, list[float]] = field(default_factory=dict)
@@ -128,50 +175,36 @@ class Samples:
     bytes: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
 
+    def failed(self, kind: str, reason: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def answered(self, kind: str, status: int, size: int, latency: float) -> None:
+        if status != 200:
+            self.failed(kind, f"HTTP {status}")
+        self.latencies.setdefault(kind, []).append(latency)
+        self.bytes[kind] = self.bytes.get(kind, 0) + size
+
 
 async def drive(
     url: str, plan: list[tuple[str, str]], rate: float, warmup: int, connections: int
 ) -> dict[str, Any]:
-    host_port = url.removeprefix("http://")
-    host, port = host_port.split(":")
-    # First in, first out: every connection stays busy, none idles into the server's
-    # keep-alive timeout.
-    idle: deque[Connection] = deque()
-    for _ in range(connections):
-        idle.append(Connection(*await asyncio.open_connection(host, int(port))))
+    pool = Connections(url.removeprefix("http://"))
+    await pool.open(connections)
     samples = Samples()
     late_starts = 0
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(n: int, planned: float, kind: str, path: str) -> None:
-        conn = idle.popleft() if idle else None
         try:
-            try:
-                if conn is None:
-                    raise ConnectionError("no idle connection")
-                status, size = await conn.get(host_port, path)
-            except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                # A kept-alive connection the server closed: reconnect once, as clients do.
-                if conn is not None:
-                    conn.writer.close()
-                conn = Connection(*await asyncio.open_connection(host, int(port)))
-                status, size = await conn.get(host_port, path)
-        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
-            if conn is not None:
-                conn.writer.close()
+            status, size = await pool.get(path)
+        except (*_BROKEN, ValueError) as exc:
             if n >= warmup:
-                samples.errors[kind] = samples.errors.get(kind, 0) + 1
-                samples.reasons[repr(exc)] = samples.reasons.get(repr(exc), 0) + 1
+                samples.failed(kind, repr(exc))
             return
         done = time.perf_counter()
-        idle.append(conn)
-        if n < warmup:
-            return
-        if status != 200:
-            samples.errors[kind] = samples.errors.get(kind, 0) + 1
-            samples.reasons[f"HTTP {status}"] = samples.reasons.get(f"HTTP {status}", 0) + 1
-        samples.latencies.setdefault(kind, []).append(done - planned)
-        samples.bytes[kind] = samples.bytes.get(kind, 0) + size
+        if n >= warmup:
+            samples.answered(kind, status, size, done - planned)
 
     interval = 1.0 / rate
     start = time.perf_counter() + 0.05
@@ -189,8 +222,7 @@ async def drive(
     if tasks:
         await asyncio.wait(tasks)
     finished = time.perf_counter()
-    for conn in idle:
-        conn.writer.close()
+    pool.close()
     return {
         "latencies": samples.latencies,
         "errors": samples.errors,

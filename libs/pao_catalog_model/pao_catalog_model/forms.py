@@ -182,21 +182,33 @@ def _options_schema(f: FormField) -> dict[str, Any]:
 
 def field_schema(f: FormField) -> dict[str, Any]:
     """The JSON Schema of one field's value."""
-    rules = f.validation
-    schema: dict[str, Any]
+    schema = _type_schema(f)
+    schema["title"] = f.label
+    if f.help:
+        schema["description"] = f.help
+    if f.has_default:
+        schema["default"] = f.default
+    if f.read_only:
+        schema["readOnly"] = True
+    schema.update(_rules_schema(f))
+    return schema
+
+
+def _type_schema(f: FormField) -> dict[str, Any]:
+    """The schema of a value of the field's type (before its title, default and rules)."""
     match f.type:
         case "string" | "text":
-            schema = {"type": "string"}
+            return {"type": "string"}
         case "secret":
-            schema = {"type": "string", "writeOnly": True}
+            return {"type": "string", "writeOnly": True}
         case "email" | "url" | "date" | "datetime":
-            schema = {"type": "string", "format": _FORMATS[f.type]}
+            return {"type": "string", "format": _FORMATS[f.type]}
         case "integer" | "number" | "boolean":
-            schema = {"type": f.type}
+            return {"type": f.type}
         case "select":
-            schema = _options_schema(f)
+            return _options_schema(f)
         case "multiselect":
-            schema = {"type": "array", "items": _options_schema(f), "uniqueItems": True}
+            return {"type": "array", "items": _options_schema(f), "uniqueItems": True}
         case "list":
             columns = {c.id: field_schema(c) for c in f.fields}
             item_schema: dict[str, Any] = {
@@ -206,16 +218,15 @@ def field_schema(f: FormField) -> dict[str, Any]:
             }
             if needed := [c.id for c in f.fields if c.required]:
                 item_schema["required"] = needed
-            schema = {"type": "array", "items": item_schema}
+            return {"type": "array", "items": item_schema}
         case "keyvalue":
-            schema = {"type": "object", "additionalProperties": {"type": "string"}}
-    schema["title"] = f.label
-    if f.help:
-        schema["description"] = f.help
-    if f.has_default:
-        schema["default"] = f.default
-    if f.read_only:
-        schema["readOnly"] = True
+            return {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def _rules_schema(f: FormField) -> dict[str, Any]:
+    """The keywords of the field's ``validation`` rules and their messages."""
+    rules = f.validation
+    schema: dict[str, Any] = {}
     keyvalue = f.type == "keyvalue"
     for rule, keyword in (
         ("min_length", "minLength"),
@@ -476,21 +487,27 @@ def _hidden_field(error: ValidationError) -> str | None:
     return None
 
 
+# The messages that say only the keyword's value.
+_VALUE_MESSAGES = {
+    "minLength": "must be at least {} characters long",
+    "maxLength": "must be at most {} characters long",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "multipleOf": "must be a multiple of {}",
+    "minItems": "choose at least {}",
+    "minProperties": "choose at least {}",
+    "maxItems": "choose at most {}",
+    "maxProperties": "choose at most {}",
+}
+
+
 def _default_message(error: ValidationError, f: FormField | None) -> str:
     value = error.validator_value
+    if (template := _VALUE_MESSAGES.get(str(error.validator))) is not None:
+        return template.format(value)
     match error.validator:
         case "type":
             return f"must be {_article(str(value))}"
-        case "minLength":
-            return f"must be at least {value} characters long"
-        case "maxLength":
-            return f"must be at most {value} characters long"
-        case "minimum":
-            return f"must be at least {value}"
-        case "maximum":
-            return f"must be at most {value}"
-        case "multipleOf":
-            return f"must be a multiple of {value}"
         case "pattern" if isinstance(error.cause, UnsupportedPattern):
             return f"cannot be checked: the item's pattern is refused ({error.cause.reason})"
         case "pattern" if f is not None and f.type == "keyvalue":
@@ -499,10 +516,6 @@ def _default_message(error: ValidationError, f: FormField | None) -> str:
             return f"must match the pattern {value}"
         case "propertyNames":
             return "keys must match the pattern " + str(f.validation.pattern if f else value)
-        case "minItems" | "minProperties":
-            return f"choose at least {value}"
-        case "maxItems" | "maxProperties":
-            return f"choose at most {value}"
         case "uniqueItems":
             return "each value may be chosen once"
         case "format":

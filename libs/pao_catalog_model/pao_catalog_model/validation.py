@@ -252,30 +252,45 @@ def step_id_problems(automated: Automated | None, path: Path_) -> Iterator[Probl
         )
 
 
+_RULES = (
+    "min_length",
+    "max_length",
+    "minimum",
+    "maximum",
+    "multiple_of",
+    "pattern",
+    "min_items",
+    "max_items",
+)
+
+
 def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[Problem]:
     rules = f.validation
-    allowed = _RULES_BY_TYPE[f.type]
-    set_rules = {
-        name
-        for name in (
-            "min_length",
-            "max_length",
-            "minimum",
-            "maximum",
-            "multiple_of",
-            "pattern",
-            "min_items",
-            "max_items",
-        )
-        if getattr(rules, name) is not None
-    }
-    for rule in sorted(set_rules - allowed):
+    set_rules = {name for name in _RULES if getattr(rules, name) is not None}
+    for rule in sorted(set_rules - _RULES_BY_TYPE[f.type]):
         yield (*path, "validation", rule), f"rule {rule} does not apply to a {f.type} field"
     if rules.pattern is not None:
         problem = pattern_problem(rules.pattern)
         if problem is not None:
             yield (*path, "validation", "pattern"), f"pattern {rules.pattern!r} refused: {problem}"
             return  # the field's schema cannot be used to check its default
+    yield from _rule_problems(path, f, set_rules)
+    options = [((*path, "options", i), str(o.value)) for i, o in enumerate(f.options)]
+    yield from duplicates(options, "option")
+    yield from _condition_problems(path, f, field_ids)
+    if f.required and f.required_if is not None:
+        yield (*path, "required_if"), "required_if on a field that is always required"
+    for index, column in enumerate(f.fields):
+        yield from _field_problems((*path, "fields", index), column, {c.id for c in f.fields})
+    if f.has_default:
+        yield from _default_problems(path, f)
+    if f.type == "select" and f.options_from and f.options:
+        yield (*path, "options_from"), "use options or options_from, not both"
+
+
+def _rule_problems(path: Path_, f: FormField, set_rules: set[str]) -> Iterator[Problem]:
+    """Bounds the wrong way round, and messages for rules the field does not set."""
+    rules = f.validation
     for low, high in (
         ("min_length", "max_length"),
         ("minimum", "maximum"),
@@ -294,8 +309,10 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
             (*path, "validation", "messages", "options"),
             "message for options on a field without options",
         )
-    options = [((*path, "options", i), str(o.value)) for i, o in enumerate(f.options)]
-    yield from duplicates(options, "option")
+
+
+def _condition_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[Problem]:
+    """``visible_if``/``required_if`` on the field itself or on an unknown field."""
     for key in ("visible_if", "required_if"):
         condition: Condition | None = getattr(f, key)
         if condition is None:
@@ -308,23 +325,20 @@ def _field_problems(path: Path_, f: FormField, field_ids: set[str]) -> Iterator[
                 )
             elif name not in field_ids:
                 yield (*path, key), f"condition on unknown field {name!r}"
-    if f.required and f.required_if is not None:
-        yield (*path, "required_if"), "required_if on a field that is always required"
-    for index, column in enumerate(f.fields):
-        yield from _field_problems((*path, "fields", index), column, {c.id for c in f.fields})
-    if f.has_default:
-        validator = form_validator(field_schema(f))
-        for error in validator.iter_errors(f.default):
-            where = format_path(tuple(error.absolute_path))
-            yield (
-                (*path, "default"),
-                (
-                    f"default {_repr(f.default)} breaks the field's own rules: "
-                    f"{(where + ': ') if where else ''}{_short(error)}"
-                ),
-            )
-    if f.type == "select" and f.options_from and f.options:
-        yield (*path, "options_from"), "use options or options_from, not both"
+
+
+def _default_problems(path: Path_, f: FormField) -> Iterator[Problem]:
+    """Where the field's default breaks the field's own schema."""
+    validator = form_validator(field_schema(f))
+    for error in validator.iter_errors(f.default):
+        where = format_path(tuple(error.absolute_path))
+        yield (
+            (*path, "default"),
+            (
+                f"default {_repr(f.default)} breaks the field's own rules: "
+                f"{(where + ': ') if where else ''}{_short(error)}"
+            ),
+        )
 
 
 def _approval_problems(item: CatalogItem) -> Iterator[Problem]:

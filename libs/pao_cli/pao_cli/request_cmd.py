@@ -225,42 +225,54 @@ def describe(view: dict[str, Any]) -> str:
             (approval.get("approver_teams") or []) + (approval.get("approver_users") or [])
         )
         lines.append(f"approval   by {who or '-'}; decided by {approval.get('decided_by') or '-'}")
-    change = view.get("change") or {}
-    if change:
-        line = f"change     {change.get('class')}"
-        if change.get("overridden_by"):
-            line += f"; {change.get('window')} overridden by {change['overridden_by']}: "
-            line += str(change.get("override_reason"))
-        elif view["status"] == "scheduled":
-            line += f"; held by {change.get('window')} until {change.get('until')}"
-        elif change.get("window"):
-            line += f"; window {change['window']} ({change.get('action')})"
-        lines.append(line)
-        cr = change.get("change_request")
-        if cr:
-            line = f"change req {cr.get('number') or '(opening)'} {cr.get('url') or ''}".rstrip()
-            line += f"; approval {cr.get('approval') or '-'}"
-            if cr.get("close_code") or cr.get("phase") == "closed":
-                line += f"; closed {cr.get('close_code') or 'canceled'}"
-            if cr.get("last_error"):
-                line += f"; ServiceNow: {cr['last_error']} (retry at {cr.get('retry_at')})"
-            lines.append(line)
+    lines.extend(_change_lines(view))
     ticket = view.get("ticket")
     if ticket:
         lines.append(f"ticket     {ticket.get('key')} {ticket.get('url') or ''}".rstrip())
-    steps = view.get("steps") or []
-    if steps:
-        lines.append("steps")
-        for step in steps:
-            line = f"  {step['id']:<20} {step['status']:<12} attempts={step.get('attempts', 0)}"
-            if step.get("error"):
-                line += f"  error: {step['error']}"
-            lines.append(line)
+    lines.extend(_step_lines(view.get("steps") or []))
     if view.get("outputs"):
         lines.append("outputs    " + json.dumps(view["outputs"]))
     if view.get("error"):
         lines.append(f"error      {view['error']}")
     return "\n".join(lines)
+
+
+def _change_lines(view: dict[str, Any]) -> list[str]:
+    """The change class, the window met, and the change request (if any)."""
+    change = view.get("change") or {}
+    if not change:
+        return []
+    line = f"change     {change.get('class')}"
+    if change.get("overridden_by"):
+        line += f"; {change.get('window')} overridden by {change['overridden_by']}: "
+        line += str(change.get("override_reason"))
+    elif view["status"] == "scheduled":
+        line += f"; held by {change.get('window')} until {change.get('until')}"
+    elif change.get("window"):
+        line += f"; window {change['window']} ({change.get('action')})"
+    lines = [line]
+    cr = change.get("change_request")
+    if cr:
+        line = f"change req {cr.get('number') or '(opening)'} {cr.get('url') or ''}".rstrip()
+        line += f"; approval {cr.get('approval') or '-'}"
+        if cr.get("close_code") or cr.get("phase") == "closed":
+            line += f"; closed {cr.get('close_code') or 'canceled'}"
+        if cr.get("last_error"):
+            line += f"; ServiceNow: {cr['last_error']} (retry at {cr.get('retry_at')})"
+        lines.append(line)
+    return lines
+
+
+def _step_lines(steps: list[dict[str, Any]]) -> list[str]:
+    if not steps:
+        return []
+    lines = ["steps"]
+    for step in steps:
+        line = f"  {step['id']:<20} {step['status']:<12} attempts={step.get('attempts', 0)}"
+        if step.get("error"):
+            line += f"  error: {step['error']}"
+        lines.append(line)
+    return lines
 
 
 @dataclass

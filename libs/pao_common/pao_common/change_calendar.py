@@ -340,7 +340,7 @@ def _spans(calendar: ChangeCalendar, w: Window, other: Window) -> list[tuple[dat
 def meaning_problems(calendar: ChangeCalendar) -> Iterator[tuple[Path_, str]]:
     if (problem := _zone_problem(calendar.timezone)) is not None:
         yield ("timezone",), problem
-    sound: list[tuple[int, Window]] = []
+    sound: list[tuple[int, Window]] = []  # the windows whose times can be compared
     names: dict[str, int] = {}
     for index, window in enumerate(calendar.windows):
         at: Path_ = ("windows", index)
@@ -350,60 +350,88 @@ def meaning_problems(calendar: ChangeCalendar) -> Iterator[tuple[Path_, str]]:
                 f"window {window.name!r} is declared twice (also #{names[window.name] + 1})",
             )
         names.setdefault(window.name, index)
-        zone: ZoneInfo | None = None
-        if window.timezone is not None and (problem := _zone_problem(window.timezone)):
-            yield (*at, "timezone"), problem
-        elif _zone_problem(window.timezone or calendar.timezone) is None:
-            zone = calendar.zone(window)
+        zone_problem, zone = _window_zone(calendar, window)
+        if zone_problem:
+            yield (*at, "timezone"), zone_problem
         spans = list(_span_problems(window, at, zone))
         yield from spans
-        if window.action == "escalate" and window.escalate_to is None:
-            yield (*at, "action"), "action escalate names the team: escalate_to: {team: ...}"
-        if window.action != "escalate" and window.escalate_to is not None:
-            yield (*at, "escalate_to"), f"escalate_to: has no effect with action {window.action}"
-        if window.escalate_to is not None:
-            try:
-                window.escalate_to.expires_after_s  # noqa: B018 - parses it
-            except ValueError as exc:
-                yield (*at, "escalate_to", "expires_after"), str(exc)
+        yield from _escalation_problems(window, at)
         if not spans and zone is not None:
             sound.append((index, window))
     if calendar.change_requests is not None:
-        requests = calendar.change_requests
-        if "standard" in requests.classes:
-            yield (
-                ("change_requests", "classes"),
-                "standard changes are pre-approved: there is no change approval to wait for"
-                " (list normal and/or major)",
-            )
-        if not requests.classes:
-            yield ("change_requests", "classes"), "name at least one class (normal, major)"
+        yield from _change_request_problems(calendar.change_requests)
+    yield from _overlap_problems(calendar, sound)
+
+
+def _window_zone(calendar: ChangeCalendar, window: Window) -> tuple[str | None, ZoneInfo | None]:
+    """The problem of the window's own zone, if any; else its zone if it can be used."""
+    if window.timezone is not None and (problem := _zone_problem(window.timezone)):
+        return problem, None
+    if _zone_problem(window.timezone or calendar.timezone) is None:
+        return None, calendar.zone(window)
+    return None, None
+
+
+def _escalation_problems(window: Window, at: Path_) -> Iterator[tuple[Path_, str]]:
+    if window.action == "escalate" and window.escalate_to is None:
+        yield (*at, "action"), "action escalate names the team: escalate_to: {team: ...}"
+    if window.action != "escalate" and window.escalate_to is not None:
+        yield (*at, "escalate_to"), f"escalate_to: has no effect with action {window.action}"
+    if window.escalate_to is not None:
         try:
-            requests.planned_duration_s  # noqa: B018 - parses it
+            window.escalate_to.expires_after_s  # noqa: B018 - parses it
         except ValueError as exc:
-            yield ("change_requests", "planned_duration"), str(exc)
+            yield (*at, "escalate_to", "expires_after"), str(exc)
+
+
+def _change_request_problems(requests: ChangeRequests) -> Iterator[tuple[Path_, str]]:
+    if "standard" in requests.classes:
+        yield (
+            ("change_requests", "classes"),
+            "standard changes are pre-approved: there is no change approval to wait for"
+            " (list normal and/or major)",
+        )
+    if not requests.classes:
+        yield ("change_requests", "classes"), "name at least one class (normal, major)"
+    try:
+        requests.planned_duration_s  # noqa: B018 - parses it
+    except ValueError as exc:
+        yield ("change_requests", "planned_duration"), str(exc)
+
+
+def _overlap_problems(
+    calendar: ChangeCalendar, sound: list[tuple[int, Window]]
+) -> Iterator[tuple[Path_, str]]:
+    """Each window that one request could meet together with an earlier window."""
     for n, (i, a) in enumerate(sound):
         for j, b in sound[n + 1 :]:
             if not _may_meet(a, b):
                 continue
-            for a_start, a_end in _spans(calendar, a, b):
-                clash = next(
-                    (
-                        (b_start, b_end)
-                        for b_start, b_end in _spans(calendar, b, a)
-                        if a_start < b_end and b_start < a_end
-                    ),
-                    None,
+            when = _first_overlap(calendar, a, b)
+            if when is not None:
+                yield (
+                    ("windows", j),
+                    f"window {b.name!r} overlaps window {a.name!r} (#{i + 1}) at {when} for"
+                    f" {', '.join(sorted(set(a.classes) & set(b.classes)))} changes:"
+                    " one request would meet both",
                 )
-                if clash is not None:
-                    when = max(a_start, clash[0]).astimezone(calendar.zone(b)).isoformat()
-                    yield (
-                        ("windows", j),
-                        f"window {b.name!r} overlaps window {a.name!r} (#{i + 1}) at {when} for"
-                        f" {', '.join(sorted(set(a.classes) & set(b.classes)))} changes:"
-                        " one request would meet both",
-                    )
-                    break
+
+
+def _first_overlap(calendar: ChangeCalendar, a: Window, b: Window) -> str | None:
+    """Where ``a`` and ``b`` first overlap: the start of the overlap of ``a``'s first span
+    that meets one of ``b``'s, in ``b``'s zone (None: they never do)."""
+    for a_start, a_end in _spans(calendar, a, b):
+        clash = next(
+            (
+                (b_start, b_end)
+                for b_start, b_end in _spans(calendar, b, a)
+                if a_start < b_end and b_start < a_end
+            ),
+            None,
+        )
+        if clash is not None:
+            return max(a_start, clash[0]).astimezone(calendar.zone(b)).isoformat()
+    return None
 
 
 # --- loading with file:line ------------------------------------------------------------------

@@ -279,26 +279,34 @@ def _check(settings: Settings) -> None:
     if settings.kafka_ssl_key_file is not None and settings.kafka_ssl_cert_file is None:
         raise _fail("kafka_ssl_cert_file", "required with PAO_KAFKA_SSL_KEY_FILE (mTLS)")
     if mechanism in _PASSWORD_MECHANISMS:
-        if not settings.kafka_sasl_username:
-            raise _fail("kafka_sasl_username", f"required with SASL mechanism {mechanism}")
-        if not _has_secret(settings, "kafka_sasl_password"):
-            raise _fail(
-                "kafka_sasl_password", f"required (or its _FILE) with SASL mechanism {mechanism}"
-            )
+        _check_password(settings, mechanism)
     if mechanism is KafkaSaslMechanism.OAUTHBEARER:
-        url = settings.kafka_oauth_token_url
-        if not url:
-            raise _fail("kafka_oauth_token_url", "required with SASL mechanism OAUTHBEARER")
-        if not url.startswith(("https://", "http://")):
-            raise _fail("kafka_oauth_token_url", f"{url!r} is not an http(s) URL")
-        if not settings.kafka_oauth_client_id:
-            raise _fail("kafka_oauth_client_id", "required with SASL mechanism OAUTHBEARER")
-        if not _has_secret(settings, "kafka_oauth_client_secret"):
-            raise _fail(
-                "kafka_oauth_client_secret",
-                "required (or its _FILE) with SASL mechanism OAUTHBEARER",
-            )
-        _extensions(settings.kafka_oauth_extensions)
+        _check_oauth(settings)
+
+
+def _check_password(settings: Settings, mechanism: KafkaSaslMechanism) -> None:
+    if not settings.kafka_sasl_username:
+        raise _fail("kafka_sasl_username", f"required with SASL mechanism {mechanism}")
+    if not _has_secret(settings, "kafka_sasl_password"):
+        raise _fail(
+            "kafka_sasl_password", f"required (or its _FILE) with SASL mechanism {mechanism}"
+        )
+
+
+def _check_oauth(settings: Settings) -> None:
+    url = settings.kafka_oauth_token_url
+    if not url:
+        raise _fail("kafka_oauth_token_url", "required with SASL mechanism OAUTHBEARER")
+    if not url.startswith(("https://", "http://")):
+        raise _fail("kafka_oauth_token_url", f"{url!r} is not an http(s) URL")
+    if not settings.kafka_oauth_client_id:
+        raise _fail("kafka_oauth_client_id", "required with SASL mechanism OAUTHBEARER")
+    if not _has_secret(settings, "kafka_oauth_client_secret"):
+        raise _fail(
+            "kafka_oauth_client_secret",
+            "required (or its _FILE) with SASL mechanism OAUTHBEARER",
+        )
+    _extensions(settings.kafka_oauth_extensions)
 
 
 _EXTENSION_KEY = re.compile(r"[A-Za-z]+")

@@ -260,6 +260,10 @@ def _escape(pattern: str, i: int, in_class: bool, found: _Findings) -> int:
     """Check the escape at ``pattern[i]`` (a backslash); the index after it."""
     e = pattern[i + 1]
     end = i + 2
+    if e in "pP":
+        return _category_escape(pattern, e, end, found)
+    if e == "x":
+        return _hex_escape(pattern, end, found)
     if e in "123456789" or e == "k":
         found.unsupported(
             "the pattern uses a backreference, which the linear-time engine (RE2) does not support"
@@ -275,22 +279,6 @@ def _escape(pattern: str, i: int, in_class: bool, found: _Findings) -> int:
         )
     elif e in "QEC":
         found.differs(rf"\{e} is not understood by the portal's browser validation")
-    elif e in "pP":
-        close = pattern.find("}", end)
-        if not pattern.startswith("{", end) or close < 0:
-            found.differs(rf"write \{e}X as \{e}{{X}}")
-        else:
-            if pattern[end + 1 : close] not in _GENERAL_CATEGORIES:
-                found.differs(
-                    rf"\{e}{{{pattern[end + 1 : close]}}}: only general categories such as "
-                    r"\p{L} or \p{Nd} read the same in the portal's browser validation"
-                )
-            end = close + 1
-    elif e == "x":
-        if _HEX2.match(pattern, end):
-            end += 2
-        else:
-            found.differs(r"write \x{..} as \xHH or as the character itself")
     elif e == "0":
         if pattern[end : end + 1].isdigit():
             found.differs(
@@ -304,6 +292,28 @@ def _escape(pattern: str, i: int, in_class: bool, found: _Findings) -> int:
             rf"\{e} is an error in the portal's browser validation (u flag): "
             r"escape only ^$\.*+?()[]{}|/ (and - in a class)"
         )
+    return end
+
+
+def _category_escape(pattern: str, e: str, end: int, found: _Findings) -> int:
+    """``\\p{..}`` / ``\\P{..}`` (``e``: p or P, ``end``: after it); the index after it."""
+    close = pattern.find("}", end)
+    if not pattern.startswith("{", end) or close < 0:
+        found.differs(rf"write \{e}X as \{e}{{X}}")
+        return end
+    if pattern[end + 1 : close] not in _GENERAL_CATEGORIES:
+        found.differs(
+            rf"\{e}{{{pattern[end + 1 : close]}}}: only general categories such as "
+            r"\p{L} or \p{Nd} read the same in the portal's browser validation"
+        )
+    return close + 1
+
+
+def _hex_escape(pattern: str, end: int, found: _Findings) -> int:
+    """``\\xHH`` (``end``: after the x); the index after it."""
+    if _HEX2.match(pattern, end):
+        return end + 2
+    found.differs(r"write \x{..} as \xHH or as the character itself")
     return end
 
 

@@ -80,17 +80,47 @@ def create_executors_app(
         uses_database=True,
         extra_topics=[topics.actions(e.family) for e in executors],
     )
+    wiring = _ExecutorsWiring(executors, settings, group, dedup=dedup, secrets=secrets)
+    title = f"PAO executor {single.family}" if single else f"PAO executors ({', '.join(families)})"
+    app = create_service_app(spec, settings, wiring.wire, title=title)
+    install_log_redaction()
+    return app
 
-    def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
-        store = dedup or PostgresDedupStore(lambda: runtime.db)
+
+class _ExecutorsWiring:
+    """How a service's executors are wired into its runtime: one runner each, one
+    consumer (group ``group``) over their topics, their hooks, and ``/actions``."""
+
+    def __init__(
+        self,
+        executors: Sequence[Executor],
+        settings: Settings,
+        group: str,
+        *,
+        dedup: DedupStore | None,
+        secrets: SecretResolver | None,
+    ) -> None:
+        self.executors = executors
+        self.single = executors[0] if len(executors) == 1 else None
+        self.settings = settings
+        self.group = group
+        self.dedup = dedup
+        self.secrets = secrets
+        self.store: DedupStore | None = None
+        self.runners: dict[str, ActionRunner] = {}
+
+    def wire(self, app: FastAPI, runtime: ServiceRuntime) -> None:
+        settings = self.settings
+        self.store = store = self.dedup or PostgresDedupStore(lambda: runtime.db)
         publisher = KafkaResultPublisher(runtime.broker, runtime.topics.action_results)
         runners = {
-            e.family: ActionRunner(e, dedup=store, publisher=publisher, secrets=secrets)
-            for e in executors
+            e.family: ActionRunner(e, dedup=store, publisher=publisher, secrets=self.secrets)
+            for e in self.executors
         }
+        self.runners = runners
         app.state.action_runners = runners
-        if single:
-            app.state.action_runner = runners[single.family]
+        if self.single:
+            app.state.action_runner = runners[self.single.family]
         handlers: dict[str, Handler] = {
             runtime.topics.actions(family): runner.handle for family, runner in runners.items()
         }
@@ -99,58 +129,54 @@ def create_executors_app(
             {topic: (ExecuteAction, CompensateAction) for topic in handlers},
             handlers,
             # Per environment (topic suffix), like the topics: see the orchestrator.
-            group_id=f"{group}{settings.topic_suffix}",
+            group_id=f"{self.group}{settings.topic_suffix}",
             dlq=runtime.dlq,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
             idle_fetch_max_wait_ms=settings.idle_fetch_max_wait_ms,
             session_timeout_ms=settings.session_timeout_ms,
         )
-
-        async def start(rt: ServiceRuntime) -> None:
-            install_log_redaction()
-            if isinstance(store, PostgresDedupStore):
-                rt.run_every(
-                    settings.dedup_prune_interval_s,
-                    lambda: store.prune(settings.dedup_retention_s),
-                    name="command-answers-prune",
-                )
-            for executor in executors:
-                for hook in executor.start_hooks:
-                    await hook(rt)
-            for runner in runners.values():
-                runner.mark_ready()
-
-        async def stop(rt: ServiceRuntime) -> None:
-            for executor in reversed(executors):
-                for hook in reversed(executor.stop_hooks):
-                    await hook(rt)
-
-        async def drain(rt: ServiceRuntime) -> None:
-            await asyncio.gather(*(runner.drain() for runner in runners.values()))
-
         # on_stop runs in reverse: drain the running actions first, then the team's hooks.
-        runtime.on_start.append(start)
-        runtime.on_stop.extend([stop, drain])
-
-        def described(executor: Executor) -> dict[str, Any]:
-            return {
-                "executor": executor.family,
-                "topic": runtime.topics.actions(executor.family),
-                "actions": executor.describe(),
-            }
+        runtime.on_start.append(self.start)
+        runtime.on_stop.extend([self.stop, self.drain])
 
         @app.get("/actions", tags=["executor"])
         async def actions() -> dict[str, Any]:
             """The action types this executor serves, with their input schemas (a service
             of several executors: ``executors``, one such entry each)."""
-            if single:
-                return described(single)
-            return {"executors": [described(e) for e in executors]}
+            if self.single:
+                return self.described(runtime, self.single)
+            return {"executors": [self.described(runtime, e) for e in self.executors]}
 
-    title = f"PAO executor {single.family}" if single else f"PAO executors ({', '.join(families)})"
-    app = create_service_app(spec, settings, wire, title=title)
-    install_log_redaction()
-    return app
+    async def start(self, rt: ServiceRuntime) -> None:
+        install_log_redaction()
+        store = self.store
+        if isinstance(store, PostgresDedupStore):
+            rt.run_every(
+                self.settings.dedup_prune_interval_s,
+                lambda: store.prune(self.settings.dedup_retention_s),
+                name="command-answers-prune",
+            )
+        for executor in self.executors:
+            for hook in executor.start_hooks:
+                await hook(rt)
+        for runner in self.runners.values():
+            runner.mark_ready()
+
+    async def stop(self, rt: ServiceRuntime) -> None:
+        for executor in reversed(self.executors):
+            for hook in reversed(executor.stop_hooks):
+                await hook(rt)
+
+    async def drain(self, rt: ServiceRuntime) -> None:
+        await asyncio.gather(*(runner.drain() for runner in self.runners.values()))
+
+    @staticmethod
+    def described(runtime: ServiceRuntime, executor: Executor) -> dict[str, Any]:
+        return {
+            "executor": executor.family,
+            "topic": runtime.topics.actions(executor.family),
+            "actions": executor.describe(),
+        }
 
 
 def run_executor(executor: Executor, *, default_port: int | None = None) -> None:

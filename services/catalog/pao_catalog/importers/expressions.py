@@ -124,6 +124,31 @@ def convert_expression(
 
 
 def _rewrite(expr: str, scope: Scope, embedded: bool) -> str:
+    inner = _tokens(expr)
+    out: list[str] = []
+    i = 0
+    previous = ""
+    while i < len(inner):
+        kind, value = inner[i]
+        if kind == "name":
+            converted, i = _name(inner, i, previous, scope, embedded)
+            out.append(converted)
+            previous = value
+            continue
+        if kind == "operator" and value == "**":
+            raise _Unconvertible("** (powers can build huge numbers)")
+        if kind == "integer" and len(value.replace("_", "")) > 9:
+            raise _Unconvertible(f"the number {value[:20]} is larger than an expression needs")
+        out.append(value)
+        if kind != "whitespace":
+            previous = value
+        i += 1
+    return "".join(out).strip()
+
+
+def _tokens(expr: str) -> list[tuple[str, str]]:
+    """The tokens of ``expr``, refused unless it is one expression of names, operators and
+    literals."""
     if len(expr) > MAX_EXPRESSION_CHARS:
         raise _Unconvertible(f"longer than {MAX_EXPRESSION_CHARS} characters")
     source = expr.replace("!==", "!=").replace("===", "==").strip()
@@ -141,43 +166,29 @@ def _rewrite(expr: str, scope: Scope, embedded: bool) -> str:
                for kind, _ in inner)
     ):  # fmt: skip
         raise _Unconvertible("not a single expression")
-    out: list[str] = []
-    i = 0
-    previous = ""
-    while i < len(inner):
-        kind, value = inner[i]
-        if kind == "name":
-            if value.startswith("_"):
-                raise _Unconvertible(f"{value}: reaches for Python internals")
-            if previous == "|":
-                out.append(_filter(value))
-                i += 1
-            elif previous == "is" or value in KEYWORDS:
-                if previous == "is" and value not in TESTS:
-                    raise _Unconvertible(f"the test {value!r} is not one PAO has")
-                out.append(value)
-                i += 1
-            elif previous == ".":
-                out.append(value)  # an attribute of a parenthesised value
-                i += 1
-            else:
-                chain, i = _chain(inner, i)
-                if i < len(inner) and inner[i] == ("operator", "("):
-                    raise _Unconvertible(
-                        f"calls {'.'.join(map(str, chain))}(): PAO has no such function"
-                    )
-                out.append(_variable(chain, scope, embedded))
-            previous = value
-            continue
-        if kind == "operator" and value == "**":
-            raise _Unconvertible("** (powers can build huge numbers)")
-        if kind == "integer" and len(value.replace("_", "")) > 9:
-            raise _Unconvertible(f"the number {value[:20]} is larger than an expression needs")
-        out.append(value)
-        if kind != "whitespace":
-            previous = value
-        i += 1
-    return "".join(out).strip()
+    return inner
+
+
+def _name(
+    tokens: list[tuple[str, str]], i: int, previous: str, scope: Scope, embedded: bool
+) -> tuple[str, int]:
+    """The name at ``tokens[i]`` (``previous``: the token before it) converted: a filter,
+    a test, a keyword, an attribute or a variable's chain; and the position after it."""
+    value = tokens[i][1]
+    if value.startswith("_"):
+        raise _Unconvertible(f"{value}: reaches for Python internals")
+    if previous == "|":
+        return _filter(value), i + 1
+    if previous == "is" or value in KEYWORDS:
+        if previous == "is" and value not in TESTS:
+            raise _Unconvertible(f"the test {value!r} is not one PAO has")
+        return value, i + 1
+    if previous == ".":
+        return value, i + 1  # an attribute of a parenthesised value
+    chain, i = _chain(tokens, i)
+    if i < len(tokens) and tokens[i] == ("operator", "("):
+        raise _Unconvertible(f"calls {'.'.join(map(str, chain))}(): PAO has no such function")
+    return _variable(chain, scope, embedded), i
 
 
 def _filter(name: str) -> str:

@@ -257,47 +257,9 @@ class Converter:
             out["options"] = self._options(schema["enum"], schema.get("enumNames"), path, target)
             result = "select"
         elif kind in (None, "string"):
-            result = "string"
-            fmt = schema.get("format")
-            if isinstance(fmt, str) and fmt in _FORMATS:
-                result = _FORMATS[fmt]
-            elif fmt is not None:
-                self.lost(
-                    (*path, "format"), f"format {schema['format']!r} has no PAO field type", target
-                )
-            widget = schema.get("ui:widget")
-            if isinstance(widget, str) and widget in _WIDGETS and result == "string":
-                result = _WIDGETS[widget]
-            self._rule(schema, "minLength", "min_length", rules)
-            self._rule(schema, "maxLength", "max_length", rules)
-            if "pattern" in schema:
-                problem = pattern_problem(str(schema["pattern"]))
-                if problem:
-                    self.lost((*path, "pattern"), f"pattern not converted: {problem}", target)
-                else:
-                    rules["pattern"] = str(schema["pattern"])
-            if kind is None and "const" not in schema:
-                self.lost(path, "no type: converted as a string", target)
+            result = self._string_type(schema, kind, path, rules, target)
         elif kind in ("integer", "number"):
-            result = kind
-            for source, rule in (
-                ("minimum", "minimum"),
-                ("maximum", "maximum"),
-                ("multipleOf", "multiple_of"),
-            ):
-                self._rule(schema, source, rule, rules)
-            for source, rule, step in (
-                ("exclusiveMinimum", "minimum", 1),
-                ("exclusiveMaximum", "maximum", -1),
-            ):
-                if source not in schema:
-                    continue
-                if kind == "integer" and isinstance(schema[source], int | float):
-                    rules[rule] = schema[source] + step
-                else:
-                    self.lost(
-                        (*path, source), f"{source} on a number: PAO's limits are inclusive", target
-                    )
+            result = self._number_type(schema, kind, path, rules, target)
         elif kind == "boolean":
             result = "boolean"
         elif kind == "array":
@@ -318,6 +280,68 @@ class Converter:
         if rules:
             out["validation"] = rules
         return result
+
+    def _string_type(
+        self,
+        schema: Mapping[str, Any],
+        kind: str | None,
+        path: Path_,
+        rules: dict[str, Any],
+        target: Path_,
+    ) -> str:
+        """The field type of a string (by its format or widget); its rules into ``rules``."""
+        result = "string"
+        fmt = schema.get("format")
+        if isinstance(fmt, str) and fmt in _FORMATS:
+            result = _FORMATS[fmt]
+        elif fmt is not None:
+            self.lost(
+                (*path, "format"), f"format {schema['format']!r} has no PAO field type", target
+            )
+        widget = schema.get("ui:widget")
+        if isinstance(widget, str) and widget in _WIDGETS and result == "string":
+            result = _WIDGETS[widget]
+        self._rule(schema, "minLength", "min_length", rules)
+        self._rule(schema, "maxLength", "max_length", rules)
+        if "pattern" in schema:
+            problem = pattern_problem(str(schema["pattern"]))
+            if problem:
+                self.lost((*path, "pattern"), f"pattern not converted: {problem}", target)
+            else:
+                rules["pattern"] = str(schema["pattern"])
+        if kind is None and "const" not in schema:
+            self.lost(path, "no type: converted as a string", target)
+        return result
+
+    def _number_type(
+        self,
+        schema: Mapping[str, Any],
+        kind: str,
+        path: Path_,
+        rules: dict[str, Any],
+        target: Path_,
+    ) -> str:
+        """``kind`` (integer or number); its limits into ``rules`` (exclusive ones of an
+        integer as the inclusive ones next to them)."""
+        for source, rule in (
+            ("minimum", "minimum"),
+            ("maximum", "maximum"),
+            ("multipleOf", "multiple_of"),
+        ):
+            self._rule(schema, source, rule, rules)
+        for source, rule, step in (
+            ("exclusiveMinimum", "minimum", 1),
+            ("exclusiveMaximum", "maximum", -1),
+        ):
+            if source not in schema:
+                continue
+            if kind == "integer" and isinstance(schema[source], int | float):
+                rules[rule] = schema[source] + step
+            else:
+                self.lost(
+                    (*path, source), f"{source} on a number: PAO's limits are inclusive", target
+                )
+        return kind
 
     def _array(
         self,

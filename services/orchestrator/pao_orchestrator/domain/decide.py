@@ -567,31 +567,39 @@ def _on_timer(b: _Builder, msg: TimerFired) -> None:
         return
     attempt = step.attempts if step.phase == "execute" else step.compensation_attempts
     if msg.kind == "step_timeout":
-        if step.command_id is None or step.command_id != msg.command_id:
-            return  # answered or superseded meanwhile
-        retry = _retry_policy(b, step)
-        final = attempt >= retry.attempts or (b.state.cancelling and step.phase == "execute")
-        b.emit(
-            ev.StepTimedOut(
-                occurred_at=b.now,
-                step_id=step.id,
-                phase=step.phase,
-                attempt=attempt,
-                command_id=msg.command_id,
-                final=final,
-            )
+        _on_step_timeout(b, msg, step, attempt)
+    else:
+        _on_retry_due(b, msg, step, attempt)
+
+
+def _on_step_timeout(b: _Builder, msg: TimerFired, step: StepState, attempt: int) -> None:
+    if step.command_id is None or step.command_id != msg.command_id:
+        return  # answered or superseded meanwhile
+    retry = _retry_policy(b, step)
+    final = attempt >= retry.attempts or (b.state.cancelling and step.phase == "execute")
+    b.emit(
+        ev.StepTimedOut(
+            occurred_at=b.now,
+            step_id=step.id,
+            phase=step.phase,
+            attempt=attempt,
+            command_id=msg.command_id,
+            final=final,
         )
-        timed_out = b.state.step(step.id)
-        assert timed_out is not None
-        if final and step.phase == "execute" and not b.state.cancelling:
-            if step.id == TICKET_STEP:
-                b.emit(ev.RequestFailed(occurred_at=b.now, error="manual ticket: timed out"))
-            else:
-                _fail_automation(b, f"step {step.id} timed out")
-            return
-        _attempt_failed(b, timed_out, f"timed out after {attempt} attempt(s)", True, msg.command_id)
+    )
+    timed_out = b.state.step(step.id)
+    assert timed_out is not None
+    if final and step.phase == "execute" and not b.state.cancelling:
+        if step.id == TICKET_STEP:
+            b.emit(ev.RequestFailed(occurred_at=b.now, error="manual ticket: timed out"))
+        else:
+            _fail_automation(b, f"step {step.id} timed out")
         return
-    # A retry came due: it must be for the attempt that failed last, with nothing in flight.
+    _attempt_failed(b, timed_out, f"timed out after {attempt} attempt(s)", True, msg.command_id)
+
+
+def _on_retry_due(b: _Builder, msg: TimerFired, step: StepState, attempt: int) -> None:
+    # It must be for the attempt that failed last, with nothing in flight.
     if step.command_id is not None or msg.attempt != attempt:
         return
     if step.phase == "compensate":
