@@ -2,7 +2,7 @@
 
 DNS records, PAM grants, tenancy members and the Kubernetes API (``targets``,
 ``kubernetes``), and the Terraform module outputs of a PostgreSQL workspace
-(``tfc_modules``), over real sockets.
+(``pao_sandbox.tfc.modules``), over real sockets.
 """
 
 from __future__ import annotations
