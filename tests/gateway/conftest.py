@@ -31,6 +31,7 @@ from pao_common.settings import Profile, Settings
 from pao_common.topics import Topics
 from pao_devtools.ports import free_port
 from pao_gateway.app import create_app
+from pao_gateway.bootstrap import GatewayAdapters
 
 ISSUER = "https://idp.test/realms/pao"
 AUDIENCE = "pao-gateway"
@@ -365,8 +366,10 @@ def gateway_settings(
     return Settings(**values)
 
 
-async def run_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
-    app = create_app(settings)
+async def run_gateway(
+    settings: Settings, adapters: GatewayAdapters | None = None
+) -> AsyncIterator[RunningGateway]:
+    app = create_app(settings, adapters)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

@@ -16,7 +16,7 @@ from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings
 from pao_devtools.broker import BundledBroker
 from pao_gateway import devtokens
-from pao_gateway.app import KafkaCommandSender
+from pao_gateway.bootstrap import KafkaCommandSender
 from pao_gateway.submissions import SubmissionRelay
 
 from tests.gateway.conftest import (

@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from pao_gateway.errors import FieldProblem, InvalidSubmission
-from pao_gateway.http import CurrentUser
-from pao_gateway.reports import LeadTimeReport
+from pao_gateway.http import CurrentUser, gateway
 from pao_gateway.schemas import API, ErrorOut
 
 router = APIRouter(prefix=f"{API}/reports", tags=["reports"])
@@ -54,6 +53,6 @@ async def lead_time(
             "invalid period",
             [FieldProblem("since", f"must be before until ({end.isoformat()})", "query")],
         )
-    report: LeadTimeReport = request.app.state.reports
+    report = gateway(request).reports
     items = await report.visible_items(user, item)
     return await report.build(items, since=start, until=end, bucket=bucket)

@@ -1,40 +1,31 @@
-"""Composition root of the gateway: the public HTTP API.
+"""Composition root of the gateway: the public HTTP API over its adapters.
 
-``wire`` registers the subscribers (catalog cache invalidation, live request
-events; each replica in consumer groups of its own, so every replica sees every
-event) and the routes; ``start`` builds the components once PostgreSQL, Redis and
-the broker are connected, and starts the submission relay.
+``create_app(settings, adapters)`` builds the app over ``pao_gateway.bootstrap``'s
+adapters; ``wire`` registers the subscribers (catalog cache invalidation, live request
+events) and the routes; ``GatewayService.start`` builds the components once PostgreSQL,
+Redis and the broker are connected, and starts the submission relay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
-from pao_common.change_calendar import load_calendar
 from pao_common.cloudevents import CloudEvent
-from pao_common.identity import CREDENTIAL_EXTENSION
-from pao_common.kafka import publish_event, subscribe
+from pao_common.kafka import subscribe
 from pao_common.messages import (
-    ApproveRequest,
-    CancelRequest,
     CatalogItemPublished,
     CatalogItemRetired,
     CommandRefused,
     Message,
-    RejectRequest,
     RequestEvent,
-    SubmitRequest,
-    to_cloudevent,
 )
 from pao_common.service import ServiceRuntime, ServiceSpec, create_service_app
-from pao_common.service_tokens import ServiceSigner
 from pao_common.settings import Settings, get_settings
-from pao_common.telemetry import tag_current_span
-from pao_common.topics import Topics
 
 from pao_gateway import (
     api_approvals,
@@ -47,11 +38,10 @@ from pao_gateway import (
     webhooks,
 )
 from pao_gateway.body_limit import BodySizeLimit
-from pao_gateway.catalog_items import PostgresItemVersions
+from pao_gateway.bootstrap import CatalogVersions, GatewayAdapters, build_adapters
 from pao_gateway.catalog_proxy import CatalogCache, CatalogProxy
 from pao_gateway.fastpath import FastPath
 from pao_gateway.http import Gateway, install_error_handlers
-from pao_gateway.identity import build_verifier
 from pao_gateway.live import LiveEvents
 from pao_gateway.rate_limit import Rate, SubmissionRateLimiter
 from pao_gateway.reports import LeadTimeReport
@@ -64,29 +54,6 @@ from pao_gateway.stream_slots import StreamSlots
 from pao_gateway.submissions import SubmissionRelay, SubmissionStore
 
 SPEC = ServiceSpec(name="gateway", uses_database=True, uses_redis=True)
-SOURCE = "pao-gateway"
-
-
-class KafkaCommandSender:
-    """``CommandSender`` on the request commands topic, CloudEvents binary mode; a command
-    acting for a person carries the gateway's signature for it (``ce_authtoken``), made at
-    publish time (``pao_common.service_tokens``)."""
-
-    def __init__(self, runtime: ServiceRuntime, signer: ServiceSigner) -> None:
-        self._broker = runtime.broker
-        self._topic = Topics(runtime.settings.topic_suffix).request_commands
-        self._signer = signer
-
-    async def send(self, command: Message, *, request_id: str, message_id: str) -> None:
-        event: CloudEvent = to_cloudevent(command, source=SOURCE, subject=request_id, id=message_id)
-        tag_current_span(command, request_id)
-        person = command.requester if isinstance(command, SubmitRequest) else None
-        if isinstance(command, ApproveRequest | RejectRequest | CancelRequest):
-            person = command.by
-        if person is not None:
-            token = self._signer.sign(event, person)
-            event = event.model_copy(update={"extensions": {CREDENTIAL_EXTENSION: token}})
-        await publish_event(self._broker, self._topic, event)
 
 
 # The gateway's consumers feed people (live status, catalog pages), not the next hop of a
@@ -98,159 +65,179 @@ FANOUT_FETCH_MAX_WAIT_MS = 100
 FANOUT_IDLE_FETCH_MAX_WAIT_MS = 500
 
 
-def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
-    """Register the gateway's routes and subscribers."""
-    settings = runtime.settings
-    instance = settings.gateway_instance_id or uuid.uuid4().hex[:12]
-    verifier = build_verifier(settings)  # fails fast on a missing issuer configuration
-    signer = ServiceSigner.from_settings(settings)  # ... and on a missing signing key
-    calendar = load_calendar(settings.change_calendar)  # ... and on a wrong calendar
-    fastpath = FastPath(
-        lambda: runtime.redis,
-        prefix=f"{settings.redis_prefix}gw:",
-        timeout_s=settings.gateway_redis_timeout_s,
-        cooldown_s=settings.gateway_redis_cooldown_s,
-    )
-    cache = CatalogCache(fastpath, ttl_s=settings.gateway_catalog_cache_ttl_s)
-    live = LiveEvents()
-    limiter = SubmissionRateLimiter(
-        fastpath,
-        Rate(settings.gateway_submit_rate_per_min, settings.gateway_submit_burst),
-        exempt_roles=frozenset(
-            role.strip()
-            for role in settings.gateway_submit_limit_exempt_roles.split(",")
-            if role.strip()
-        ),
-    )
-    stream_slots = StreamSlots(fastpath, settings.gateway_sse_streams_per_user)
-    fanout_idle_ms = (
-        max(settings.idle_fetch_max_wait_ms, FANOUT_IDLE_FETCH_MAX_WAIT_MS)
-        if settings.idle_fetch_max_wait_ms > settings.fetch_max_wait_ms
-        else None
-    )
-    versions_seen: list[PostgresItemVersions] = []
-    claims_made: list[ResourceClaims] = []
-    submissions_made: list[SubmissionStore] = []
+@dataclass
+class Started:
+    """What ``start`` builds over the open connections, for the hooks that come after."""
 
-    async def on_catalog_event(message: Message, event: CloudEvent) -> None:
-        await cache.on_catalog_event(message, event)
-        if isinstance(message, CatalogItemPublished | CatalogItemRetired):
-            for versions in versions_seen:
-                versions.forget(message.item_id)
+    catalog: httpx.AsyncClient
+    versions: CatalogVersions
+    submissions: SubmissionStore
+    claims: ResourceClaims
+    relay: SubmissionRelay
 
-    subscribe(
-        runtime.broker,
-        {runtime.topics.catalog_events: (CatalogItemPublished, CatalogItemRetired)},
-        on_catalog_event,
-        group_id=f"gateway-cache-{instance}",
-        dlq=runtime.dlq,
-        fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
-        idle_fetch_max_wait_ms=fanout_idle_ms,
-        session_timeout_ms=settings.session_timeout_ms,
-    )
 
-    async def on_request_event(message: Message, event: CloudEvent) -> None:
-        await live.on_event(message, event)
-        for claims in claims_made:
-            await claims.on_event(message, event)
+class GatewayService:
+    """The gateway's components over its ``adapters``: those the subscribers need are made
+    at wiring (before anything connects), the rest by ``start`` once the connections are
+    open; until then the subscribers have no versions to forget nor claims to follow."""
 
-    def followed(request_id: str | None) -> bool:
-        if request_id is not None and live.listening(request_id) > 0:
-            return True
-        return any(claims.holds(request_id) for claims in claims_made)
-
-    subscribe(
-        runtime.broker,
-        {runtime.topics.request_events: (RequestEvent, CommandRefused)},
-        on_request_event,
-        group_id=f"gateway-live-{instance}",
-        dlq=runtime.dlq,
-        fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
-        idle_fetch_max_wait_ms=fanout_idle_ms,
-        session_timeout_ms=settings.session_timeout_ms,
-        auto_offset_reset="latest",  # a stream starts from the read model, not the topic
-        ignored=(CommandRefused,),  # refusals of other systems' commands: not a status
-        # Only requests someone follows here, and the holders of resource claims: most
-        # events concern nobody on this instance.
-        wanted=followed,
-    )
-    clients: list[httpx.AsyncClient] = []
-    relays: list[SubmissionRelay] = []
-
-    async def start(runtime: ServiceRuntime) -> None:
-        catalog_client = httpx.AsyncClient(
-            base_url=settings.catalog_url, timeout=settings.gateway_catalog_timeout_s
+    def __init__(self, app: FastAPI, runtime: ServiceRuntime, adapters: GatewayAdapters) -> None:
+        settings = runtime.settings
+        self.app = app
+        self.runtime = runtime
+        self.settings = settings
+        self.adapters = adapters
+        self.instance = settings.gateway_instance_id or uuid.uuid4().hex[:12]
+        self.fastpath = FastPath(
+            lambda: adapters.redis(runtime),
+            prefix=f"{settings.redis_prefix}gw:",
+            timeout_s=settings.gateway_redis_timeout_s,
+            cooldown_s=settings.gateway_redis_cooldown_s,
         )
-        clients.append(catalog_client)
-        sender = KafkaCommandSender(runtime, signer)
-        reader = RequestReader(runtime.db)
-        versions = PostgresItemVersions(runtime.db)
-        versions_seen.append(versions)
+        self.cache = CatalogCache(self.fastpath, ttl_s=settings.gateway_catalog_cache_ttl_s)
+        self.live = LiveEvents()
+        self.limiter = SubmissionRateLimiter(
+            self.fastpath,
+            Rate(settings.gateway_submit_rate_per_min, settings.gateway_submit_burst),
+            exempt_roles=frozenset(
+                role.strip()
+                for role in settings.gateway_submit_limit_exempt_roles.split(",")
+                if role.strip()
+            ),
+        )
+        self.stream_slots = StreamSlots(self.fastpath, settings.gateway_sse_streams_per_user)
+        self.started: Started | None = None
+
+    async def on_catalog_event(self, message: Message, event: CloudEvent) -> None:
+        await self.cache.on_catalog_event(message, event)
+        if self.started is not None and isinstance(
+            message, CatalogItemPublished | CatalogItemRetired
+        ):
+            self.started.versions.forget(message.item_id)
+
+    async def on_request_event(self, message: Message, event: CloudEvent) -> None:
+        await self.live.on_event(message, event)
+        if self.started is not None:
+            await self.started.claims.on_event(message, event)
+
+    def followed(self, request_id: str | None) -> bool:
+        """Whether anyone on this instance follows ``request_id``: a live stream, or a
+        resource claim a request holds."""
+        if request_id is not None and self.live.listening(request_id) > 0:
+            return True
+        return self.started is not None and self.started.claims.holds(request_id)
+
+    def subscribe(self) -> None:
+        """The catalog cache invalidation and the live request events; each replica in
+        consumer groups of its own, so every replica sees every event."""
+        runtime, settings = self.runtime, self.settings
+        fanout_idle_ms = (
+            max(settings.idle_fetch_max_wait_ms, FANOUT_IDLE_FETCH_MAX_WAIT_MS)
+            if settings.idle_fetch_max_wait_ms > settings.fetch_max_wait_ms
+            else None
+        )
+        subscribe(
+            runtime.broker,
+            {runtime.topics.catalog_events: (CatalogItemPublished, CatalogItemRetired)},
+            self.on_catalog_event,
+            group_id=f"gateway-cache-{self.instance}",
+            dlq=runtime.dlq,
+            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
+            idle_fetch_max_wait_ms=fanout_idle_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+        )
+        subscribe(
+            runtime.broker,
+            {runtime.topics.request_events: (RequestEvent, CommandRefused)},
+            self.on_request_event,
+            group_id=f"gateway-live-{self.instance}",
+            dlq=runtime.dlq,
+            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
+            idle_fetch_max_wait_ms=fanout_idle_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            auto_offset_reset="latest",  # a stream starts from the read model, not the topic
+            ignored=(CommandRefused,),  # refusals of other systems' commands: not a status
+            # Only requests someone follows here, and the holders of resource claims: most
+            # events concern nobody on this instance.
+            wanted=self.followed,
+        )
+
+    async def start(self, runtime: ServiceRuntime) -> None:
+        settings, adapters = self.settings, self.adapters
+        pool = adapters.pool(runtime)
+        catalog = adapters.catalog(settings)
+        sender = adapters.commands(runtime, adapters.signer)
+        reader = RequestReader(pool)
+        versions = adapters.item_versions(pool, catalog)
         submissions = SubmissionStore(
-            runtime.db,
-            fastpath,
+            pool,
+            self.fastpath,
             hint_ttl_s=settings.gateway_idempotency_ttl_s,
             topic=runtime.topics.request_commands,
         )
-        submissions_made.append(submissions)
-        app.state.reports = LeadTimeReport(runtime.db)
-        claims = ResourceClaims(runtime.db, stale_s=settings.gateway_resource_claim_stale_s)
-        claims_made.append(claims)
+        claims = ResourceClaims(pool, stale_s=settings.gateway_resource_claim_stale_s)
+        relay = SubmissionRelay(
+            pool,
+            sender,
+            topic=runtime.topics.request_commands,
+            republish_window_s=settings.gateway_republish_window_s,
+        )
+        self.started = Started(
+            catalog=catalog, versions=versions, submissions=submissions, claims=claims, relay=relay
+        )
         await claims.sweep()  # learn the claims other replicas hold
         requests = RequestService(
             versions=versions,
             submissions=submissions,
             reader=reader,
             sender=sender,
-            limiter=limiter,
-            calendar=calendar,
+            limiter=self.limiter,
+            calendar=adapters.calendar,
             system={"environment": settings.environment, "portal_url": settings.portal_url},
         )
-        app.state.gateway = Gateway(
+        self.app.state.gateway = Gateway(
             settings=settings,
-            verifier=verifier,
-            catalog=CatalogProxy(catalog_client, cache),
+            verifier=adapters.verifier,
+            catalog=CatalogProxy(catalog, self.cache),
             versions=versions,
             requests=requests,
             reader=reader,
-            live=live,
-            stream_slots=stream_slots,
+            live=self.live,
+            stream_slots=self.stream_slots,
             resources=ResourceService(
-                reader=ResourceReader(runtime.db),
-                versions=versions,
-                requests=requests,
-                claims=claims,
+                reader=ResourceReader(pool), versions=versions, requests=requests, claims=claims
             ),
+            reports=LeadTimeReport(pool),
         )
-        relay = SubmissionRelay(
-            runtime.db,
-            sender,
-            topic=runtime.topics.request_commands,
-            republish_window_s=settings.gateway_republish_window_s,
-        )
-        relays.append(relay)
         runtime.run_every(settings.metrics_refresh_s, relay.refresh_gauges, name="outbox-gauges")
-        runtime.run_every(stream_slots.lease_s / 3, stream_slots.renew, name="sse-lease-renewal")
+        runtime.run_every(
+            self.stream_slots.lease_s / 3, self.stream_slots.renew, name="sse-lease-renewal"
+        )
         runtime.run_every(
             settings.gateway_resource_claim_sweep_s, claims.sweep, name="resource-claim-sweep"
         )
         runtime.background.append(asyncio.create_task(relay.run(settings.gateway_relay_interval_s)))
 
-    async def broker_reset(runtime: ServiceRuntime) -> None:
-        for relay in relays:
-            await relay.republish_unprojected()
+    async def broker_reset(self, runtime: ServiceRuntime) -> None:
+        if self.started is not None:
+            await self.started.relay.republish_unprojected()
 
-    async def stop(runtime: ServiceRuntime) -> None:
-        for store in submissions_made:
-            await store.close()
-        for client in clients:
-            await client.aclose()
-        clients.clear()
-        await verifier.close()
+    async def stop(self, runtime: ServiceRuntime) -> None:
+        if self.started is not None:
+            await self.started.submissions.close()
+            await self.started.catalog.aclose()
+        await self.adapters.verifier.close()
 
-    runtime.on_start.append(start)
-    runtime.on_stop.append(stop)
-    runtime.on_broker_reset.append(broker_reset)
+
+def wire(app: FastAPI, runtime: ServiceRuntime, adapters: GatewayAdapters | None = None) -> None:
+    """Register the gateway's routes and subscribers over ``adapters`` (the production ones
+    of ``runtime.settings`` when None)."""
+    settings = runtime.settings
+    service = GatewayService(app, runtime, adapters or build_adapters(settings))
+    service.subscribe()
+    runtime.on_start.append(service.start)
+    runtime.on_stop.append(service.stop)
+    runtime.on_broker_reset.append(service.broker_reset)
     # Innermost of the middleware (appended, not ``add_middleware``'s outermost), so the
     # 413s still carry a request id and are counted by ``ObserveRequests``.
     app.user_middleware.append(
@@ -272,5 +259,14 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     portal.register(app, settings)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or get_settings(), wire, title="PAO gateway")
+def create_app(
+    settings: Settings | None = None, adapters: GatewayAdapters | None = None
+) -> FastAPI:
+    """The gateway over ``adapters`` (``pao_gateway.bootstrap``; the production ones of
+    ``settings`` when None)."""
+    return create_service_app(
+        SPEC,
+        settings or get_settings(),
+        lambda app, runtime: wire(app, runtime, adapters),
+        title="PAO gateway",
+    )

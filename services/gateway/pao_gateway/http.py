@@ -26,6 +26,7 @@ from pao_gateway.errors import (
 )
 from pao_gateway.identity import TokenVerifier, User
 from pao_gateway.live import LiveEvents
+from pao_gateway.reports import LeadTimeReport
 from pao_gateway.request_reads import RequestReader
 from pao_gateway.request_service import RequestService
 from pao_gateway.resource_service import ResourceService
@@ -47,6 +48,7 @@ class Gateway:
     live: LiveEvents
     stream_slots: StreamSlots
     resources: ResourceService
+    reports: LeadTimeReport
 
 
 def gateway(request: Request) -> Gateway:
