@@ -12,6 +12,7 @@ renders inputs the executor's model validates.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,19 @@ def ids(contracts: list[ActionContract]) -> list[str]:
     return [c.action_type for c in contracts]
 
 
-def document(action: str, with_: dict[str, Any], rollback: dict[str, Any] | None = None) -> str:
+def document(
+    action: str,
+    with_: dict[str, Any],
+    rollback: dict[str, Any] | None = None,
+    *,
+    after_a_step: bool = False,
+) -> str:
+    """An item whose step ``act`` runs ``action`` (after a ``debug.log`` step ``first``
+    with ``after_a_step``, so ``act`` may read ``steps.first.outputs``)."""
     step: dict[str, Any] = {"id": "act", "action": action, "with": with_}
     if rollback is not None:
         step["rollback"] = rollback
+    first = {"id": "first", "action": "debug.log", "with": {"message": "hi"}}
     doc = {
         "schemaVersion": "2.0",
         "metadata": {
@@ -63,7 +73,10 @@ def document(action: str, with_: dict[str, Any], rollback: dict[str, Any] | None
         "presentation": {
             "fields": [{"id": "name", "type": "string", "label": "Name", "required": True}]
         },
-        "fulfillment": {"mode": "automated", "automated": {"steps": [step]}},
+        "fulfillment": {
+            "mode": "automated",
+            "automated": {"steps": [first, step] if after_a_step else [step]},
+        },
         "examples": [{"name": "basic", "user": {"id": "alice"}, "inputs": {"name": "x"}}],
     }
     return yaml.safe_dump(doc, sort_keys=False)
@@ -78,7 +91,9 @@ def load(tmp_path: Path, text: str) -> LoadResult:
 def refusal(result: LoadResult, path: str) -> CatalogError:
     """The one error at ``path`` (or inside it), with its file and line."""
     assert result.item is None, "the document was accepted"
-    found = [e for e in result.errors if e.path == path or e.path.startswith(path + ".")]
+    found = [
+        e for e in result.errors if e.path == path or e.path.startswith((path + ".", path + "["))
+    ]
     assert found, [str(e) for e in result.errors]
     error = found[0]
     assert error.line is not None, str(error)
@@ -208,20 +223,87 @@ def test_a_written_out_value_is_refused_exactly_when_the_model_refuses_it(
 
 
 @pytest.mark.parametrize("contract", CATALOG, ids=ids(CATALOG))
-def test_a_lone_expression_may_render_to_any_type_another_template_is_a_string(
+def test_a_step_output_may_be_of_any_type_until_the_run(
+    contract: ActionContract, tmp_path: Path
+) -> None:
+    for rule in contract.rules.fields:
+        inputs = {**contract.example, rule.names[0]: "{{ steps.first.outputs.value }}"}
+        result = load(tmp_path, document(contract.action_type, inputs, after_a_step=True))
+        assert result.errors == [], (rule.names[0], [str(e) for e in result.errors])
+
+
+@pytest.mark.parametrize("contract", CATALOG, ids=ids(CATALOG))
+def test_what_an_example_renders_is_refused_exactly_when_the_model_refuses_it(
     contract: ActionContract, tmp_path: Path
 ) -> None:
     for rule in contract.rules.fields:
         name = rule.names[0]
-        lone = {**contract.example, name: "{{ inputs.name }}"}
-        assert load(tmp_path, document(contract.action_type, lone)).errors == []
+        for value in CANDIDATES:
+            literal = "none" if value is None else json.dumps(value)
+            inputs = {**contract.example, name: "{{ " + literal + " }}"}
+            text = document(contract.action_type, inputs)
+            result = load(tmp_path, text)
+            if refuses(contract.inputs, {**contract.example, name: value}):
+                error = refusal(result, f"{WITH}.{name}")
+                assert "refuses what example 'basic' renders" in error.message, error
+                assert error.line == input_line(text, name)
+            else:
+                assert result.errors == [], (name, value, [str(e) for e in result.errors])
+
+
+@pytest.mark.parametrize("contract", CATALOG, ids=ids(CATALOG))
+def test_a_template_that_is_not_a_lone_expression_is_a_string(
+    contract: ActionContract, tmp_path: Path
+) -> None:
+    for rule in contract.rules.fields:
+        name = rule.names[0]
         text_template = {**contract.example, name: "x-{{ inputs.name }}"}
         result = load(tmp_path, document(contract.action_type, text_template))
-        if admits_string(rule.schema, contract.rules.definitions):
-            assert result.errors == [], (name, [str(e) for e in result.errors])
-        else:
+        if not admits_string(rule.schema, contract.rules.definitions):
             error = refusal(result, f"{WITH}.{name}")
             assert "renders to a string" in error.message, error
+        elif refuses(contract.inputs, {**contract.example, name: "x-x"}):
+            error = refusal(result, f"{WITH}.{name}")
+            assert "refuses what example 'basic' renders" in error.message, error
+        else:
+            assert result.errors == [], (name, [str(e) for e in result.errors])
+
+
+@pytest.mark.parametrize("contract", CATALOG, ids=ids(CATALOG))
+def test_a_rollback_is_checked_with_what_the_example_renders(
+    contract: ActionContract, tmp_path: Path
+) -> None:
+    model = contract.compensation_inputs
+    undo = dict(contract.example) if model is contract.inputs else {}
+    for rule in contract.rollback_rules.fields:
+        name = rule.names[0]
+        inputs = {**undo, name: "{{ ['x', 1] }}"}
+        text = document(contract.action_type, dict(contract.example), {"with": inputs})
+        result = load(tmp_path, text)
+        if refuses(model, {**undo, name: ["x", 1]}):
+            error = refusal(result, f"fulfillment.automated.steps[0].rollback.with.{name}")
+            assert "refuses what example 'basic' renders" in error.message, error
+        else:
+            assert result.errors == [], (name, [str(e) for e in result.errors])
+
+
+def test_the_manual_ticket_is_what_the_jira_action_takes(tmp_path: Path) -> None:
+    text = document("debug.log", {"message": "hi"})
+    doc = yaml.safe_load(text)
+    doc["fulfillment"] = {
+        "mode": "manual",
+        "manual": {
+            "jira": {
+                "project": "OPS",
+                "summary": "Please do {{ inputs.name }}",
+                "labels": ["pao", "{{ 'two ' ~ inputs.name }}"],
+            }
+        },
+    }
+    text = yaml.safe_dump(doc, sort_keys=False)
+    error = refusal(load(tmp_path, text), "fulfillment.manual.jira.labels")
+    assert "the jira action refuses the ticket example 'basic' renders" in error.message
+    assert "labels cannot be empty or contain spaces: 'two x'" in error.message
 
 
 # --- a rollback's with: is what the compensation takes --------------------------------------

@@ -9,6 +9,7 @@ and a ``when:`` that reads step outputs is shown as decided at run time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,24 @@ class RenderError(TemplateError):
         super().__init__(f"{format_path(path)}: {reason}")
         self.path = path
         self.reason = reason
+
+
+#: How a ``Placeholder`` shows in a rendered plan (``<steps.db.outputs.host>``, an
+#: operation's ``<inputs.size>``): its value exists only when a request runs. (In any
+#: case: a model may have changed the text before refusing it, as ``rest`` upper-cases
+#: its method.)
+PLACEHOLDER_TEXT = re.compile(r"<(steps|inputs)\.[^<>]*>", re.IGNORECASE)
+
+
+def holds_placeholder(value: Any) -> bool:
+    """Whether a rendered value (or anything inside it) stands for a value of a run."""
+    if isinstance(value, str):
+        return PLACEHOLDER_TEXT.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(holds_placeholder(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_placeholder(v) for v in value)
+    return False
 
 
 class Placeholder(Mapping[str, Any]):

@@ -21,7 +21,8 @@ tree. The meaning checks, one function each:
   automated item is only used as that fallback;
 - approval: required approval names at least one approver;
 - examples: there is at least one, its user may request the item, its inputs pass the
-  item's own form, and every template renders with them;
+  item's own form, every template renders with them, and what they render for a built-in
+  action (each step's and rollback's ``with:``, the manual ticket) its model takes;
 - ``resource:`` and ``operations:`` (``pao_catalog_model.operation_checks``): an operation is
   checked like the item (form, approval, binary fulfilment, steps, variables), and its
   templates may also read ``resource.*``; ``resource.outputs.x`` must be an output the
@@ -46,7 +47,11 @@ from pao_common.templating import (
     template_strings,
 )
 
-from pao_catalog_model.action_inputs import InputProblem
+from pao_catalog_model.action_inputs import (
+    ActionContract,
+    InputProblem,
+    builtin_action,
+)
 from pao_catalog_model.actions import ORCHESTRATOR_ACTIONS, ActionRegistry, default_registry
 from pao_catalog_model.errors import InvalidCatalogDocument
 from pao_catalog_model.forms import (
@@ -691,15 +696,56 @@ def _render_problems(item: CatalogItem, index: int) -> Iterator[Problem]:
 
     example = item.examples[index]
     try:
-        render_plan(item, example.inputs, example.user)
+        plan = render_plan(item, example.inputs, example.user)
     except RenderError as exc:
         yield exc.path, f"does not render with example {example.name!r}: {exc.reason}"
         return
+    yield from _rendered_input_problems(plan, (), f"example {example.name!r}")
     for op_index, operation in enumerate(item.operations):
         try:
-            render_operation_plan(item, operation.id, example.inputs, example.user)
+            op_plan = render_operation_plan(item, operation.id, example.inputs, example.user)
         except RenderError as exc:
             yield (
                 ("operations", op_index, *exc.path),
                 f"does not render on the resource of example {example.name!r}: {exc.reason}",
             )
+            continue
+        yield from _rendered_input_problems(
+            op_plan, ("operations", op_index), f"the resource of example {example.name!r}"
+        )
+
+
+def _rendered_input_problems(plan: Mapping[str, Any], at: Path_, what: str) -> Iterator[Problem]:
+    """What a built-in executor would refuse in the inputs ``plan`` renders: each step's
+    ``with:`` and ``rollback: with:``, and the manual ticket the ``jira`` action gets."""
+    from pao_catalog_model.preview import holds_placeholder
+
+    ticket = plan.get("jira") or plan.get("fallback_jira")
+    if ticket is not None:
+        rules = builtin_action("jira").rules
+        for problem in rules.rendered_problems(ticket, unknown=holds_placeholder):
+            where = (*at, "fulfillment", "manual", "jira", *problem.path)
+            yield where, f"the jira action refuses the ticket {what} renders: {problem.message}"
+    for index, step in enumerate(plan.get("steps") or ()):
+        path = (*at, "fulfillment", "automated", "steps", index)
+        rollback = step.get("rollback") or {}
+        for action, with_, sub, rules_of in (
+            (step["action"], step.get("with"), ("with",), "rules"),
+            (rollback.get("action"), rollback.get("with"), ("rollback", "with"), "rollback_rules"),
+        ):
+            contract = _contract(action)
+            if contract is None or with_ is None:
+                continue
+            rules = getattr(contract, rules_of)
+            for problem in rules.rendered_problems(with_, unknown=holds_placeholder):
+                yield (
+                    (*path, *sub, *problem.path),
+                    f"action {action} refuses what {what} renders: {problem.message}",
+                )
+
+
+def _contract(action: Any) -> ActionContract | None:
+    try:
+        return builtin_action(str(action))
+    except KeyError:
+        return None

@@ -15,6 +15,9 @@ renders it:
   any other template renders to a string of unknown content, so the field must take a
   string (its enum, pattern and lengths wait for the rendered value); the parts written
   out around templates (``{url: "{{ ... }}", method: FETCH}``) are checked as usual.
+
+``rendered_problems`` judges what a request would send, as an example renders it (the
+catalog does for every valid example), leaving out the values only a run gives.
 """
 
 from __future__ import annotations
@@ -125,6 +128,23 @@ class InputRules:
                 yield problem
         if not found and not any(is_template(text) for _, text in template_strings(values)):
             yield from self._model_problems(values)
+
+    def rendered_problems(
+        self, values: Mapping[str, Any], *, unknown: Callable[[Any], bool]
+    ) -> Iterator[InputProblem]:
+        """What the model refuses in ``values`` as a request rendered them (a preview's
+        plan); a field's value that ``unknown`` says only a run gives is not judged."""
+        try:
+            self.model.model_validate(dict(values))
+        except ModelError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                if loc and unknown(error.get("input")):
+                    continue
+                where = _document_path(values, loc)
+                shown = f"{format_path(_named(where, loc))}: " if loc else ""
+                got = f" (renders {_short(error['input'])})" if loc else ""
+                yield InputProblem(where, f"{shown}{_message(error)}{got}")
 
     def _value_problems(self, rule: FieldRule, name: str, value: Any) -> Iterator[InputProblem]:
         if any(is_template(text) for _, text in template_strings(value)):
