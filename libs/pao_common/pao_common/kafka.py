@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Message, CloudEvent], Awaitable[None]]
 
+# How long a batch subscriber's ``getmany`` waits when nothing was fetched yet.
+BATCH_TIMEOUT_MS = 20
+
 # Errors that say "the world is down", not "this message is bad".
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -169,10 +172,8 @@ class OffsetCommitter:
         self._pending: dict[AIOKafkaConsumer, dict[TopicPartition, int]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def handled(self, message: KafkaMessage) -> None:
-        record = message.raw_message
-        consumer = getattr(message, "consumer", None)
-        if not isinstance(consumer, AIOKafkaConsumer) or isinstance(record, tuple):
+    def handled(self, consumer: AIOKafkaConsumer | None, record: ConsumerRecord[Any, Any]) -> None:
+        if not isinstance(consumer, AIOKafkaConsumer):
             return
         offsets = self._pending.setdefault(consumer, {})
         offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
@@ -285,6 +286,10 @@ def adapt_fetch_waits(broker: KafkaBroker) -> int:
     return attached
 
 
+# A record and the consumer that fetched it (whose offsets it moves once handled).
+_Queued = tuple[ConsumerRecord[Any, Any], object]
+
+
 class PartitionWorkers:
     """One consumer, its partitions handled side by side, each partition in order.
 
@@ -300,7 +305,7 @@ class PartitionWorkers:
 
     def __init__(
         self,
-        handle: Callable[[bytes, KafkaMessage], Awaitable[None]],
+        handle: Callable[[ConsumerRecord[Any, Any]], Awaitable[None]],
         committer: OffsetCommitter,
         depth: int = 64,
         group: str = "",
@@ -309,31 +314,29 @@ class PartitionWorkers:
         self._group = group
         self._committer = committer
         self._depth = depth
-        self._queues: dict[tuple[str, int], asyncio.Queue[tuple[bytes, KafkaMessage]]] = {}
+        self._queues: dict[tuple[str, int], asyncio.Queue[_Queued]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def put(self, body: bytes, msg: KafkaMessage) -> None:
-        record: ConsumerRecord[Any, Any] = msg.raw_message  # one record: no batch subscriber
+    async def put(self, record: ConsumerRecord[Any, Any], consumer: object) -> None:
         key = (record.topic, record.partition)
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = asyncio.Queue(self._depth)
             self._tasks.append(asyncio.get_running_loop().create_task(self._work(queue)))
             PartitionWorkers.running.add(self)
-        await queue.put((body, msg))
+        await queue.put((record, consumer))
 
-    async def _work(self, queue: asyncio.Queue[tuple[bytes, KafkaMessage]]) -> None:
+    async def _work(self, queue: asyncio.Queue[_Queued]) -> None:
         while True:
-            body, msg = await queue.get()
+            record, consumer = await queue.get()
             try:
-                await self._handle(body, msg)
+                await self._handle(record)
             except Exception:  # ``handle`` dead-letters; this is a bug, not a message fault
-                log.exception("message not handled: %s", msg.raw_message)
+                log.exception("message not handled: %s", record)
                 continue
-            self._committer.handled(msg)
-            consumer = getattr(msg, "consumer", None)
             if isinstance(consumer, AIOKafkaConsumer):
-                CONSUMER_LAG.handled(self._group, consumer, msg.raw_message)
+                self._committer.handled(consumer, record)
+                CONSUMER_LAG.handled(self._group, consumer, record)
 
     async def stop(self) -> None:
         """Stop handling (what is queued comes again from the last commit), commit."""
@@ -354,10 +357,25 @@ async def stop_consuming() -> None:
         await workers.stop()
 
 
-async def _raw_decoder(msg: KafkaMessage) -> bytes:
+async def _raw_decoder(msg: KafkaMessage) -> Any:
     # The body is parsed by ``subscribe`` itself, so a broken body reaches us intact.
-    body: bytes = msg.body
-    return body
+    return msg.body
+
+
+def _to_workers(
+    broker: KafkaBroker, workers: PartitionWorkers, *, batch: bool
+) -> Callable[[Any], Awaitable[None]]:
+    """The FastStream handler that queues what it was given on ``workers``."""
+
+    async def consume(_: Any) -> None:
+        # Without dependency injection (``apply_types=False``) a handler gets the decoded
+        # body only; the record (a tuple of them in a batch) is in FastStream's context.
+        msg: KafkaMessage = broker.context.get_local("message")
+        consumer = getattr(msg, "consumer", None)
+        for record in msg.raw_message if batch else (msg.raw_message,):
+            await workers.put(record, consumer)
+
+    return consume
 
 
 def subscribe(
@@ -375,6 +393,7 @@ def subscribe(
     commit_interval_s: float = 0.2,
     wanted: Callable[[str | None], bool] | None = None,
     ignored: tuple[type[Message], ...] = (),
+    batch: bool = False,
 ) -> None:
     """Consume ``topics`` (each with the message types it may carry) in ``group_id``:
     parse, call ``handler``, dead-letter what fails.
@@ -394,6 +413,11 @@ def subscribe(
     ``idle_fetch_max_wait_ms`` (``Settings.idle_fetch_max_wait_ms``), when longer than
     ``fetch_max_wait_ms``, is how long the fetch wait grows while nothing comes
     (``IdleFetchWait``, attached by ``adapt_fetch_waits`` once the broker started).
+
+    ``batch``: FastStream hands over everything fetched at once (``getmany``) instead of
+    one record at a time, so its per-message pipeline (context, middlewares, logging)
+    runs once per fetch. For consumers that pass over most records (a fan-out): each
+    record still goes through the same per-partition queue, filter and handler.
     """
     ignored_types = frozenset(m.ce_type for m in ignored)
     if isinstance(handler, Mapping):
@@ -403,15 +427,9 @@ def subscribe(
     else:
         handlers = dict.fromkeys(topics, handler)
 
-    async def consume(body: bytes) -> None:
-        # Without dependency injection (``apply_types=False``) a handler gets the decoded
-        # body only; the record itself is in FastStream's context.
-        msg: KafkaMessage = broker.context.get_local("message")
-        await workers.put(body, msg)
-
-    async def handle(body: bytes, msg: KafkaMessage) -> None:
-        record: ConsumerRecord[Any, Any] = msg.raw_message  # one record: no batch subscriber
-        headers = decode_headers(getattr(record, "headers", None) or msg.headers)
+    async def handle(record: ConsumerRecord[Any, Any]) -> None:
+        body: bytes = record.value or b""
+        headers = decode_headers(record.headers)
         if headers.get("ce_type") in ignored_types:
             return
         if wanted is not None and not wanted(headers.get("ce_subject")):
@@ -463,6 +481,7 @@ def subscribe(
                     return
 
     workers = PartitionWorkers(handle, OffsetCommitter(commit_interval_s), group=group_id)
+    consume = _to_workers(broker, workers, batch=batch)
     names = "_".join(t.replace(".", "_").replace("-", "_") for t in topics)
     consume.__name__ = f"consume_{names}_{group_id}"
     kwargs: dict[str, Any] = {
@@ -475,6 +494,10 @@ def subscribe(
     if session_timeout_ms is not None:
         kwargs["session_timeout_ms"] = session_timeout_ms
         kwargs["heartbeat_interval_ms"] = max(session_timeout_ms // 4, 100)
+    if batch:
+        # ``getmany`` returns what was fetched at once; it waits this long only when
+        # nothing is there (FastStream then sleeps as long again before the next one).
+        kwargs.update(batch=True, batch_timeout_ms=BATCH_TIMEOUT_MS)
     subscriber = broker.subscriber(*topics, **kwargs)
     subscriber(consume)
     if idle_fetch_max_wait_ms is not None and idle_fetch_max_wait_ms > fetch_max_wait_ms:

@@ -145,6 +145,7 @@ class GatewayService:
             fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
             idle_fetch_max_wait_ms=fanout_idle_ms,
             session_timeout_ms=settings.session_timeout_ms,
+            batch=True,  # a fan-out: FastStream's pipeline once per fetch, not per record
         )
         subscribe(
             runtime.broker,
@@ -160,6 +161,7 @@ class GatewayService:
             # Only requests someone follows here, and the holders of resource claims: most
             # events concern nobody on this instance.
             wanted=self.followed,
+            batch=True,  # most records are passed over: once per fetch, not per record
         )
 
     async def start(self, runtime: ServiceRuntime) -> None:
