@@ -254,7 +254,9 @@ def test_conditional_validation() -> None:
         ),
     ],
 )
-def test_condition_operators(condition: dict, values: dict, visible: bool) -> None:
+def test_condition_operators(
+    condition: dict[str, Any], values: dict[str, Any], visible: bool
+) -> None:
     item = item_with(
         field(id="env", type="select", options=["dev", "prod"]),
         field(id="tags", type="multiselect", options=["x", "y"]),
@@ -319,7 +321,7 @@ def test_apply_defaults_follows_conditions() -> None:
         (field(type="keyvalue"), {"a": 1}, "must be text"),
     ],
 )
-def test_rule_messages(f: dict, value: object, message: str | None) -> None:
+def test_rule_messages(f: dict[str, Any], value: object, message: str | None) -> None:
     errors = validate_inputs(item_with(f), {f["id"]: value})
     assert [e.message for e in errors] == ([message] if message else [])
     assert all(e.field.startswith("f") for e in errors)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pao_common.errors import TemplateError, UnknownVariable
 from pao_common.messages import Requester
@@ -16,7 +18,7 @@ from pao_common.templating import (
 
 
 @pytest.fixture
-def ctx() -> dict:
+def ctx() -> dict[str, Any]:
     return build_context(
         inputs={"name": "Payments API", "replicas": 3, "tags": ["a", "b"], "env": "prod"},
         user=Requester(id="alice", email="alice@example.com", teams=("payments",)),
@@ -31,18 +33,18 @@ def ctx() -> dict:
     )
 
 
-def test_renders_every_string_in_nested_values(ctx: dict) -> None:
+def test_renders_every_string_in_nested_values(ctx: dict[str, Any]) -> None:
     value = {"a": ["{{ inputs.name }}", {"b": "x-{{ user.id }}"}], "n": 5, "t": True}
     assert render(value, ctx) == {"a": ["Payments API", {"b": "x-alice"}], "n": 5, "t": True}
 
 
-def test_a_lone_expression_keeps_its_type(ctx: dict) -> None:
+def test_a_lone_expression_keeps_its_type(ctx: dict[str, Any]) -> None:
     assert render("{{ inputs.replicas }}", ctx) == 3
     assert render("{{ inputs.tags }}", ctx) == ["a", "b"]
     assert render("{{ inputs.replicas }} pods", ctx) == "3 pods"
 
 
-def test_context_roots(ctx: dict) -> None:
+def test_context_roots(ctx: dict[str, Any]) -> None:
     text = (
         "{{ item.id }} {{ item.version }} {{ request.id }} {{ system.environment }} "
         "{{ user.teams[0] }}"
@@ -50,14 +52,14 @@ def test_context_roots(ctx: dict) -> None:
     assert render(text, ctx) == "db 1.2.0 req-1 test payments"
 
 
-def test_step_outputs_either_shape(ctx: dict) -> None:
+def test_step_outputs_either_shape(ctx: dict[str, Any]) -> None:
     assert (
         render("{{ steps.create.outputs.host }}:{{ steps.other.outputs.id }}", ctx)
         == "db.internal:7"
     )
 
 
-def test_functions_and_filters(ctx: dict) -> None:
+def test_functions_and_filters(ctx: dict[str, Any]) -> None:
     assert render("{{ inputs.name | slugify }}", ctx) == "payments-api"
     assert render("{{ now() }}", ctx) == "2030-01-02T03:04:05+00:00"
     assert render("{{ now('%Y') }}", ctx) == "2030"
@@ -72,14 +74,14 @@ def test_now_reads_the_clock_without_a_fixed_time() -> None:
     assert render("{{ now('%Y') }}", build_context())[:2] == "20"
 
 
-def test_secret_renders_a_reference_not_a_value(ctx: dict) -> None:
+def test_secret_renders_a_reference_not_a_value(ctx: dict[str, Any]) -> None:
     assert render("Bearer {{ secret('dns/token') }}", ctx) == "Bearer ${secret:dns/token}"
     assert secret_reference("x") == "${secret:x}"
     with pytest.raises(TemplateError, match="invalid secret name"):
         render("{{ secret('bad name!') }}", ctx)
 
 
-def test_unknown_variable_names_the_path(ctx: dict) -> None:
+def test_unknown_variable_names_the_path(ctx: dict[str, Any]) -> None:
     with pytest.raises(UnknownVariable, match=r"unknown variable inputs\.dbname"):
         render("{{ inputs.dbname }}", ctx)
     with pytest.raises(UnknownVariable, match=r"unknown variable steps\.later"):
@@ -107,7 +109,7 @@ def test_unknown_variable_names_the_path(ctx: dict) -> None:
         "{% for x in range(10) %}{{ x.__class__ }}{% endfor %}",
     ],
 )
-def test_sandbox_escapes_fail_with_a_clear_error(ctx: dict, template: str) -> None:
+def test_sandbox_escapes_fail_with_a_clear_error(ctx: dict[str, Any], template: str) -> None:
     with pytest.raises(TemplateError) as raised:
         render(template, ctx)
     assert (
@@ -117,19 +119,19 @@ def test_sandbox_escapes_fail_with_a_clear_error(ctx: dict, template: str) -> No
     )
 
 
-def test_syntax_errors_are_template_errors(ctx: dict) -> None:
+def test_syntax_errors_are_template_errors(ctx: dict[str, Any]) -> None:
     with pytest.raises(TemplateError, match="template syntax error"):
         render("{{ inputs.name ", ctx)
     with pytest.raises(TemplateError, match="template syntax error"):
         render("{% if %}", ctx)
 
 
-def test_runtime_errors_are_template_errors(ctx: dict) -> None:
+def test_runtime_errors_are_template_errors(ctx: dict[str, Any]) -> None:
     with pytest.raises(TemplateError, match="ZeroDivisionError"):
         render("{{ 1 / 0 }}", ctx)
 
 
-def test_evaluate_conditions(ctx: dict) -> None:
+def test_evaluate_conditions(ctx: dict[str, Any]) -> None:
     assert evaluate("inputs.env == 'prod'", ctx) is True
     assert evaluate("{{ inputs.replicas > 5 }}", ctx) is False
     assert evaluate("'payments' in user.teams", ctx) is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pao_catalog_model.actions import ActionRegistry, ActionType, default_registry
@@ -12,8 +13,9 @@ from pao_catalog_model.loader import load_directory
 from tests.catalog_lib.support import field, load, manual, messages, minimal, write
 
 
-def _steps(doc: dict) -> list:
-    return doc["fulfillment"]["automated"]["steps"]
+def _steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = doc["fulfillment"]["automated"]["steps"]
+    return steps
 
 
 def test_minimal_document_is_valid(tmp_path: Path) -> None:
@@ -314,7 +316,7 @@ def test_duplicate_options(tmp_path: Path) -> None:
     ],
 )
 def test_default_must_satisfy_its_own_rules(
-    tmp_path: Path, extra: dict, default: object, expected: str
+    tmp_path: Path, extra: dict[str, Any], default: object, expected: str
 ) -> None:
     doc = minimal()
     doc["presentation"]["fields"].append(field(default=default, **extra))
