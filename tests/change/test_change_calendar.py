@@ -244,7 +244,7 @@ def test_escalate_adds_a_stage_by_the_named_team_after_the_items_own() -> None:
         "FulfilmentStarted",
         "StepDispatched",
     ]
-    assert [s.status for s in run.state.approval.stages] == ["approved", "approved"]  # type: ignore[union-attr]
+    assert [s.status for s in run.state.approval.stages] == ["approved", "approved"]
 
 
 def test_deny_rejects_naming_the_window_and_its_end() -> None:

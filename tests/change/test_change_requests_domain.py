@@ -6,13 +6,14 @@ answers. Hostile ``change_requests:`` sections fail with file:line."""
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pytest
 from pao_common.change_calendar import ChangeCalendar, parse_calendar
 from pao_common.errors import InvalidChangeCalendar
 from pao_common.messages import CancelRequest, ChangeRequestDecided, Requester
 from pao_orchestrator.domain.change_request_decide import CLOSE_ACTION, OPEN_ACTION
-from pao_orchestrator.domain.state import CHANGE_STEP
+from pao_orchestrator.domain.state import CHANGE_STEP, ChangeRequestState
 
 from tests.change.test_change_calendar import OPS, CalendarRun, at, deploy_item
 
@@ -43,13 +44,22 @@ def opened_run(environment: str = "staging") -> CalendarRun:
     return run
 
 
-def decided(run: CalendarRun, approval: str, comment: str | None = None) -> None:
+def change_request(run: CalendarRun) -> ChangeRequestState:
+    """The request's change request, which it has by now."""
+    cr = run.state.change_request
+    assert cr is not None
+    return cr
+
+
+def decided(
+    run: CalendarRun, approval: Literal["approved", "rejected"], comment: str | None = None
+) -> None:
     run.send(
         ChangeRequestDecided(
             request_id=run.request_id,
             sys_id=OPENED["sys_id"],
             number="CHG0010001",
-            approval=approval,  # type: ignore[arg-type]
+            approval=approval,
             by="carla.cab",
             comment=comment,
         )
@@ -73,9 +83,10 @@ def test_a_normal_change_waits_for_its_change_request_then_runs_and_closes_succe
     assert not [c for c in run.commands() if c.action_type.startswith("debug")]
 
     run.succeed(OPENED)
-    assert run.state.status == "awaiting_change_approval"
-    assert run.state.change_request is not None
-    assert run.state.change_request.number == "CHG0010001"
+    opened = run.state
+    assert opened.status == "awaiting_change_approval"
+    assert opened.change_request is not None
+    assert opened.change_request.number == "CHG0010001"
 
     decided(run, "approved")
     assert run.types()[-3:] == ["ChangeRequestApproved", "FulfilmentStarted", "StepDispatched"]
@@ -88,7 +99,7 @@ def test_a_normal_change_waits_for_its_change_request_then_runs_and_closes_succe
     run.succeed({"sys_id": OPENED["sys_id"], "state": "3", "close_code": "successful"})
     assert run.types()[-1] == "ChangeRequestClosed"
     assert run.state.status == "completed"
-    assert run.state.change_request.close_code == "successful"
+    assert change_request(run).close_code == "successful"
 
 
 def test_a_major_change_is_high_risk_and_an_emergency_override_opens_an_emergency_change() -> None:
@@ -136,7 +147,7 @@ def test_servicenow_down_the_request_waits_with_the_reason_and_proceeds_when_it_
         run.fire("change_request_retry")
         assert run.last_command().attempt == attempt + 1
     run.succeed(OPENED)
-    assert run.state.change_request.last_error is None
+    assert change_request(run).last_error is None
     decided(run, "approved")
     assert run.state.status == "in_progress"
 
@@ -146,14 +157,14 @@ def test_an_unanswered_opening_times_out_and_is_sent_again() -> None:
     run.submit_as(OPS, "staging")
     first = run.last_command()
     run.fire("change_request_timeout")
-    assert "no answer" in (run.state.change_request.last_error or "")
+    assert "no answer" in (change_request(run).last_error or "")
     run.fire("change_request_retry")
     second = run.last_command()
     assert second.attempt == 2 and second.command_id != first.command_id
     run.succeed(OPENED, command=first)  # the late answer of the first attempt: stale
-    assert run.state.change_request.sys_id is None
+    assert change_request(run).sys_id is None
     run.succeed(OPENED)
-    assert run.state.change_request.sys_id == OPENED["sys_id"]
+    assert change_request(run).sys_id == OPENED["sys_id"]
 
 
 def test_a_refusal_fails_the_request_and_a_decision_is_handled_once() -> None:
@@ -178,8 +189,8 @@ def test_a_decision_before_the_opening_answer_counts_and_cancel_cancels_the_chan
     decided(run, "approved")  # the webhook was faster than the executor's answer
     assert run.state.status == "in_progress"
     run.succeed(OPENED, command=opening)
-    assert run.state.change_request.number == "CHG0010001"
-    assert run.state.change_request.approval == "approved"
+    assert change_request(run).number == "CHG0010001"
+    assert change_request(run).approval == "approved"
 
     run = opened_run()
     run.send(CancelRequest(request_id=run.request_id, by=OPS, reason="not needed"))
@@ -198,7 +209,7 @@ def test_closing_is_retried_after_the_request_ended() -> None:
     run.fire("change_request_retry")
     assert run.last_command().action_type == CLOSE_ACTION
     run.succeed({"state": "3", "close_code": "successful"})
-    assert run.state.change_request.phase == "closed"
+    assert change_request(run).phase == "closed"
 
 
 def test_standard_changes_and_items_out_of_scope_open_no_change_request() -> None:
