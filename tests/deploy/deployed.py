@@ -167,7 +167,7 @@ def compose_processes(shell: dict[str, str] | None = None) -> list[DeployedProce
 
 
 def _k8s_documents() -> list[dict[str, Any]]:
-    documents = []
+    documents: list[dict[str, Any]] = []
     for path in sorted(K8S.glob("*.yaml")):
         if path.name == "kustomization.yaml":
             continue

@@ -26,7 +26,6 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -112,7 +111,7 @@ def _wheel(project: Path, out: Path) -> Path:
 
 
 def _pins(constraints: Path) -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in constraints.read_text().splitlines():
         name, sep, version = line.partition("==")
         if sep:
@@ -121,14 +120,12 @@ def _pins(constraints: Path) -> dict[str, str]:
 
 
 def _wanted(requires: list[str], extras: set[str]) -> list[Requirement]:
-    environment = dict(default_environment())
     wanted = []
     for line in requires:
         requirement = Requirement(line)
         marker = requirement.marker
-        if marker is None or any(
-            marker.evaluate({**environment, "extra": extra}) for extra in extras or {""}
-        ):
+        # evaluate() fills in this interpreter's environment around the extra
+        if marker is None or any(marker.evaluate({"extra": extra}) for extra in extras or {""}):
             wanted.append(requirement)
     return wanted
 
