@@ -189,7 +189,9 @@ def resource_history(
     return asyncio.run(read())
 
 
-def tfc_workspace(dev: PaoDev, name: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict]:
+def tfc_workspace(
+    dev: PaoDev, name: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """The sandbox TFC workspace called ``name``: itself, its runs, its variables."""
     state = httpx.get(f"{dev.sandbox_url}/tfc/sandbox/state", timeout=30).json()
     [ws] = [w for w in state["workspaces"] if w["attributes"]["name"] == name]

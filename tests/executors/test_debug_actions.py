@@ -48,7 +48,8 @@ async def test_wait_reports_progress_to_100(harness: ExecutorHarness) -> None:
     assert isinstance(result, ActionSucceeded) and result.outputs["waited_s"] >= 0.2
     progress = [m for m in harness.results_for(command.command_id) if isinstance(m, ActionProgress)]
     assert len(progress) >= 2
-    percents = [p.percent for p in progress]
+    percents = [p.percent for p in progress if p.percent is not None]
+    assert len(percents) == len(progress), "every progress report carries its percent"
     assert percents == sorted(percents) and percents[-1] == 100.0
 
 

@@ -42,9 +42,10 @@ async def executor_app(debug_settings: Settings) -> AsyncIterator[ActionRunner]:
 
 
 async def side_effects(pool: asyncpg.Pool, command_id: str) -> list[asyncpg.Record]:
-    return await pool.fetch(
+    rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT * FROM debug_side_effects WHERE command_id = $1 ORDER BY id", command_id
     )
+    return rows
 
 
 def duplicates(state: str) -> float:
