@@ -27,6 +27,7 @@ from pao_common.messages import (
     ResourceOperationStarted,
     ResourceProvisioned,
     ResourceProvisioningStarted,
+    ResourceStatus,
     ResourceUpdated,
     to_cloudevent,
 )
@@ -151,7 +152,7 @@ def event(
     resource_id: str,
     version: int,
     *,
-    status: str = "active",
+    status: ResourceStatus = "active",
     item_version: str = VERSION,
     item_id: str = "postgres-database",
     **changes: Any,
@@ -164,7 +165,7 @@ def event(
         name=f"orders-{resource_id[:8]}",
         owner_team="orders",
         requester_id="frank",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         request_id=f"req-{version}",
         inputs=inputs,
         outputs=OUTPUTS,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pao_common.executor.testing import ExecutorHarness
 from pao_executors.jira import JiraSettings, LibraryJira, build_executor
@@ -36,9 +38,9 @@ def cloud_settings(sandbox: SandboxServer, **overrides: object) -> JiraSettings:
 
 
 @pytest.fixture
-def jira_client(sandbox: SandboxServer) -> LibraryJira:
+def jira_client(sandbox: SandboxServer) -> Iterator[LibraryJira]:
     client = LibraryJira(jira_settings(sandbox))
-    yield client  # type: ignore[misc]
+    yield client
     client.close()
 
 

@@ -121,7 +121,7 @@ async def test_cancelling_a_manual_request_comments_on_its_ticket(
 ) -> None:
     # The orchestrator's decision, delivered to the jira executor as it would be.
     run = Run(manual_item(), request_id="req-cancel")
-    created = await harness.run(run.submit().commands[0])  # type: ignore[arg-type]
+    created = await harness.run(run.submit().commands[0])
     assert isinstance(created, ActionSucceeded), created
     run.succeed(created.outputs)
 
