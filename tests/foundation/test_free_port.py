@@ -40,7 +40,7 @@ class OfferedPorts:
 
 def test_a_port_offered_again_is_not_handed_out_again(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ports, "_handed_out", set())
-    monkeypatch.setattr(ports.socket, "socket", OfferedPorts([41000, 41000, 41000, 41001]))
+    monkeypatch.setattr(socket, "socket", OfferedPorts([41000, 41000, 41000, 41001]))
     assert ports.free_port() == 41000
     assert ports.free_port() == 41001
 

@@ -49,7 +49,7 @@ def test_otlp_switches_export_on_and_unknown_names_are_refused(
 
 def test_an_exported_record_carries_its_trace_and_the_bound_context() -> None:
     configure_tracing("test")
-    exporter = InMemoryLogRecordExporter()
+    exporter = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # otel: unannotated
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = logging.getLogger("pao.test.export")
