@@ -98,7 +98,7 @@ def _properties(schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, Map
 def _expected_type(prop: Mapping[str, Any]) -> str:
     if "enum" in prop:
         return "select"
-    kind = prop.get("type")
+    kind: str = prop.get("type", "")
     if kind == "array":
         return "multiselect" if "enum" in prop.get("items", {}) else "list"
     if kind == "string":
@@ -106,7 +106,8 @@ def _expected_type(prop: Mapping[str, Any]) -> str:
             return {"date": "date", "email": "email", "uri": "url", "date-time": "datetime"}[
                 prop["format"]
             ]
-        return {"textarea": "text", "password": "secret"}.get(prop.get("ui:widget"), "string")
+        widget: str = prop.get("ui:widget", "")
+        return {"textarea": "text", "password": "secret"}.get(widget, "string")
     return {"integer": "integer", "number": "number", "boolean": "boolean", "object": "keyvalue"}[
         kind
     ]

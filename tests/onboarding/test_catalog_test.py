@@ -23,7 +23,7 @@ EXPECTING = yaml.safe_load(next(b for b in BLOCKS if "name: bad-bucket-name" in 
 
 
 def _item(**changes: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(ITEM)
+    doc: dict[str, Any] = copy.deepcopy(ITEM)
     doc["examples"] = copy.deepcopy(EXPECTING["examples"])
     for key, value in changes.items():
         doc[key] = value

@@ -109,9 +109,9 @@ async def test_the_tutorial_runs_end_to_end(platform: E2EPlatform, tmp_path: Pat
     figures = (
         [line.split() for line in timings.read_text().splitlines()] if timings.exists() else []
     )
-    for index, start, end, status in figures:
+    for step, start, end, status in figures:
         print(
-            f"{(int(end) - int(start)) / 1e9:7.2f} s  (exit {status})  {commands[int(index)][:90]}"
+            f"{(int(end) - int(start)) / 1e9:7.2f} s  (exit {status})  {commands[int(step)][:90]}"
         )
     total = sum(int(end) - int(start) for _, start, end, _ in figures) / 1e9
     print(f"{total:7.2f} s  the tutorial's {len(figures)} commands")
