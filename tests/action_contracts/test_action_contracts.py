@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ CANDIDATES: list[Any] = [
 ]
 
 
-def ids(contracts: list[ActionContract]) -> list[str]:
+def ids(contracts: Iterable[ActionContract]) -> list[str]:
     return [c.action_type for c in contracts]
 
 

@@ -45,12 +45,13 @@ def test_create_get_transition_comment_and_search_with_the_jira_library(
     assert issue.fields.labels == ["pao", "pao-req-123"]
     assert [c.name for c in issue.fields.components] == ["Databases"]
     assert issue.fields.priority.name == "High"
-    assert issue.fields.assignee.name == "dba.oncall"
+    assert issue.fields.assignee is not None and issue.fields.assignee.name == "dba.oncall"
     assert issue.fields.reporter.name == "pao-bot"
     assert issue.fields.customfield_10010 == "team-data"
     assert issue.fields.status.name == "To Do"
     assert issue.fields.resolution is None
-    assert issue.permalink() == f"{sandbox.jira_url}/browse/PLAT-1"
+    permalink = issue.permalink()  # type: ignore[no-untyped-call]  # jira: unannotated
+    assert permalink == f"{sandbox.jira_url}/browse/PLAT-1"
 
     names = {t["name"]: t["id"] for t in jira.transitions(issue)}
     assert names == {"In Progress": "21", "Done": "31"}
@@ -59,7 +60,8 @@ def test_create_get_transition_comment_and_search_with_the_jira_library(
 
     again = jira.issue("PLAT-1")
     assert again.fields.status.name == "Done"
-    assert again.fields.resolution.name == "Won't Do"
+    resolution = again.fields.resolution
+    assert resolution is not None and resolution.name == "Won't Do"
     assert [c.body for c in jira.comments("PLAT-1")] == ["Cancelled by the requester"]
 
     found = jira.search_issues('labels = pao-req-123 AND resolution = "Won\'t Do"')
@@ -86,7 +88,8 @@ def test_cloud_flavour_basic_auth_account_ids_and_enhanced_search(sandbox: Sandb
     )
 
     assert jira.myself()["emailAddress"] == JIRA_EMAIL
-    assert issue.fields.assignee.accountId == "5b10a2844c20165700ede21g"
+    assignee = issue.fields.assignee
+    assert assignee is not None and assignee.accountId == "5b10a2844c20165700ede21g"
     assert [i.key for i in jira.search_issues(f"key = {issue.key}")] == [issue.key]
     old_search = httpx.get(
         f"{sandbox.jira_url}/rest/api/2/search",
@@ -259,7 +262,8 @@ def test_the_ui_lists_tickets_and_its_buttons_resolve_them(
     assert clicked.status_code == 200
     assert str(clicked.url) == f"{sandbox.jira_url}/browse/{key}"
     assert "provisioned by hand" in clicked.text
-    assert client(sandbox).issue(key).fields.resolution.name == "Done"
+    resolution = client(sandbox).issue(key).fields.resolution
+    assert resolution is not None and resolution.name == "Done"
     assert "X-Hub-Signature" not in webhook_receiver.received[0].headers  # no secret set
 
 

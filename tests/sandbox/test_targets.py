@@ -209,7 +209,7 @@ def test_kubernetes_objects_are_replaced_by_put_like_on_an_api_server(
     """kubernetes-namespace's update: PUT replaces the quota, keeping its identity; a stale
     resourceVersion is a 409 Conflict, another name a 400, a missing object a 404."""
     kube(sandbox, "POST", "/api/v1/namespaces", {"kind": "Namespace", "metadata": {"name": "q"}})
-    quota = {
+    quota: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
         "metadata": {"name": "pao-quota"},
