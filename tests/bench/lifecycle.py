@@ -196,13 +196,13 @@ async def open_loop(
     total = int(rate * duration_s)
     start = loop.time() + 0.05
     wall0 = time.monotonic() - loop.time()
-    tasks = []
+    tasks: list[asyncio.Future[None]] = []
     for n in range(total):
         planned = start + n / rate
         delay = planned - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(send(n, planned + wall0)))
+        tasks.append(asyncio.ensure_future(send(n, planned + wall0)))
     await asyncio.gather(*tasks)
 
 

@@ -59,7 +59,7 @@ from tests.support.platform import Platform
 
 RESOURCES = 100_000
 TEAMS = [f"team-{n:02d}" for n in range(50)]
-ITEMS = {
+ITEMS: dict[str, tuple[str, Callable[[random.Random], dict[str, Any]]]] = {
     "postgres-database": ("1.4.0", lambda rng: {"size": rng.choice(["small", "medium"])}),
     "kubernetes-namespace": ("2.1.0", lambda rng: {"cluster": rng.choice(["eu-1", "us-2"])}),
     "dns-record": ("1.0.3", lambda rng: {"type": rng.choice(["A", "CNAME"]), "ttl": 300}),

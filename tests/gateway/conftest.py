@@ -89,6 +89,7 @@ class Issuer:
 
     def jwk(self) -> dict[str, Any]:
         public_key = serialization.load_pem_public_key(self.public_pem)
+        assert isinstance(public_key, rsa.RSAPublicKey)
         data: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public_key))
         data.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
         return data

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 import httpx
@@ -172,7 +173,7 @@ async def test_the_list_says_who_may_request_each_item(
 ) -> None:
     """Items a person may not request are listed, marked, with who may; the cache is shared."""
     open_id, dba_id = (f"item-{uuid.uuid4().hex[:8]}" for _ in range(2))
-    listed = [
+    listed: list[dict[str, Any]] = [
         {"id": open_id, "access": {"teams": [], "roles": []}},
         {"id": dba_id, "access": {"teams": ["dba"], "roles": ["db-owner"]}},
         {"id": "from-elsewhere"},

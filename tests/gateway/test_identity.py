@@ -78,7 +78,7 @@ async def test_bad_signature_and_algorithms(issuer: Issuer) -> None:
     hs256 = jwt.encode(claims, "a-shared-secret-of-32-bytes-len!", algorithm="HS256")
     with pytest.raises(AuthenticationFailed, match="algorithm"):
         await verifier.verify(hs256)
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, "", algorithm="none")
     with pytest.raises(AuthenticationFailed, match="algorithm"):
         await verifier.verify(unsigned)
     with pytest.raises(AuthenticationFailed, match="malformed"):

@@ -9,7 +9,7 @@ import os
 import asyncpg
 import pytest
 
-from tests.gateway.conftest import RunningGateway
+from tests.gateway.conftest import Issuer, RunningGateway
 from tests.gateway.test_lead_time_report import _seed
 from tests.support.browser import browser_page, chromium
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_insights_page_draws_the_report(
-    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer
+    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer: Issuer
 ) -> None:
     if chromium() is None:
         if os.environ.get("CI"):

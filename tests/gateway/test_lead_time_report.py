@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from pao_cli.main import main as pao
 
-from tests.gateway.conftest import RunningGateway, item_document, publish_version
+from tests.gateway.conftest import Issuer, RunningGateway, item_document, publish_version
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ async def _seed(pool: asyncpg.Pool) -> dict[str, str]:
     return ids
 
 
-def _query(ids: dict[str, str]) -> list[tuple[str, str]]:
+def _query(ids: dict[str, str]) -> list[tuple[str, str | int | float | bool | None]]:
     return [
         ("since", "2026-01-05"),
         ("until", (T0 + timedelta(days=14)).isoformat()),
@@ -137,7 +137,7 @@ def _query(ids: dict[str, str]) -> list[tuple[str, str]]:
 
 
 async def test_lead_time_report_on_a_seeded_history(
-    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer
+    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer: Issuer
 ) -> None:
     ids = await _seed(db_pool)
     admin = issuer.headers("ana", roles=("platform-admin",))
@@ -209,7 +209,7 @@ async def test_lead_time_report_on_a_seeded_history(
 
 
 async def test_a_change_window_escalation_is_approval_wait_not_fulfilment(
-    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer
+    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer: Issuer
 ) -> None:
     """Approved after 30 min, escalated by a change window to the advisory board, which
     approves 2 h later; done 3 h after submission: 2.5 h approval wait, 30 min fulfilment."""
@@ -236,7 +236,7 @@ async def test_a_change_window_escalation_is_approval_wait_not_fulfilment(
 
 
 async def test_only_admins_and_owner_teams_read_the_report(
-    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer
+    gateway: RunningGateway, db_pool: asyncpg.Pool, issuer: Issuer
 ) -> None:
     ids = await _seed(db_pool)
     owner = issuer.headers("pat", teams=("payments",))

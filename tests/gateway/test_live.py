@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def sse(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any], str | None]]:
     """(event, data, id) of each server-sent event."""
-    name, data, event_id = "message", [], None
+    name, data, event_id = "message", list[str](), None
     async for line in response.aiter_lines():
         if not line:
             if data:

@@ -49,7 +49,7 @@ def test_the_cli_commands_and_options_exist() -> None:
     assert len(lines) == 4
     for line in lines:
         words = line.split("#")[0].split()
-        command = group.commands[words[2]]  # type: ignore[attr-defined]
+        command = group.commands[words[2]]
         options = {o for p in command.params for o in getattr(p, "opts", [])}
         for word in words[3:]:
             if word.startswith("--"):

@@ -17,9 +17,11 @@ from pao_common.settings import Settings
 
 from tests.support.platform import Platform
 
+MakePlatform = Callable[..., Platform]  # the ``make_platform`` fixture
+
 
 @pytest.fixture
-def make_platform(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Platform]]:
+def make_platform(settings: Settings, tmp_path: Path) -> Iterator[MakePlatform]:
     made: list[Platform] = []
 
     def make(**kwargs: Any) -> Platform:

@@ -14,7 +14,7 @@ import pytest
 from pao_common.settings import Settings
 from pao_devtools.broker import BundledBroker
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.platform import (
     TERMINAL,
     assert_recorded_once,
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_broker_loses_everything_mid_flight(
-    make_platform,
+    make_platform: MakePlatform,
     own_broker: BundledBroker,
     settings: Settings,
     db_pool: asyncpg.Pool,

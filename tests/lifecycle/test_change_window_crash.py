@@ -13,11 +13,12 @@ import asyncio
 import json
 import textwrap
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.platform import (
     TERMINAL,
     assert_recorded_once,
@@ -58,7 +59,7 @@ WINDOW_S = 120
 
 
 async def test_held_requests_survive_a_sigkill_and_start_once_when_the_window_ends(
-    make_platform, db_pool: asyncpg.Pool, test_id: str, tmp_path
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, test_id: str, tmp_path: Path
 ) -> None:
     start = datetime.now(UTC) - timedelta(hours=1)
     end = (datetime.now(UTC) + timedelta(seconds=WINDOW_S)).replace(microsecond=0)

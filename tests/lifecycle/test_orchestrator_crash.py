@@ -11,7 +11,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.platform import (
     TERMINAL,
     assert_recorded_once,
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_sigkill_orchestrator_mid_flight(
-    make_platform, db_pool: asyncpg.Pool, test_id: str
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, test_id: str
 ) -> None:
     platform = await start_platform(make_platform())
     ids = [f"kill-{test_id}-{n:02d}" for n in range(50)]

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from pao_common.messages import resource_id_for
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.platform import Platform, statuses, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -51,7 +51,7 @@ def differing(live: dict[str, dict[str, Any]], rebuilt: dict[str, dict[str, Any]
 
 
 async def test_rebuilt_projection_equals_live_after_500_requests(
-    make_platform, db_pool: asyncpg.Pool, test_id: str
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, test_id: str
 ) -> None:
     platform = await start_platform(make_platform())
     ids = [f"view-{test_id}-{n:03d}" for n in range(500)]
@@ -85,7 +85,7 @@ async def test_rebuilt_projection_equals_live_after_500_requests(
 
 
 async def test_rebuilt_resource_view_equals_live_after_300_provisions_and_operations(
-    make_platform, db_pool: asyncpg.Pool, test_id: str
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, test_id: str
 ) -> None:
     """300 submissions over Kafka in four rounds (each waits for the one before):
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pao_devtools.ports import free_port
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.platform import TERMINAL, sse_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,7 +27,9 @@ def closed_port() -> int:
     return port
 
 
-async def test_submit_and_read_through_the_gateway_without_redis(make_platform) -> None:
+async def test_submit_and_read_through_the_gateway_without_redis(
+    make_platform: MakePlatform,
+) -> None:
     platform = make_platform(
         with_gateway=True,
         gateway_env={"PAO_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"},

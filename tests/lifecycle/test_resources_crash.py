@@ -28,7 +28,7 @@ from pao_orchestrator.adapters.postgres import PostgresEventStore
 from pao_orchestrator.domain.resource_state import reduce_resource
 from pao_orchestrator.projection import resource_view_row
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.kafka import records_until_sentinels
 from tests.support.platform import (
     TERMINAL,
@@ -51,7 +51,7 @@ def update_inputs(n: int) -> dict[str, Any]:
 
 
 async def test_sigkill_orchestrator_during_operations_on_20_resources(
-    make_platform, db_pool: asyncpg.Pool, test_id: str
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, test_id: str
 ) -> None:
     platform = await start_platform(
         make_platform(with_gateway=True, gateway_env={"PAO_GATEWAY_SUBMIT_BURST": "100"})

@@ -15,10 +15,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import pytest
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedLog, ReceivedSpan
 from tests.support.platform import wait_until
 from tests.support.services import ServiceProcess
@@ -29,7 +30,7 @@ SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
 
 
 async def test_one_request_is_one_trace_across_every_hop(
-    make_platform, db_pool, monkeypatch: pytest.MonkeyPatch
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with OtlpReceiver() as receiver:
         # Every service process inherits these (tests.support.services.service_env).
@@ -146,7 +147,7 @@ async def test_one_request_is_one_trace_across_every_hop(
 
 
 async def test_a_fallback_to_manual_stays_in_the_request_trace(
-    make_platform, db_pool, monkeypatch: pytest.MonkeyPatch
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failed step, the rollback of the one before, then the manual ticket's command:
     all in the trace the gateway's submission started (issue #13)."""

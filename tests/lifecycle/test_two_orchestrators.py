@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.lifecycle.conftest import start_platform
+from tests.lifecycle.conftest import MakePlatform, start_platform
 from tests.support.platform import assert_recorded_once, assert_side_effects_once, wait_until
 from tests.support.services import ServiceProcess
 
@@ -31,7 +31,7 @@ async def committed_by(service: ServiceProcess) -> dict[str, float]:
 
 
 async def test_two_orchestrators_share_200_requests(
-    make_platform, db_pool: asyncpg.Pool, test_id: str
+    make_platform: MakePlatform, db_pool: asyncpg.Pool, test_id: str
 ) -> None:
     # One group member per process and three partitions: each holds one or two of each topic.
     platform = await start_platform(make_platform(), orchestrators=2)

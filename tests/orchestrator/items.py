@@ -154,6 +154,11 @@ class Run:
     def state(self) -> RequestState:
         return reduce(self.events)
 
+    def status(self) -> str:
+        """The request's status now: a call, so a type checker does not carry what an
+        earlier assert said of ``state.status`` across ``send``."""
+        return self.state.status
+
     def send(self, message: Inbound) -> Decision:
         ctx = DecisionContext(now=self.now, item=self.item, system={"environment": "test"})
         decision = decide(self.state, message, ctx)

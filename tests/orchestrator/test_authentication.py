@@ -280,7 +280,7 @@ async def test_a_service_credential_in_another_algorithm_is_refused(
     kid = {"kid": jwt.get_unverified_header(genuine)["kid"]}  # naming the genuine key
     for forged in (
         jwt.encode(claims, "a shared secret of at least 32 bytes", "HS256", headers=kid),
-        jwt.encode(claims, None, algorithm="none", headers=kid),
+        jwt.encode(claims, "", algorithm="none", headers=kid),
     ):
         tampered = event.model_copy(update={"extensions": {CREDENTIAL_EXTENSION: forged}})
         reason = await refused(authenticator, message, tampered)

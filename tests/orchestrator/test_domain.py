@@ -224,7 +224,7 @@ def test_fallback_to_manual_after_rollback() -> None:
     run.succeed({"key": "OPS-7", "url": "https://jira/OPS-7"})
     assert run.state.ticket is not None and run.state.ticket.key == "OPS-7"
     run.send(TicketResolved(request_id="req-1", ticket_key="OPS-7", outcome="done"))
-    assert run.state.status == "completed"
+    assert run.status() == "completed"
 
 
 def test_fallback_without_anything_to_roll_back_goes_manual_directly() -> None:
@@ -309,7 +309,7 @@ def test_manual_item_creates_a_ticket_and_completes_when_resolved() -> None:
     # another ticket's resolution is not ours
     assert run.send(TicketResolved(request_id="req-1", ticket_key="OPS-2", outcome="done")).empty
     run.send(TicketResolved(request_id="req-1", ticket_key="OPS-1", outcome="done"))
-    assert run.state.status == "completed"
+    assert run.status() == "completed"
     assert run.state.outputs == {"ticket_key": "OPS-1", "ticket_url": "https://jira/OPS-1"}
 
 
@@ -353,7 +353,7 @@ def test_approval_by_an_approver_starts_fulfilment() -> None:
         "FulfilmentStarted",
         "StepDispatched",
     ]
-    assert run.state.approval.decided_by == "bob"  # type: ignore[union-attr]
+    assert run.state.approval.decided_by == "bob"
     assert not [t for t in run.timers.values() if t.fired.kind == "approval_expiry"]
 
 
@@ -395,7 +395,7 @@ def test_rejection_and_expiry() -> None:
     run.send(RejectRequest(request_id="req-1", by=MALLORY))
     assert run.state.status == "awaiting_approval"
     run.send(RejectRequest(request_id="req-1", by=BOB_APPROVER, comment="too big"))
-    assert run.state.status == "rejected"
+    assert run.status() == "rejected"
     assert run.state.error == "rejected by bob: too big"
 
     run2 = Run(automated_item(approval=APPROVAL), request_id="req-2")

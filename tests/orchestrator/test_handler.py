@@ -181,7 +181,7 @@ async def test_two_writers_on_one_stream_both_land_in_order(world: World) -> Non
     outcomes = await asyncio.gather(
         world.handler.handle(success, "ok-" + rid), world.handler.handle(cancel, "cancel-" + rid)
     )
-    assert outcomes == ["committed", "committed"]
+    assert list(outcomes) == ["committed", "committed"]
     final = reduce(await world.store.load(rid))
     types = [e.event_type for e in await world.store.load(rid)]
     assert "StepSucceeded" in types and "CancellationRequested" in types

@@ -129,7 +129,7 @@ def _timer(run: Run, kind: str, **match: Any) -> TimerRequest:
 
 def _drive(run: Run, data: st.DataObject) -> None:
     """Answer every command as a drawn executor would, until the request ends."""
-    answered: list[Message] = []
+    answered: list[ActionSucceeded | ActionFailed] = []
     cancelled = False
     for _ in range(200):
         state = run.state

@@ -78,6 +78,7 @@ class Responder:
     async def _answer(self, ce_type: str, cmd: dict[str, Any]) -> None:
         result = {k: cmd[k] for k in ("command_id", "request_id", "step_id", "attempt")}
         action = cmd["action_type"]
+        extra: dict[str, Any]
         if ce_type == "pao.action.compensate":
             kind, extra = "pao.action.succeeded", {"outputs": {"undone": True}}
         elif action == "jira":

@@ -217,7 +217,7 @@ def test_kubernetes_objects_are_replaced_by_put_like_on_an_api_server(
     }
     path = "/api/v1/namespaces/q/resourcequotas"
     made = kube(sandbox, "POST", path, quota).json()
-    bigger = {**quota, "spec": {"hard": {"pods": 80, "requests.cpu": 8}}}
+    bigger: dict[str, Any] = {**quota, "spec": {"hard": {"pods": 80, "requests.cpu": 8}}}
 
     replaced = kube(sandbox, "PUT", f"{path}/pao-quota", bigger)
     assert replaced.status_code == 200, replaced.text

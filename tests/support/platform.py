@@ -382,7 +382,7 @@ async def assert_side_effects_once(pool: asyncpg.Pool, request_ids: Sequence[str
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """``(event, data)`` of each server-sent event of a streaming response."""
-    name, data = "message", []
+    name, data = "message", list[str]()
     async for line in response.aiter_lines():
         if not line:
             if data:
