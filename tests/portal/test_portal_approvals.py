@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pao_common.settings import Settings
 
 from tests.portal.test_portal_browser import _need_chromium, _sign_in
 from tests.support.browser import Page, browser_page
@@ -49,7 +51,7 @@ NOTHING = "Nothing awaits your approval."
 
 
 @pytest.fixture
-def platform(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def platform(settings: Settings, tmp_path: Path) -> Iterator[Platform]:
     platform = Platform(settings=settings, log_dir=tmp_path, with_gateway=True)
     (platform.settings.catalog_dir / "portal-staged.yaml").write_text(ITEM)
     try:

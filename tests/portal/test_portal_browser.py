@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pao_common.settings import Settings
 
 from tests.support.browser import Page, browser_page, chromium
 from tests.support.platform import Platform
@@ -62,7 +64,7 @@ def _need_chromium() -> None:
 
 
 @pytest.fixture
-def platform(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def platform(settings: Settings, tmp_path: Path) -> Iterator[Platform]:
     platform = Platform(settings=settings, log_dir=tmp_path, with_gateway=True)
     for name, text in EXTRA_ITEMS.items():
         (platform.settings.catalog_dir / name).write_text(text)

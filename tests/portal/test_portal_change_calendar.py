@@ -4,10 +4,12 @@ request submitted in a freeze shows ``scheduled`` with the window and its end.""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pao_common.settings import Settings
 
 from tests.portal.test_portal_browser import _need_chromium, _sign_in
 from tests.support.browser import browser_page
@@ -36,7 +38,7 @@ examples:
 
 
 @pytest.fixture
-def platform(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def platform(settings: Settings, tmp_path: Path) -> Iterator[Platform]:
     start = datetime.now(UTC) - timedelta(hours=1)
     end = datetime.now(UTC) + timedelta(hours=2)
     calendar = tmp_path / "change-calendar.yaml"

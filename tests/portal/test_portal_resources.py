@@ -17,12 +17,14 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pao_common.messages import resource_id_for
+from pao_common.settings import Settings
 
 from tests.portal.test_portal_browser import _need_chromium, _sign_in
 from tests.support.browser import Page, browser_page
@@ -92,7 +94,7 @@ TERMINAL = {"completed", "failed", "rejected", "cancelled", "rolled_back", "expi
 
 
 @pytest.fixture
-def platform(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def platform(settings: Settings, tmp_path: Path) -> Iterator[Platform]:
     platform = Platform(settings=settings, log_dir=tmp_path, with_gateway=True)
     (platform.settings.catalog_dir / "portal-cache.yaml").write_text(ITEM)
     try:
