@@ -181,7 +181,7 @@ async def test_emails_reach_the_approvers_and_the_requester_and_a_500_webhook_fa
     notifier = ServiceProcess("pao_notifier", env, tmp_path).start(wait_ready_s=60)
 
     # A real request's history: two approval stages, then it runs and completes.
-    run = Run(automated_item(approval=TWO_STAGES), request_id=f"req-{settings.topic_suffix}")  # type: ignore[arg-type]
+    run = Run(automated_item(approval=TWO_STAGES), request_id=f"req-{settings.topic_suffix}")
     rid = run.request_id
     run.submit()
     for who in (ANA, BEN, SEC):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 from pao_catalog_model.loader import load_file
 from pao_common.messages import ApproveRequest, RejectRequest, Requester, SubmitRequest
+from pao_orchestrator.domain.events import ApprovalRefused, DomainEvent, RequestRejected
+from pao_orchestrator.domain.state import ApprovalState
 
 from tests.orchestrator.items import ALICE, Run, automated_item
 
@@ -32,8 +36,25 @@ TWO_STAGES = [
 ]
 
 
+E = TypeVar("E", bound=DomainEvent)
+
+
+def event(events: Sequence[DomainEvent], index: int, kind: type[E]) -> E:
+    """``events[index]``, checked to be a ``kind``."""
+    found = events[index]
+    assert isinstance(found, kind), found
+    return found
+
+
+def approval_of(run: Run) -> ApprovalState:
+    """The request's approval now, which it has."""
+    approval = run.state.approval
+    assert approval is not None
+    return approval
+
+
 def _run() -> Run:
-    run = Run(automated_item(approval=TWO_STAGES))  # type: ignore[arg-type]
+    run = Run(automated_item(approval=TWO_STAGES))
     run.submit()
     return run
 
@@ -48,7 +69,7 @@ def test_starts_only_after_all_of_stage_one_then_any_of_stage_two() -> None:
 
     d = run.send(ApproveRequest(request_id="req-1", by=ANA, comment="ok by me"))
     assert run.types()[-1:] == ["ApprovalRecorded"] and not d.commands
-    assert run.state.approval.stage == 0  # type: ignore[union-attr]
+    assert approval_of(run).stage == 0
     # the team of stage two cannot decide stage one
     run.send(ApproveRequest(request_id="req-1", by=SEC))
     assert run.types()[-1] == "ApprovalRefused"
@@ -94,7 +115,7 @@ def test_stage_expiry_ends_it_expired() -> None:
     run.fire("approval_expiry")
     assert run.state.status == "expired"
     assert run.state.error == "approval expired at stage 2"
-    assert run.state.approval.stages[1].status == "expired"  # type: ignore[union-attr]
+    assert approval_of(run).stages[1].status == "expired"
 
 
 def test_timer_of_a_finished_stage_does_nothing() -> None:
@@ -109,16 +130,16 @@ def test_timer_of_a_finished_stage_does_nothing() -> None:
 def test_not_an_approver_and_second_decision_are_refused_with_codes() -> None:
     run = _run()
     d = run.send(ApproveRequest(request_id="req-1", by=Requester(id="eve")))
-    assert d.events[0].code == "not_approver"  # type: ignore[attr-defined]
+    assert event(d.events, 0, ApprovalRefused).code == "not_approver"
     run.send(ApproveRequest(request_id="req-1", by=ANA))
     d = run.send(RejectRequest(request_id="req-1", by=ANA))
-    assert d.events[0].code == "already_decided"  # type: ignore[attr-defined]
+    assert event(d.events, 0, ApprovalRefused).code == "already_decided"
     assert run.state.status == "awaiting_approval"
 
 
 def test_n_of_a_team_and_the_requester_never_counts() -> None:
     stages = [{"approvers": {"teams": ["security", "payments"]}, "rule": "n", "n": 2}]
-    run = Run(automated_item(approval=stages))  # type: ignore[arg-type]
+    run = Run(automated_item(approval=stages))
     run.submit()
     run.send(ApproveRequest(request_id="req-1", by=ALICE))  # in payments, but hers
     assert run.types()[-1] == "ApprovalRefused"
@@ -161,7 +182,7 @@ def test_load_time_errors_name_file_and_line(tmp_path: Path) -> None:
 
 def test_resource_owner_team_and_manager_are_resolved_when_the_stage_begins() -> None:
     stages = [{"approvers": {"resource_owner_team": True, "requester_manager": True}}]
-    run = Run(automated_item(approval=stages))  # type: ignore[arg-type]
+    run = Run(automated_item(approval=stages))
     run.send(
         SubmitRequest(
             request_id="req-1",
@@ -184,8 +205,8 @@ MANAGER_THEN_SECURITY = [
 ]
 
 
-def _submit(approval: object, requester: Requester) -> Run:
-    run = Run(automated_item(approval=approval))  # type: ignore[arg-type]
+def _submit(approval: list[dict[str, Any]], requester: Requester) -> Run:
+    run = Run(automated_item(approval=approval))
     run.send(
         SubmitRequest(
             request_id="req-1", item_id="pg-db", inputs={"name": "orders"}, requester=requester
@@ -198,21 +219,21 @@ def test_an_unknown_manager_refuses_the_request_at_once_naming_why() -> None:
     run = _submit(MANAGER_THEN_SECURITY, ALICE)  # her token carries no manager
     assert run.types() == ["RequestSubmitted", "RequestRejected"]
     assert run.state.status == "rejected" and not run.timers
-    rejected = run.events[-1]
-    assert rejected.by.id == "pao-orchestrator"  # type: ignore[attr-defined]
-    assert rejected.comment == (  # type: ignore[attr-defined]
+    rejected = event(run.events, -1, RequestRejected)
+    assert rejected.by.id == "pao-orchestrator"
+    assert rejected.comment == (
         "approval stage 1 (manager): nobody can approve it: it names the requester's"
         " manager, and alice has no manager on record (the token's manager claim)"
     )
 
     with_manager = _submit(MANAGER_THEN_SECURITY, ALICE.model_copy(update={"manager": "carol"}))
     assert with_manager.state.status == "awaiting_approval"
-    assert with_manager.state.approval.approver_users == ("carol",)  # type: ignore[union-attr]
+    assert approval_of(with_manager).approver_users == ("carol",)
 
 
 def test_later_stages_are_checked_at_submission_too() -> None:
     # stage 2 needs all of ana and the manager: without a manager it can never complete
-    stages = [
+    stages: list[dict[str, Any]] = [
         {"approvers": {"teams": ["security"]}},
         {
             "name": "owners",
@@ -222,19 +243,19 @@ def test_later_stages_are_checked_at_submission_too() -> None:
     ]
     run = _submit(stages, ALICE)
     assert run.types()[-1] == "RequestRejected"
-    assert run.events[-1].comment.startswith(  # type: ignore[attr-defined]
+    assert (event(run.events, -1, RequestRejected).comment or "").startswith(
         "approval stage 2 (owners) needs all of its approvers, and it names the requester's"
     )
 
 
 def test_a_stage_only_the_requester_could_approve_and_too_few_for_n_are_refused() -> None:
     mine = _submit([{"approvers": {"users": ["alice"]}}], ALICE)
-    assert mine.events[-1].comment == (  # type: ignore[attr-defined]
+    assert event(mine.events, -1, RequestRejected).comment == (
         "approval stage 1: nobody can approve it: it names alice, who requested it"
         " (nobody approves their own request)"
     )
     few = _submit([{"approvers": {"users": ["ana", "alice"]}, "rule": "n", "n": 2}], ALICE)
-    assert few.events[-1].comment == (  # type: ignore[attr-defined]
+    assert event(few.events, -1, RequestRejected).comment == (
         "approval stage 1 needs 2 approvals and only 1 approver(s) can give one (ana)"
     )
     # any of ana or the requester: ana can, so it waits for her

@@ -63,7 +63,7 @@ def automated_item(
     *,
     retry: dict[str, Any] | None = None,
     fallback: bool = False,
-    approval: dict[str, Any] | None = None,
+    approval: dict[str, Any] | list[dict[str, Any]] | None = None,  # one rule, or stages
     version: str = "1.2.0",
 ) -> CatalogItem:
     create: dict[str, Any] = {
