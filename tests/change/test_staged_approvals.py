@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from pao_catalog_model.loader import load_file
 from pao_common.messages import ApproveRequest, RejectRequest, Requester, SubmitRequest
-from pao_orchestrator.domain.events import ApprovalRefused, DomainEvent, RequestRejected
+from pao_orchestrator.domain.events import ApprovalRefused, RequestRejected
 from pao_orchestrator.domain.state import ApprovalState
 
-from tests.orchestrator.items import ALICE, Run, automated_item
+from tests.orchestrator.items import ALICE, Run, automated_item, event
 
 ANA = Requester(id="ana", teams=("finance",))
 BEN = Requester(id="ben", teams=("finance",))
@@ -34,16 +33,6 @@ TWO_STAGES = [
         "expires_after": "1h",
     },
 ]
-
-
-E = TypeVar("E", bound=DomainEvent)
-
-
-def event(events: Sequence[DomainEvent], index: int, kind: type[E]) -> E:
-    """``events[index]``, checked to be a ``kind``."""
-    found = events[index]
-    assert isinstance(found, kind), found
-    return found
 
 
 def approval_of(run: Run) -> ApprovalState:

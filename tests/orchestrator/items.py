@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pao_catalog_model.model import CatalogItem, parse_item
 from pao_common.messages import (
@@ -18,7 +19,7 @@ from pao_orchestrator.domain.decide import decide
 from pao_orchestrator.domain.decision import Decision, DecisionContext, Inbound, TimerRequest
 from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.evolve import reduce
-from pao_orchestrator.domain.state import RequestState
+from pao_orchestrator.domain.state import RequestState, StepState
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ALICE = Requester(id="alice", email="alice@example.com", teams=("payments",))
@@ -139,6 +140,16 @@ def manual_item(approval: dict[str, Any] | None = None) -> CatalogItem:
     return build_item({"mode": "manual", "manual": JIRA}, **extra)
 
 
+E = TypeVar("E", bound=DomainEvent)
+
+
+def event(events: Sequence[DomainEvent], index: int, kind: type[E]) -> E:
+    """``events[index]``, checked to be a ``kind``."""
+    found = events[index]
+    assert isinstance(found, kind), found
+    return found
+
+
 class Run:
     """Drives one request through ``decide`` like the service would, without I/O."""
 
@@ -158,6 +169,12 @@ class Run:
         """The request's status now: a call, so a type checker does not carry what an
         earlier assert said of ``state.status`` across ``send``."""
         return self.state.status
+
+    def step(self, step_id: str) -> StepState:
+        """The step ``step_id`` of the request now, which it has."""
+        step = self.state.step(step_id)
+        assert step is not None, f"no step {step_id}: {[s.id for s in self.state.steps]}"
+        return step
 
     def send(self, message: Inbound) -> Decision:
         ctx = DecisionContext(now=self.now, item=self.item, system={"environment": "test"})

@@ -18,6 +18,11 @@ from pao_common.messages import (
 )
 from pao_orchestrator.domain import policy
 from pao_orchestrator.domain.codec import decode, encode
+from pao_orchestrator.domain.events import (
+    ApprovalRefused,
+    RequestRejectedInvalid,
+    StepRetryScheduled,
+)
 from pao_orchestrator.domain.state import TICKET_STEP
 
 from tests.orchestrator.items import (
@@ -27,6 +32,7 @@ from tests.orchestrator.items import (
     Run,
     automated_item,
     build_item,
+    event,
     manual_item,
     provision_item,
 )
@@ -76,7 +82,7 @@ def test_invalid_inputs_fail_the_request_with_field_errors() -> None:
     d = run.submit({"size": "big"})
     assert run.types() == ["RequestSubmitted", "RequestRejectedInvalid"]
     assert not d.commands
-    errors = {p.field for p in d.events[1].errors}  # type: ignore[attr-defined]
+    errors = {p.field for p in event(d.events, 1, RequestRejectedInvalid).errors}
     assert "name" in errors
     assert run.state.status == "failed"
     assert "name" in (run.state.error or "")
@@ -86,7 +92,7 @@ def test_unknown_item_fails_naming_item_id() -> None:
     run = Run(None)
     run.submit(item_id="nope")
     assert run.state.status == "failed"
-    assert run.events[1].errors[0].field == "item_id"  # type: ignore[attr-defined]
+    assert event(run.events, 1, RequestRejectedInvalid).errors[0].field == "item_id"
 
 
 def test_duplicate_submit_changes_nothing() -> None:
@@ -102,22 +108,22 @@ def test_retry_with_backoff_only_for_retryable_failures() -> None:
     first = run.last_command()
     d = run.fail("503", retryable=True)
     assert [e.event_type for e in d.events] == ["StepRetryScheduled"]
-    scheduled = d.events[0]
+    scheduled = event(d.events, 0, StepRetryScheduled)
     expected = RetryPolicy.model_validate(retry).delay_s(1, first.command_id)
-    assert scheduled.delay_s == expected  # type: ignore[attr-defined]
+    assert scheduled.delay_s == expected
     assert 1.0 <= expected <= 2.0  # base 2s, half of it jittered, from the command id
-    assert run.state.step("create").status == "running"  # type: ignore[union-attr]
+    assert run.step("create").status == "running"
 
     d = run.fire("retry")
     second = d.commands[0]
     assert second.attempt == 2 and second.command_id != first.command_id
     run.fail("503", retryable=True)
-    d2 = run.decisions[-1].events[0]
-    assert d2.delay_s <= 3  # type: ignore[attr-defined]  # capped by max_backoff_s
+    d2 = event(run.decisions[-1].events, 0, StepRetryScheduled)
+    assert d2.delay_s <= 3  # capped by max_backoff_s
     run.fire("retry")
     run.fail("503 again", retryable=True)  # third attempt: out of attempts
-    assert run.state.step("create").status == "failed"  # type: ignore[union-attr]
-    assert run.state.step("create").attempts == 3  # type: ignore[union-attr]
+    assert run.step("create").status == "failed"
+    assert run.step("create").attempts == 3
     assert run.state.status == "failed"
 
 
@@ -130,7 +136,7 @@ def test_non_retryable_failure_is_not_retried() -> None:
     assert run.state.status == "failed"
     assert run.state.error == "step create failed: bad input"
     # What the executor reported with the failure stays on the step (the request shows it).
-    assert run.state.step("create").outputs == run_url  # type: ignore[union-attr]
+    assert run.step("create").outputs == run_url
 
 
 def test_stale_results_of_an_old_attempt_are_ignored() -> None:
@@ -144,7 +150,7 @@ def test_stale_results_of_an_old_attempt_are_ignored() -> None:
     assert run.fail("late", command=old).empty
     assert len(run.events) == before
     run.succeed(HOST)  # the current attempt
-    assert run.state.step("create").status == "succeeded"  # type: ignore[union-attr]
+    assert run.step("create").status == "succeeded"
 
 
 def test_step_timeout_retries_then_fails_and_late_answer_is_stale() -> None:
@@ -160,7 +166,7 @@ def test_step_timeout_retries_then_fails_and_late_answer_is_stale() -> None:
     assert run.succeed(HOST, command=first).empty
     d = run.fire("step_timeout")
     assert [e.event_type for e in d.events][:1] == ["StepTimedOut"]
-    assert run.state.step("create").status == "timed_out"  # type: ignore[union-attr]
+    assert run.step("create").status == "timed_out"
     assert run.state.status == "failed"
 
 
@@ -376,7 +382,7 @@ def test_manager_approves_and_a_requester_never_approves_their_own_request() -> 
     # Alice is in an approver team, but it is her own request.
     d = run.send(ApproveRequest(request_id="req-1", by=ALICE))
     assert [e.event_type for e in d.events] == ["ApprovalRefused"]
-    assert "approved by someone else" in d.events[0].reason  # type: ignore[attr-defined]
+    assert "approved by someone else" in event(d.events, 0, ApprovalRefused).reason
     d = run.send(ApproveRequest(request_id="req-1", by=Requester(id="carol")))
     assert d.events[0].event_type == "RequestApproved"
 
@@ -458,7 +464,7 @@ def test_cancel_while_waiting_for_a_retry_stops_at_once() -> None:
     run.fail("flaky", retryable=True)
     run.send(CancelRequest(request_id="req-1", by=ALICE))
     assert run.state.status == "cancelled"
-    assert run.state.step("create").status == "cancelled"  # type: ignore[union-attr]
+    assert run.step("create").status == "cancelled"
     assert run.fire("retry").empty
 
 
