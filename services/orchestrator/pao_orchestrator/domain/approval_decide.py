@@ -9,8 +9,7 @@ Each stage has its own expiry timer; the first keeps the one-rule form's timer i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 from pao_catalog_model.model import Approval
 from pao_common import approvals
@@ -18,19 +17,8 @@ from pao_common.messages import ApproveRequest, RejectRequest
 
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain import policy, resources
-from pao_orchestrator.domain.decision import Decision, DecisionContext, TimerFired, TimerRequest
+from pao_orchestrator.domain.decision import Builder, TimerFired, TimerRequest
 from pao_orchestrator.domain.state import RequestState
-
-
-class Builder(Protocol):
-    state: RequestState
-    ctx: DecisionContext
-    decision: Decision
-
-    def emit(self, event: ev.DomainEvent) -> None: ...
-
-    @property
-    def now(self) -> datetime: ...
 
 
 def approval_spec(b: Builder) -> Approval | None:

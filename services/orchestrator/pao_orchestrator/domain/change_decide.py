@@ -20,27 +20,15 @@ reason; asked by anybody else it is recorded as ``FreezeOverrideRefused`` and ig
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pao_catalog_model.model import CatalogItem
 from pao_common import change_calendar
 
 from pao_orchestrator.domain import approval_decide, policy
 from pao_orchestrator.domain import events as ev
-from pao_orchestrator.domain.decision import Decision, DecisionContext, TimerFired, TimerRequest
+from pao_orchestrator.domain.decision import Builder, TimerFired, TimerRequest
 from pao_orchestrator.domain.state import RequestState
-
-
-class Builder(Protocol):
-    state: RequestState
-    ctx: DecisionContext
-    decision: Decision
-
-    def emit(self, event: ev.DomainEvent) -> None: ...
-
-    @property
-    def now(self) -> datetime: ...
 
 
 def classify(item: CatalogItem | None, context: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ Command and timer ids derive from (request, call, attempt), like a step's.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pao_catalog_model.retry import RetryPolicy
 from pao_common import portal_links
@@ -44,7 +44,7 @@ from pao_common.servicenow_changes import (
 
 from pao_orchestrator.domain import events as ev
 from pao_orchestrator.domain import policy
-from pao_orchestrator.domain.decision import Decision, DecisionContext, TimerFired, TimerRequest
+from pao_orchestrator.domain.decision import Builder, TimerFired, TimerKind, TimerRequest
 from pao_orchestrator.domain.state import CHANGE_STEP, RequestState
 
 OPEN_ACTION = "servicenow.open_change"
@@ -54,17 +54,6 @@ CALL_TIMEOUT_S = 60.0
 RETRY = RetryPolicy(attempts=1, backoff_s=2.0, max_backoff_s=300.0, jitter=True)
 SHORT_DESCRIPTION_MAX = 160
 INPUT_SUMMARY_MAX = 200
-
-
-class Builder(Protocol):
-    state: RequestState
-    ctx: DecisionContext
-    decision: Decision
-
-    def emit(self, event: ev.DomainEvent) -> None: ...
-
-    @property
-    def now(self) -> datetime: ...
 
 
 def _policy(b: Builder) -> ChangeRequests | None:
@@ -242,15 +231,29 @@ def _call(
             timeout_s=CALL_TIMEOUT_S,
         )
     )
+    due = b.now + timedelta(seconds=CALL_TIMEOUT_S + policy.TIMEOUT_GRACE_S)
+    _set_timer(b, "change_request_timeout", call, attempt, due, command_id=command_id)
+
+
+def _set_timer(
+    b: Builder,
+    kind: TimerKind,
+    call: str,
+    attempt: int,
+    due: datetime,
+    *,
+    command_id: str | None = None,
+) -> None:
+    """A durable timer of ``call``'s ``attempt`` (its id derives from them and ``kind``)."""
+    rid = b.state.request_id
     fired = TimerFired(
-        timer_id=policy.timer_id(rid, "change_request_timeout", call, attempt),
+        timer_id=policy.timer_id(rid, kind, call, attempt),
         request_id=rid,
-        kind="change_request_timeout",
+        kind=kind,
         step_id=call,
         attempt=attempt,
         command_id=command_id,
     )
-    due = b.now + timedelta(seconds=CALL_TIMEOUT_S + policy.TIMEOUT_GRACE_S)
     b.decision.timers.append(TimerRequest(due_at=due, fired=fired))
 
 
@@ -349,14 +352,7 @@ def _failed(
             retry_at=due,
         )
     )
-    fired = TimerFired(
-        timer_id=policy.timer_id(rid, "change_request_retry", call, attempt),
-        request_id=rid,
-        kind="change_request_retry",
-        step_id=call,
-        attempt=attempt,
-    )
-    b.decision.timers.append(TimerRequest(due_at=due, fired=fired))
+    _set_timer(b, "change_request_retry", call, attempt, due)
 
 
 def on_timer(b: Builder, msg: TimerFired) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pao_catalog_model.model import CatalogItem
 from pao_common.change_calendar import ChangeCalendar
@@ -26,6 +26,7 @@ from pao_common.messages import (
 from pydantic import BaseModel, ConfigDict
 
 from pao_orchestrator.domain.events import DomainEvent
+from pao_orchestrator.domain.state import RequestState
 
 if TYPE_CHECKING:  # resources imports this module
     from pao_orchestrator.domain.resources import ResourceTarget
@@ -112,3 +113,17 @@ class Decision:
     @property
     def empty(self) -> bool:
         return not (self.events or self.commands or self.timers or self.cancel_timers)
+
+
+class Builder(Protocol):
+    """A decision in the making, as the parts of ``decide`` see it (``decide._Builder``):
+    ``emit`` appends an event to ``decision`` and applies it to ``state``."""
+
+    state: RequestState
+    ctx: DecisionContext
+    decision: Decision
+
+    def emit(self, event: DomainEvent) -> None: ...
+
+    @property
+    def now(self) -> datetime: ...
