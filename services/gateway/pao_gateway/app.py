@@ -9,6 +9,7 @@ Redis and the broker are connected, and starts the submission relay.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -136,32 +137,32 @@ class GatewayService:
             if settings.idle_fetch_max_wait_ms > settings.fetch_max_wait_ms
             else None
         )
-        subscribe(
+        # Both feed people (not the next hop of a request): the same, longer waits.
+        fanout = functools.partial(
+            subscribe,
             runtime.broker,
+            dlq=runtime.dlq,
+            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
+            idle_fetch_max_wait_ms=fanout_idle_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            # FastStream's pipeline once per fetch, not per record (and most live events
+            # are passed over)
+            batch=True,
+        )
+        fanout(
             {runtime.topics.catalog_events: (CatalogItemPublished, CatalogItemRetired)},
             self.on_catalog_event,
             group_id=f"gateway-cache-{self.instance}",
-            dlq=runtime.dlq,
-            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
-            idle_fetch_max_wait_ms=fanout_idle_ms,
-            session_timeout_ms=settings.session_timeout_ms,
-            batch=True,  # a fan-out: FastStream's pipeline once per fetch, not per record
         )
-        subscribe(
-            runtime.broker,
+        fanout(
             {runtime.topics.request_events: (RequestEvent, CommandRefused)},
             self.on_request_event,
             group_id=f"gateway-live-{self.instance}",
-            dlq=runtime.dlq,
-            fetch_max_wait_ms=max(settings.fetch_max_wait_ms, FANOUT_FETCH_MAX_WAIT_MS),
-            idle_fetch_max_wait_ms=fanout_idle_ms,
-            session_timeout_ms=settings.session_timeout_ms,
             auto_offset_reset="latest",  # a stream starts from the read model, not the topic
             ignored=(CommandRefused,),  # refusals of other systems' commands: not a status
             # Only requests someone follows here, and the holders of resource claims: most
             # events concern nobody on this instance.
             wanted=self.followed,
-            batch=True,  # most records are passed over: once per fetch, not per record
         )
 
     async def start(self, runtime: ServiceRuntime) -> None:
