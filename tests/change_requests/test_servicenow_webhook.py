@@ -4,8 +4,6 @@ foreign and undecided deliveries publish nothing."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,8 @@ from pao_common.settings import Settings
 from pao_common.topics import Topics
 
 from tests.support.kafka import consume
-from tests.support.services import ServiceProcess, service_env
+from tests.support.services import ServiceProcess
+from tests.support.webhooks import hub_signature, webhook_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SECRET = "servicenow-webhook-secret-8c1d"
@@ -26,17 +25,8 @@ SECRET = "servicenow-webhook-secret-8c1d"
 
 @pytest.fixture
 def gateway(settings: Settings, tmp_path: Path) -> Iterator[ServiceProcess]:
-    env = service_env(
-        settings,
-        PAO_SERVICENOW_WEBHOOK_SECRET=SECRET,
-        PAO_JWT_DEV_KEY_DIR=str(tmp_path / "dev-jwt"),
-        PAO_CATALOG_URL="http://127.0.0.1:9",
-    )
-    service = ServiceProcess("pao_gateway", env, tmp_path).start(wait_ready_s=90)
-    try:
+    with webhook_gateway(settings, tmp_path, PAO_SERVICENOW_WEBHOOK_SECRET=SECRET) as service:
         yield service
-    finally:
-        service.stop()
 
 
 def record(**fields: str) -> dict[str, Any]:
@@ -53,8 +43,7 @@ def record(**fields: str) -> dict[str, Any]:
 
 
 def signed(raw: bytes, secret: str = SECRET) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature": f"sha256={digest}", "Content-Type": "application/json"}
+    return {"X-Hub-Signature": hub_signature(secret, raw), "Content-Type": "application/json"}
 
 
 async def test_signed_decisions_publish_once_per_decision_and_the_rest_nothing(

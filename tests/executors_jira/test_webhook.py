@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,8 @@ from pao_orchestrator.domain.state import TICKET_STEP
 from tests.executors_jira.test_jira_executor import TICKET
 from tests.support.kafka import consume
 from tests.support.sandbox import SandboxServer
-from tests.support.services import ServiceProcess, service_env
+from tests.support.services import ServiceProcess
+from tests.support.webhooks import hub_signature, webhook_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SECRET = "webhook-shared-secret-3f9a"
@@ -27,17 +26,8 @@ SECRET = "webhook-shared-secret-3f9a"
 
 @pytest.fixture
 def gateway(settings: Settings, tmp_path: Path) -> Iterator[ServiceProcess]:
-    env = service_env(
-        settings,
-        PAO_JIRA_WEBHOOK_SECRET=SECRET,
-        PAO_JWT_DEV_KEY_DIR=str(tmp_path / "dev-jwt"),
-        PAO_CATALOG_URL="http://127.0.0.1:9",
-    )
-    service = ServiceProcess("pao_gateway", env, tmp_path).start(wait_ready_s=90)
-    try:
+    with webhook_gateway(settings, tmp_path, PAO_JIRA_WEBHOOK_SECRET=SECRET) as service:
         yield service
-    finally:
-        service.stop()
 
 
 def resolve(sandbox: SandboxServer, key: str, resolution: str, comment: str) -> dict[str, Any]:
@@ -88,8 +78,8 @@ async def test_webhook_secret_forms_and_refusals(
     hook = f"{gateway.url}/api/v1/webhooks/jira"
     event = {"webhookEvent": "jira:issue_updated", "issue": {"key": "X-1", "fields": {}}}
     raw = json.dumps(event).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    wrong = "sha256=" + hmac.new(b"nope", raw, hashlib.sha256).hexdigest()
+    signature = hub_signature(SECRET, raw)
+    wrong = hub_signature("nope", raw)
 
     async with httpx.AsyncClient() as client:
         answers = {

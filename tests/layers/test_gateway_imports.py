@@ -10,8 +10,6 @@ loads nothing of the catalog service (``pao_catalog``) either (deliverable 1).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import signal
 import subprocess
@@ -25,6 +23,7 @@ from pao_common.settings import Settings
 from pao_devtools.ports import free_port
 
 from tests.support.services import service_env
+from tests.support.webhooks import hub_signature
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SECRET = "layers-webhook-secret"
@@ -73,11 +72,13 @@ def test_a_started_gateway_has_not_imported_jira_the_executors_nor_the_catalog_s
                 },
             }
         ).encode()
-        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         answer = httpx.post(
             f"{url}/api/v1/webhooks/jira",
             content=body,
-            headers={"content-type": "application/json", "x-hub-signature": f"sha256={signature}"},
+            headers={
+                "content-type": "application/json",
+                "x-hub-signature": hub_signature(SECRET, body),
+            },
             timeout=30,
         )
         assert answer.status_code == 202, answer.text
