@@ -512,6 +512,31 @@ async def bench_dbos(base_url: str, rate: int, duration_s: float, log_dir: Path)
     return run
 
 
+def bench_server() -> str:
+    """The PostgreSQL server the benchmarks make their databases on."""
+    return os.environ.get("PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def migrated_database(server: str) -> str:
+    """A database of its own on ``server``, migrated, for one run (``drop_database`` after)."""
+    url = db.with_database(server, f"pao_bench_{uuid.uuid4().hex[:8]}")
+    await db.ensure_database(url)
+    await db.migrate(url)
+    return url
+
+
+def platform_settings(kafka_bootstrap: str, database_url: str) -> Settings:
+    """A local platform's settings over a run's own broker and database."""
+    return Settings(
+        profile=Profile.LOCAL,
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        redis_url=os.environ.get("PAO_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        redis_prefix=f"pao-bench:{uuid.uuid4().hex[:6]}:",
+        topic_suffix="",
+    )
+
+
 async def drop_database(url: str) -> None:
     conn = await asyncpg.connect(db.with_database(url, "postgres"))
     try:
@@ -532,21 +557,10 @@ async def run_rate(rate: int, duration_s: float, with_dbos: bool = True) -> list
     brokers = [broker]
     broker.start()
     assert broker.process is not None
-    server = os.environ.get(
-        "PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    url = db.with_database(server, f"pao_bench_{uuid.uuid4().hex[:8]}")
-    await db.ensure_database(url)
-    await db.migrate(url)
+    server = bench_server()
+    url = await migrated_database(server)
     work = Path(tempfile.mkdtemp(prefix="pao-bench-lifecycle-"))
-    settings = Settings(
-        profile=Profile.LOCAL,
-        kafka_bootstrap=broker.bootstrap,
-        database_url=url,
-        redis_url=os.environ.get("PAO_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        redis_prefix=f"pao-bench:{uuid.uuid4().hex[:6]}:",
-        topic_suffix="",
-    )
+    settings = platform_settings(broker.bootstrap, url)
     platform = Platform(
         settings=settings,
         log_dir=work,

@@ -42,16 +42,19 @@ import asyncpg
 import h11
 from pao_common import db
 from pao_common.messages import PLATFORM_ADMIN
-from pao_common.settings import Profile, Settings
 from pao_devtools.broker import BundledBroker
 from pao_devtools.ports import free_port
+from pao_orchestrator.adapters.postgres import RESOURCE_VIEW_COLUMNS
 
 from tests.bench.lifecycle import (
     CpuMeter,
+    bench_server,
     cancelled_by_sigterm,
     database_backends,
     drop_database,
+    migrated_database,
     open_loop,
+    platform_settings,
 )
 from tests.bench.loadgen import LoadClient
 from tests.support.credentials import user_token
@@ -76,25 +79,7 @@ STATUSES = [
     ("decommissioning", 3),
     ("failed", 4),
 ]
-COLUMNS = [
-    "resource_id",
-    "item_id",
-    "item_version",
-    "name",
-    "owner_team",
-    "requester_id",
-    "status",
-    "inputs",
-    "outputs",
-    "requests",
-    "active_request_id",
-    "active_operation",
-    "error",
-    "last_version",
-    "created_at",
-    "updated_at",
-    "decommissioned_at",
-]
+COLUMNS = RESOURCE_VIEW_COLUMNS  # the orchestrator's resource_view columns, in order
 
 
 def resource_rows(count: int, seed: int = 5) -> list[tuple[Any, ...]]:
@@ -266,21 +251,9 @@ async def drive(
 async def run(rate: int, duration_s: float, count: int) -> None:
     broker = BundledBroker(free_port())
     broker.start()
-    server = os.environ.get(
-        "PAO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    url = db.with_database(server, f"pao_bench_{uuid.uuid4().hex[:8]}")
-    await db.ensure_database(url)
-    await db.migrate(url)
+    url = await migrated_database(bench_server())
     work = Path(tempfile.mkdtemp(prefix="pao-bench-resources-"))
-    settings = Settings(
-        profile=Profile.LOCAL,
-        kafka_bootstrap=broker.bootstrap,
-        database_url=url,
-        redis_url=os.environ.get("PAO_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        redis_prefix=f"pao-bench:{uuid.uuid4().hex[:6]}:",
-        topic_suffix="",
-    )
+    settings = platform_settings(broker.bootstrap, url)
     platform = Platform(settings=settings, log_dir=work, with_gateway=True, log_level="WARNING")
     starting = asyncio.ensure_future(asyncio.to_thread(platform.start))
     try:
