@@ -12,19 +12,14 @@ would have anyway, the requester is e-mailed and the item's chat hears of it; an
 
 from __future__ import annotations
 
-import asyncio
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from pao_common import db
 
-from tests.support.pao_dev import PaoDev
+from tests.support.pao_dev import PaoDev, running_pao_dev
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,43 +79,20 @@ items:
 def pao_dev(
     postgres_admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PaoDev]:
-    suffix = uuid.uuid4().hex[:10]
-    name = f"pao_notify_{suffix}"
     root = tmp_path_factory.mktemp("notify")
     catalog = root / "catalog"
     catalog.mkdir()
     (catalog / "notify-demo.yaml").write_text(ITEM)
     (root / "notifications.yaml").write_text(POLICY)
-    dev = PaoDev(
-        workdir=root / "work",
-        database_url=db.with_database(postgres_admin_url, name),
-        redis_url=redis_url,
-        redis_prefix=f"pao-test:notify-{suffix}:",
-        catalog_dir=catalog,
-        extra_env={
-            "PAO_NOTIFICATIONS_POLICY": str(root / "notifications.yaml"),
-            "PAO_NOTIFY_ATTEMPTS": "2",
-            "PAO_NOTIFY_BACKOFF_S": "0.2",
-        },
-    )
-    dev.start()
-    try:
+    env = {
+        "PAO_NOTIFICATIONS_POLICY": str(root / "notifications.yaml"),
+        "PAO_NOTIFY_ATTEMPTS": "2",
+        "PAO_NOTIFY_BACKOFF_S": "0.2",
+    }
+    with running_pao_dev(
+        postgres_admin_url, redis_url, root / "work", catalog, label="notify", extra_env=env
+    ) as dev:
         yield dev
-    finally:
-        dev.stop()
-        _drop_database(postgres_admin_url, name)
-
-
-def _drop_database(admin_url: str, name: str) -> None:
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, drop()).result()
 
 
 def _wait(check: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:

@@ -34,7 +34,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pao_common import db
 from pao_common.identity import CREDENTIAL_HEADER
 from pao_common.messages import resource_id_for
 from pao_common.topics import Topics
@@ -43,10 +42,9 @@ from tests.e2e.test_shipped_catalog_in_pao_dev import (
     FINAL,
     SHIPPED_CATALOG,
     Person,
-    _drop_database,
     token_for,
 )
-from tests.support.pao_dev import PaoDev
+from tests.support.pao_dev import PaoDev, running_pao_dev
 from tests.support.platform import cloudevent_headers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -60,21 +58,11 @@ DAVE = {"id": "dave", "email": "dave@example.com", "teams": ["edge"]}
 def pao_dev(
     postgres_admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PaoDev]:
-    suffix = uuid.uuid4().hex[:10]
-    name = f"pao_dev_{suffix}"
-    dev = PaoDev(
-        workdir=tmp_path_factory.mktemp("pao-dev-resources"),
-        database_url=db.with_database(postgres_admin_url, name),
-        redis_url=redis_url,
-        redis_prefix=f"pao-test:dev-{suffix}:",
-        catalog_dir=SHIPPED_CATALOG,
-    )
-    dev.start()
-    try:
+    workdir = tmp_path_factory.mktemp("pao-dev-resources")
+    with running_pao_dev(
+        postgres_admin_url, redis_url, workdir, SHIPPED_CATALOG, label="dev"
+    ) as dev:
         yield dev
-    finally:
-        dev.stop()
-        _drop_database(postgres_admin_url, name)
 
 
 class Owner(Person):

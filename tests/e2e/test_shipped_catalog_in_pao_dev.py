@@ -25,24 +25,19 @@ start, with the sandbox scripted from each item; this test is what ``pao dev`` d
 
 from __future__ import annotations
 
-import asyncio
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import yaml
 from pao_catalog_model.model import CatalogItem, Example, Step, parse_item
-from pao_common import db
 from pao_common.change_calendar import load_calendar
 
 from tests.e2e.scenarios import url_glob
-from tests.support.pao_dev import PaoDev
+from tests.support.pao_dev import PaoDev, running_pao_dev
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,35 +62,11 @@ def shipped_examples() -> list[Any]:
 def pao_dev(
     postgres_admin_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PaoDev]:
-    suffix = uuid.uuid4().hex[:10]
-    name = f"pao_dev_{suffix}"
-    dev = PaoDev(
-        workdir=tmp_path_factory.mktemp("pao-dev"),
-        database_url=db.with_database(postgres_admin_url, name),  # pao dev creates it
-        redis_url=redis_url,
-        redis_prefix=f"pao-test:dev-{suffix}:",
-        catalog_dir=SHIPPED_CATALOG,
-    )
-    started = time.monotonic()
-    dev.start()
-    print(f"\npao dev ready in {time.monotonic() - started:.1f}s (log {dev.log_path})")
-    try:
+    workdir = tmp_path_factory.mktemp("pao-dev")
+    with running_pao_dev(
+        postgres_admin_url, redis_url, workdir, SHIPPED_CATALOG, label="dev"
+    ) as dev:
         yield dev
-    finally:
-        dev.stop()
-        _drop_database(postgres_admin_url, name)
-
-
-def _drop_database(admin_url: str, name: str) -> None:
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # safe while an event loop runs
-        pool.submit(asyncio.run, drop()).result()
 
 
 class Person:

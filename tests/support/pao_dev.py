@@ -11,6 +11,7 @@ key ``pao token`` uses). ``PaoDev.token`` mints a user's token with that key, as
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -18,10 +19,16 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 from pao_cli.dev import SANDBOX_PORT_OFFSET, SANDBOX_SMTP_PORT_OFFSET
+from pao_common import db
 from pao_common.settings import Settings
 from pao_devtools.ports import free_port
 from pao_gateway.devtokens import mint
@@ -177,3 +184,49 @@ class PaoDev:
             name=name,
             manager=manager,
         )
+
+
+@contextmanager
+def running_pao_dev(
+    postgres_admin_url: str,
+    redis_url: str,
+    workdir: Path,
+    catalog_dir: Path,
+    *,
+    label: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[PaoDev]:
+    """A started ``pao dev`` on a database (``pao_<label>_<suffix>``, created by ``pao dev``,
+    dropped after) and a Redis prefix of its own; stopped when the block ends."""
+    suffix = uuid.uuid4().hex[:10]
+    name = f"pao_{label}_{suffix}"
+    dev = PaoDev(
+        workdir=workdir,
+        database_url=db.with_database(postgres_admin_url, name),
+        redis_url=redis_url,
+        redis_prefix=f"pao-test:{label}-{suffix}:",
+        catalog_dir=catalog_dir,
+        extra_env=extra_env or {},
+    )
+    started = time.monotonic()
+    dev.start()
+    print(f"\npao dev ready in {time.monotonic() - started:.1f}s (log {dev.log_path})")
+    try:
+        yield dev
+    finally:
+        dev.stop()
+        drop_database(postgres_admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop the database ``name`` (whoever is still connected); safe while a loop runs."""
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, drop()).result()
