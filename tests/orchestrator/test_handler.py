@@ -29,6 +29,7 @@ from pao_orchestrator.adapters.postgres import (
     PostgresTimerStore,
 )
 from pao_orchestrator.domain import resource_events as rev
+from pao_orchestrator.domain.events import DomainEvent
 from pao_orchestrator.domain.evolve import reduce
 from pao_orchestrator.domain.resource_state import reduce_resource
 from pao_orchestrator.errors import ItemNotFound
@@ -206,7 +207,8 @@ async def test_a_replica_with_a_stale_state_decides_on_the_stored_stream(world: 
     assert grant is not None and grant.command_id is not None
     granted = ActionSucceeded(command_id=grant.command_id, request_id=rid, step_id="grant")
     assert await a.handle(granted, "grant-ok-" + rid) == "committed"
-    assert reduce(await world.store.load(rid)).step("grant").status == "succeeded"  # type: ignore[union-attr]
+    granted_step = reduce(await world.store.load(rid)).step("grant")
+    assert granted_step is not None and granted_step.status == "succeeded"
 
 
 class CountingLoads:
@@ -219,9 +221,9 @@ class CountingLoads:
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
 
-    async def load_resource(self, resource_id: str) -> list[object]:
+    async def load_resource(self, resource_id: str) -> list[DomainEvent]:
         self.resource_loads += 1
-        return await self._store.load_resource(resource_id)  # type: ignore[return-value]
+        return await self._store.load_resource(resource_id)
 
 
 async def _run_to_completion(handler: RequestHandler, store: EventStore, rid: str) -> None:
@@ -309,7 +311,8 @@ async def test_timers_fire_through_the_handler_once(world: World) -> None:
     assert sum(fired) == 1
     state = reduce(await world.store.load(rid))
     assert state.status == "failed"
-    assert state.step("create").status == "timed_out"  # type: ignore[union-attr]
+    timed_out = state.step("create")
+    assert timed_out is not None and timed_out.status == "timed_out"
     assert await world.timers.next_due() is None
 
 
