@@ -47,7 +47,8 @@ def test_the_catalog_covers_the_required_items() -> None:
     assert {r.item.metadata.id for r in results if r.item} >= REQUIRED_ITEMS
     modes = {r.item.metadata.id: r.item.fulfillment for r in results if r.item}
     assert modes["firewall-change"].mode == "manual"
-    assert modes["kubernetes-namespace"].automated.fallback_to_manual  # type: ignore[union-attr]
+    namespace = modes["kubernetes-namespace"].automated
+    assert namespace is not None and namespace.fallback_to_manual
     actions = {s.action for f in modes.values() if f.automated for s in f.automated.steps}
     assert {"rest", "terraform", "github-workflow", "debug.log", "jira"} <= actions
 
@@ -124,8 +125,10 @@ def test_preview_decides_approval_and_when() -> None:
     item = load_file(CATALOG / "postgres-database.yaml", registry=ActionRegistry()).item
     assert item is not None
     dev, prod = item.examples
-    assert preview(item, dev.inputs, dev.user).plan["approval"]["required"] is False  # type: ignore[index]
-    assert preview(item, prod.inputs, prod.user).plan["approval"]["required"] is True  # type: ignore[index]
+    dev_plan = preview(item, dev.inputs, dev.user).plan
+    prod_plan = preview(item, prod.inputs, prod.user).plan
+    assert dev_plan is not None and dev_plan["approval"]["required"] is False
+    assert prod_plan is not None and prod_plan["approval"]["required"] is True
     access = load_file(CATALOG / "production-access.yaml", registry=ActionRegistry()).item
     assert access is not None
     read, admin = access.examples
@@ -143,7 +146,8 @@ def test_preview_decides_approval_and_when() -> None:
     assert plan is not None and plan["approval"]["problem"].startswith(
         "approval stage 1 (manager): nobody can approve it: it names the requester's manager"
     )
-    assert preview(access, admin.inputs, admin.user).plan["steps"][1]["runs"] is True  # type: ignore[index]
+    admin_plan = preview(access, admin.inputs, admin.user).plan
+    assert admin_plan is not None and admin_plan["steps"][1]["runs"] is True
 
 
 # --- the CLI -----------------------------------------------------------------------------

@@ -226,8 +226,8 @@ def test_rollback_defaults_to_the_step_action_and_may_read_its_own_outputs(
     _steps(doc)[1]["rollback"] = {"with": {"message": "undo {{ steps.second.outputs.message }}"}}
     result = load(tmp_path, doc)
     assert result.errors == []
-    assert result.item is not None
-    rollback = result.item.fulfillment.automated.steps[1].rollback  # type: ignore[union-attr]
+    assert result.item is not None and result.item.fulfillment.automated is not None
+    rollback = result.item.fulfillment.automated.steps[1].rollback
     assert rollback is not None and rollback.action == "debug.log"
 
 
