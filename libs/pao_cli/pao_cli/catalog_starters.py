@@ -13,31 +13,19 @@ import copy
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import yaml
+from pao_catalog_model.model import FieldType
 
 ITEM_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 FIELD_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
-#: Field types ``new`` can write without more questions (a ``list`` needs its columns).
-NEW_FIELD_TYPES = (
-    "string",
-    "text",
-    "integer",
-    "number",
-    "boolean",
-    "select",
-    "multiselect",
-    "email",
-    "url",
-    "date",
-    "datetime",
-    "secret",
-    "keyvalue",
-)
+#: Field types ``new`` can write without more questions: all but ``list`` (it needs its
+#: columns).
+NEW_FIELD_TYPES: tuple[str, ...] = tuple(t for t in get_args(FieldType) if t != "list")
 TEXT_TYPES = frozenset({"string", "text", "email", "url", "date", "datetime", "secret", "select"})
 
 
