@@ -32,7 +32,10 @@ class Collected:
         self.events.append(event)
 
     def messages(self) -> list[TicketResolved]:
-        return [parse_message(e) for e in self.events]  # type: ignore[misc]
+        parsed = [parse_message(e) for e in self.events]
+        resolved = [m for m in parsed if isinstance(m, TicketResolved)]
+        assert len(resolved) == len(parsed), parsed
+        return resolved
 
 
 def resolve(sandbox: SandboxServer, key: str, resolution: str, comment: str | None = None) -> None:

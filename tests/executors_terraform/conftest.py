@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pao_common.executor.testing import ExecutorHarness
 from pao_executors.terraform import TerraformSettings, build_executor, create_backend
+from pao_executors.terraform.actions import TerraformBackend
 
 from tests.support.sandbox import TFC_TOKEN, SandboxServer, sandbox, sandbox_server
 
@@ -35,7 +36,7 @@ class HarnessFactory:
     """Builds harnesses over given settings and closes their HTTP clients afterwards."""
 
     def __init__(self) -> None:
-        self._backends: list[object] = []
+        self._backends: list[TerraformBackend] = []
 
     def __call__(self, settings: TerraformSettings) -> ExecutorHarness:
         backend = create_backend(settings)
@@ -44,7 +45,7 @@ class HarnessFactory:
 
     async def close(self) -> None:
         for backend in self._backends:
-            await backend.aclose()  # type: ignore[attr-defined]
+            await backend.aclose()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 import time
 import zipfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -40,12 +41,12 @@ def dispatch(gh: httpx.Client, inputs: dict[str, str], workflow: str = "provisio
 
 
 def find_run(gh: httpx.Client, correlation_id: str, since: str) -> dict[str, object]:
-    runs = gh.get(
+    runs: list[dict[str, Any]] = gh.get(
         f"/repos/{REPO}/actions/runs",
         params={"event": "workflow_dispatch", "created": f">={since}", "branch": "main"},
     ).json()["workflow_runs"]
     [run] = [r for r in runs if correlation_id in r["display_title"]]
-    return run  # type: ignore[no-any-return]
+    return run
 
 
 def test_dispatch_find_by_run_name_complete_by_hand_and_read_the_artifact(
