@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,11 +27,14 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from pao_common.catalog_api import USER_AGENT
 from pao_common.settings import Profile, Settings
 from pao_common.topics import Topics
 from pao_devtools.ports import free_port
 from pao_gateway.app import create_app
 from pao_gateway.bootstrap import GatewayAdapters
+
+from tests.support.catalog import serve_history
 
 ISSUER = "https://idp.test/realms/pao"
 AUDIENCE = "pao-gateway"
@@ -108,12 +111,15 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
 
 @dataclass
 class JsonServer:
-    """A threaded HTTP server answering from ``routes`` and recording every hit."""
+    """A threaded HTTP server answering from ``routes`` and recording every hit; what no
+    route answers, and every item-version read of ``pao_common.catalog_api``, goes to
+    ``upstream`` when there is one (else 404)."""
 
     routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
     hits: list[tuple[str, str]] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
     port: int = 0
+    upstream: str | None = None
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -129,12 +135,22 @@ class JsonServer:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, method: str) -> None:
                 path = self.path.split("?", 1)[0]
-                owner.hits.append((method, path))
+                versions_read = self.headers.get("user-agent") == USER_AGENT
+                if not versions_read:  # the hits counted are the browse API's
+                    owner.hits.append((method, path))
                 length = int(self.headers.get("content-length") or 0)
+                content = self.rfile.read(length) if length else b""
                 if length:
-                    owner.bodies.append(json.loads(self.rfile.read(length)))
-                status, body = owner.routes.get((method, path), (404, {"detail": "not found"}))
-                raw = json.dumps(body).encode()
+                    owner.bodies.append(json.loads(content))
+                routed = (method, path) in owner.routes and not versions_read
+                if not routed and owner.upstream is not None:
+                    answer = httpx.request(
+                        method, owner.upstream + self.path, content=content, timeout=30
+                    )
+                    status, raw = answer.status_code, answer.content
+                else:
+                    status, body = owner.routes.get((method, path), (404, {"detail": "not found"}))
+                    raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(raw)))
@@ -162,16 +178,20 @@ class JsonServer:
 
 
 @pytest.fixture(scope="session")
-def catalog_service() -> Iterator[JsonServer]:
-    """A stand-in for the catalog service's browse API (counts the calls it gets)."""
-    server = JsonServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+async def catalog_service(database_url: str) -> AsyncIterator[JsonServer]:
+    """A stand-in for the catalog service's browse API (counts the calls it gets). What
+    no route answers, the catalog's own API answers over the session's version history
+    (``tests.support.catalog``): the gateway reads item versions through it, and the
+    tests record them as the catalog does (``publish_version``)."""
+    async with serve_history(database_url) as upstream:
+        server = JsonServer(upstream=upstream).start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
-# --- catalog documents in the version table -------------------------------------------------
+# --- catalog documents in the version table (the catalog service's) -------------------------
 
 
 def item_document(item_id: str, version: str = "1.0.0", **sections: Any) -> dict[str, Any]:

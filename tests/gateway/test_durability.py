@@ -30,6 +30,7 @@ from tests.gateway.conftest import (
     publish_version,
     run_gateway,
 )
+from tests.support.catalog import serve_history
 from tests.support.kafka import records_until_sentinels
 from tests.support.services import ServiceProcess, service_env
 
@@ -84,47 +85,51 @@ async def test_gateway_process_with_the_development_key(
     settings: Settings, db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     key_dir = tmp_path / "dev-jwt"
-    env = service_env(settings, PAO_JWT_DEV_KEY_DIR=str(key_dir))
-    process = ServiceProcess("pao_gateway", env, tmp_path).start()
-    try:
-        item_id = f"item-{uuid.uuid4().hex[:8]}"
-        await publish_version(db_pool, item_document(item_id))
-        dev = settings.model_copy(update={"jwt_dev_key_dir": key_dir})
-        token = devtokens.mint(dev, user="dev-user", teams=("platform",))
-        async with httpx.AsyncClient(base_url=process.url, timeout=10) as client:
-            headers = {"Authorization": f"Bearer {token}"}
-            r = await client.post(
-                "/api/v1/requests",
-                json={"item_id": item_id, "inputs": {"name": "x"}},
-                headers=headers,
-            )
-            assert r.status_code == 202, r.text
-            view = await client.get(r.json()["links"]["self"], headers=headers)
-            assert view.json()["status"] == "submitted"
-            assert (await client.get("/docs")).status_code == 200
-            paths = (await client.get("/openapi.json")).json()["paths"]
-            assert {
-                "/api/v1/catalog/items",
-                "/api/v1/catalog/items/{item_id}",
-                "/api/v1/catalog/items/{item_id}/versions",
-                "/api/v1/catalog/items/{item_id}/form",
-                "/api/v1/catalog/items/{item_id}/validate",
-                "/api/v1/requests",
-                "/api/v1/requests/{request_id}",
-                "/api/v1/requests/{request_id}/events",
-                "/api/v1/requests/{request_id}/stream",
-                "/api/v1/requests/{request_id}/cancel",
-                "/api/v1/requests/{request_id}/approve",
-                "/api/v1/requests/{request_id}/reject",
-            } <= set(paths)
-            other_key = tmp_path / "other"
-            forged = devtokens.mint(
-                settings.model_copy(update={"jwt_dev_key_dir": other_key}), user="x"
-            )
-            r = await client.get("/api/v1/requests", headers={"Authorization": f"Bearer {forged}"})
-            assert r.status_code == 401
-    finally:
-        process.stop()
+    # item versions come from the catalog's API (here over this test's version history)
+    async with serve_history(settings.database_url) as catalog_url:
+        env = service_env(settings, PAO_JWT_DEV_KEY_DIR=str(key_dir), PAO_CATALOG_URL=catalog_url)
+        process = ServiceProcess("pao_gateway", env, tmp_path).start()
+        try:
+            item_id = f"item-{uuid.uuid4().hex[:8]}"
+            await publish_version(db_pool, item_document(item_id))
+            dev = settings.model_copy(update={"jwt_dev_key_dir": key_dir})
+            token = devtokens.mint(dev, user="dev-user", teams=("platform",))
+            async with httpx.AsyncClient(base_url=process.url, timeout=10) as client:
+                headers = {"Authorization": f"Bearer {token}"}
+                r = await client.post(
+                    "/api/v1/requests",
+                    json={"item_id": item_id, "inputs": {"name": "x"}},
+                    headers=headers,
+                )
+                assert r.status_code == 202, r.text
+                view = await client.get(r.json()["links"]["self"], headers=headers)
+                assert view.json()["status"] == "submitted"
+                assert (await client.get("/docs")).status_code == 200
+                paths = (await client.get("/openapi.json")).json()["paths"]
+                assert {
+                    "/api/v1/catalog/items",
+                    "/api/v1/catalog/items/{item_id}",
+                    "/api/v1/catalog/items/{item_id}/versions",
+                    "/api/v1/catalog/items/{item_id}/form",
+                    "/api/v1/catalog/items/{item_id}/validate",
+                    "/api/v1/requests",
+                    "/api/v1/requests/{request_id}",
+                    "/api/v1/requests/{request_id}/events",
+                    "/api/v1/requests/{request_id}/stream",
+                    "/api/v1/requests/{request_id}/cancel",
+                    "/api/v1/requests/{request_id}/approve",
+                    "/api/v1/requests/{request_id}/reject",
+                } <= set(paths)
+                other_key = tmp_path / "other"
+                forged = devtokens.mint(
+                    settings.model_copy(update={"jwt_dev_key_dir": other_key}), user="x"
+                )
+                r = await client.get(
+                    "/api/v1/requests", headers={"Authorization": f"Bearer {forged}"}
+                )
+                assert r.status_code == 401
+        finally:
+            process.stop()
 
 
 @pytest.mark.slow

@@ -17,12 +17,13 @@ from pao_catalog.store import StoredVersion
 from pao_catalog_model.model import Step, parse_item
 from pao_catalog_model.retry import RetryPolicy
 from pao_catalog_model.versions import latest_version, version_key
-from pao_gateway.catalog_items import PostgresItemVersions
-from pao_orchestrator.adapters.catalog import PostgresItemCatalog
+from pao_gateway.catalog_items import CatalogItemVersions
+from pao_orchestrator.adapters.catalog import CatalogServiceItems
 from pao_orchestrator.adapters.memory import InMemoryItemCatalog
 from pao_orchestrator.domain import policy
 
 from tests.gateway.conftest import item_document
+from tests.support.catalog import history_api
 
 # Semantic-version precedence first; equal precedence (build metadata only) goes to the
 # higher text; text that is no semantic version sorts below every real one.
@@ -76,12 +77,16 @@ async def test_catalog_orchestrator_and_gateway_pick_the_same_latest(
         for v, d in documents.items()
     ]
     assert ItemEntry.of(item_id, entries).current.version == expected
-    # the orchestrator (PostgreSQL and in-memory adapters)
-    assert (await PostgresItemCatalog(db_pool).get(item_id)).metadata.version == expected
+    # the orchestrator (the catalog API's and the in-memory adapters)
+    assert (
+        await CatalogServiceItems(history_api(db_pool)).get(item_id)
+    ).metadata.version == expected
     memory = InMemoryItemCatalog([parse_item(documents[v]) for v in reversed(LIVE)])
     assert (await memory.get(item_id)).metadata.version == expected
     # the gateway's submission check
-    assert (await PostgresItemVersions(db_pool).resolve(item_id, None)).version == expected
+    assert (
+        await CatalogItemVersions(history_api(db_pool)).resolve(item_id, None)
+    ).version == expected
 
 
 def test_one_retry_policy_with_the_catalog_documents_defaults() -> None:

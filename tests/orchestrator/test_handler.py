@@ -14,7 +14,7 @@ from pao_catalog_model.versions import latest_version
 from pao_common import db
 from pao_common.messages import ActionSucceeded, CancelRequest, SubmitRequest, resource_id_for
 from pao_common.topics import Topics
-from pao_orchestrator.adapters.catalog import PostgresItemCatalog
+from pao_orchestrator.adapters.catalog import CatalogServiceItems
 from pao_orchestrator.adapters.memory import (
     FixedClock,
     InMemoryEventStore,
@@ -47,6 +47,7 @@ from pao_orchestrator.reconcile import redispatch_unanswered
 from pao_orchestrator.timers import TimerPoller
 
 from tests.orchestrator.items import ALICE, T0, automated_item, manual_item
+from tests.support.catalog import history_api
 
 TOPICS = Topics(".t-handler")
 
@@ -355,7 +356,7 @@ async def test_reconciliation_resends_unanswered_commands_with_the_same_id(world
 
 
 @pytest.mark.integration
-async def test_postgres_catalog_pins_and_picks_latest(db_pool: asyncpg.Pool) -> None:
+async def test_catalog_items_pin_and_pick_latest(db_pool: asyncpg.Pool) -> None:
     item_id = f"it-{uuid.uuid4().hex[:8]}"
     for version, retired in (("1.2.0", False), ("1.10.0", False), ("2.0.0", True)):
         doc = automated_item(version=version).to_document()
@@ -368,7 +369,7 @@ async def test_postgres_catalog_pins_and_picks_latest(db_pool: asyncpg.Pool) -> 
             json.dumps(doc),
             retired,
         )
-    catalog = PostgresItemCatalog(db_pool)
+    catalog = CatalogServiceItems(history_api(db_pool))  # the catalog's API
     assert (await catalog.get(item_id)).metadata.version == "1.10.0"
     assert (await catalog.get(item_id, "2.0.0")).metadata.version == "2.0.0"  # pinned: served
     with pytest.raises(ItemNotFound):

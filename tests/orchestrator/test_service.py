@@ -23,6 +23,7 @@ from pao_common.settings import Settings
 from pao_common.topics import Topics
 
 from tests.orchestrator.items import automated_item, manual_item
+from tests.support.catalog import serve_history
 from tests.support.credentials import credential_for
 from tests.support.kafka import consume
 from tests.support.services import ServiceProcess, service_env
@@ -172,12 +173,16 @@ async def _view_when(
 async def orchestrator(
     settings: Settings, tmp_path: Path, db_pool: asyncpg.Pool
 ) -> AsyncIterator[ServiceProcess]:
-    service = ServiceProcess("pao_orchestrator", service_env(settings), tmp_path)
-    await asyncio.to_thread(service.start)
-    try:
-        yield service
-    finally:
-        await asyncio.to_thread(service.stop)
+    # The orchestrator reads item versions through the catalog's API: here the catalog's
+    # API over this test's version history, which ``_publish_item`` writes.
+    async with serve_history(settings.database_url) as catalog_url:
+        env = service_env(settings.model_copy(update={"catalog_url": catalog_url}))
+        service = ServiceProcess("pao_orchestrator", env, tmp_path)
+        await asyncio.to_thread(service.start)
+        try:
+            yield service
+        finally:
+            await asyncio.to_thread(service.stop)
 
 
 async def test_manual_and_automated_requests_reach_terminal_states(

@@ -193,7 +193,8 @@ def change_calendar_env(environ: dict[str, str], catalog_dir: Path) -> dict[str,
 
 def catalog_url_env(environ: dict[str, str], settings: Settings) -> dict[str, str]:
     """The catalog service this run starts, for the services that call it (the gateway's
-    proxy, the CMDB sync's mappings), unless ``PAO_CATALOG_URL`` names one."""
+    proxy and item versions, the orchestrator's item versions, the CMDB sync's mappings),
+    unless ``PAO_CATALOG_URL`` names one."""
     if environ.get("PAO_CATALOG_URL"):
         return {}
     return {"PAO_CATALOG_URL": f"http://127.0.0.1:{settings.catalog_port}"}

@@ -9,6 +9,8 @@ PaoError
 ├── IdentityProviderDown  the issuer's keys cannot be fetched (a ConnectionError: retried)
 ├── KafkaTokenError       the OAuth token endpoint gave no Kafka access token (also an
 │                         OSError: a transient outage, retried like the broker's)
+├── CatalogUnavailable    the catalog service's API did not answer (a ConnectionError:
+│                         retried by consumers; pao_common.catalog_api)
 ├── ConfigurationError    settings or files that make a process unable to start
 │   ├── ActionRegistryError   an executor's action types are declared wrongly
 │   │   ├── DuplicateActionType   the same action type (or its compensation) declared twice
@@ -64,6 +66,12 @@ class IdentityProviderDown(PaoError, ConnectionError):
 class KafkaTokenError(PaoError, ConnectionError):
     """No access token for SASL/OAUTHBEARER: the token endpoint was unreachable, refused the
     client credentials, or answered without an ``access_token``."""
+
+
+class CatalogUnavailable(PaoError, ConnectionError):
+    """The catalog service's API could not be reached, timed out or answered 5xx, and what
+    was asked is not cached. A ``ConnectionError``, so a Kafka consumer retries the message
+    (never dead-letters or refuses it for an outage) and the gateway answers 502."""
 
 
 class ConfigurationError(PaoError):

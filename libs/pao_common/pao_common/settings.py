@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # Catalog
     catalog_dir: Path = Path("catalog")
     catalog_url: str = "http://127.0.0.1:8081"
+    catalog_timeout_s: float = Field(
+        5.0, gt=0, description="Timeout of one call to the catalog's API (item versions)"
+    )
 
     # Ports of the local platform (``pao dev``)
     gateway_port: int = 8080

@@ -7,6 +7,9 @@ has ready; nothing here touches the database. Only ``validate`` computes per req
   offset or cursor); retired items only with ``include_retired=true``
 - ``GET  /items/{id}``                 the latest version, or ``?version=``
 - ``GET  /items/{id}/versions``        every recorded version, newest first
+  (these two are the contract the orchestrator and the gateway read item versions
+  through, ``pao_common.catalog_api``: an item or version this replica has not loaded
+  yet is looked up in the shared version history before it is a 404)
 - ``GET  /items/{id}/form``            ``{schema, uiSchema, version}``, ``?version=`` too
 - ``POST /items/{id}/validate``        ``{"inputs": {...}}`` -> ``{valid, errors: [...]}``,
   each error ``{field, message}``
@@ -32,7 +35,7 @@ from pao_catalog_model.forms import (
 )
 
 from pao_catalog import reads
-from pao_catalog.index import CatalogIndex, dumps
+from pao_catalog.index import CatalogIndex, ItemEntry, dumps
 from pao_catalog.ingest import RefusedDocument
 from pao_catalog.reads import MAX_LIMIT
 
@@ -52,6 +55,11 @@ class CatalogView(Protocol):
         """Documents not served as they are on disk, each with its errors."""
         ...
 
+    async def recorded(self, item_id: str) -> ItemEntry | None:
+        """The item as the shared version history records it (other replicas' versions
+        too); None when it records none."""
+        ...
+
 
 def _json(body: bytes, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type=JSON)
@@ -60,6 +68,35 @@ def _json(body: bytes, status_code: int = 200) -> Response:
 VersionParam = Annotated[
     str | None, Query(description="An exact recorded version; the latest when absent")
 ]
+
+
+async def _recorded(
+    view: CatalogView, item_id: str, version: str | None, missed: HTTPException
+) -> CatalogIndex:
+    """An index of the one item from the shared history, when it has what ``view.index``
+    missed (another replica recorded it); else the 404 the index gave."""
+    if missed.status_code != 404:
+        raise missed
+    entry = await view.recorded(item_id)
+    if entry is None or (version is not None and version not in entry.versions):
+        raise missed
+    return CatalogIndex({item_id: entry})
+
+
+async def _item_detail(view: CatalogView, item_id: str, version: str | None) -> bytes:
+    try:
+        return reads.item_detail(view.index, item_id, version)
+    except HTTPException as exc:
+        index = await _recorded(view, item_id, version, exc)
+    return reads.item_detail(index, item_id, version)
+
+
+async def _item_versions(view: CatalogView, item_id: str) -> bytes:
+    try:
+        return reads.item_versions(view.index, item_id)
+    except HTTPException as exc:
+        index = await _recorded(view, item_id, None, exc)
+    return reads.item_versions(index, item_id)
 
 
 def build_router(view: CatalogView) -> APIRouter:
@@ -91,11 +128,11 @@ def build_router(view: CatalogView) -> APIRouter:
 
     @router.get("/items/{item_id}", summary="One catalog item")
     async def get_item(item_id: str, version: VersionParam = None) -> Response:
-        return _json(reads.item_detail(view.index, item_id, version))
+        return _json(await _item_detail(view, item_id, version))
 
     @router.get("/items/{item_id}/versions", summary="Every recorded version of an item")
     async def get_versions(item_id: str) -> Response:
-        return _json(reads.item_versions(view.index, item_id))
+        return _json(await _item_versions(view, item_id))
 
     @router.get("/items/{item_id}/form", summary="The request form: {schema, uiSchema, version}")
     async def get_form(item_id: str, version: VersionParam = None) -> Response:

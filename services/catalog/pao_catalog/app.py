@@ -22,7 +22,7 @@ from pao_common.settings import Settings, get_settings
 from pao_catalog.api import build_router
 from pao_catalog.events import KafkaCatalogEvents
 from pao_catalog.fastpath import CatalogReadPath
-from pao_catalog.index import CatalogIndex
+from pao_catalog.index import CatalogIndex, ItemEntry
 from pao_catalog.ingest import CatalogIngestion, IngestError, RefusedDocument
 from pao_catalog.schema_api import build_schema_router
 from pao_catalog.store import PostgresVersionStore
@@ -46,6 +46,9 @@ class CatalogService:
 
     def refused(self) -> list[RefusedDocument]:
         return self.ingestion.refused() if self.ingestion is not None else []
+
+    async def recorded(self, item_id: str) -> ItemEntry | None:
+        return await self.ingestion.recorded(item_id) if self.ingestion is not None else None
 
     def errors(self) -> list[IngestError]:
         return self.ingestion.errors() if self.ingestion is not None else []

@@ -419,6 +419,18 @@ class CatalogIngestion:
             self._parsed[key] = parsed
         return parsed
 
+    async def recorded(self, item_id: str) -> ItemEntry | None:
+        """``item_id`` as the shared version history records it, for a read this
+        replica's index cannot answer: a version another replica recorded and this one has
+        not loaded yet (both serve one history, and a version the gateway pinned must be
+        found by whichever replica the orchestrator asks). None when none is recorded."""
+        entries = []
+        for stored in await self._store.history(item_id):
+            parsed = self._parsed_version(stored)
+            if parsed is not None:
+                entries.append(VersionEntry.of(stored, parsed))
+        return ItemEntry.of(item_id, entries) if entries else None
+
     def _entry(self, stored: StoredVersion) -> VersionEntry | None:
         entry = self._entries.get(_entry_key(stored))
         if entry is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
+from pao_common.catalog_api import CatalogApi
 from pao_common.cloudevents import CloudEvent
 from pao_common.kafka import subscribe
 from pao_common.messages import (
@@ -171,7 +172,7 @@ class GatewayService:
         catalog = adapters.catalog(settings)
         sender = adapters.commands(runtime, adapters.signer)
         reader = RequestReader(pool)
-        versions = adapters.item_versions(pool, catalog)
+        versions = adapters.item_versions(catalog)
         submissions = SubmissionStore(
             pool,
             self.fastpath,
@@ -210,7 +211,7 @@ class GatewayService:
             resources=ResourceService(
                 reader=ResourceReader(pool), versions=versions, requests=requests, claims=claims
             ),
-            reports=LeadTimeReport(pool),
+            reports=LeadTimeReport(pool, CatalogApi(catalog)),
         )
         runtime.run_every(settings.metrics_refresh_s, relay.refresh_gauges, name="outbox-gauges")
         runtime.run_every(

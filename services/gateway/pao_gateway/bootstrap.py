@@ -22,6 +22,7 @@ from typing import Protocol
 import asyncpg
 import httpx
 import redis.asyncio as aioredis
+from pao_common.catalog_api import CatalogApi
 from pao_common.change_calendar import ChangeCalendar, load_calendar
 from pao_common.cloudevents import CloudEvent
 from pao_common.identity import CREDENTIAL_EXTENSION
@@ -40,7 +41,7 @@ from pao_common.settings import Settings
 from pao_common.telemetry import tag_current_span
 from pao_common.topics import Topics
 
-from pao_gateway.catalog_items import ItemVersions, PostgresItemVersions
+from pao_gateway.catalog_items import CatalogItemVersions, ItemVersions
 from pao_gateway.identity import TokenVerifier, build_verifier
 from pao_gateway.submissions import CommandSender
 
@@ -94,9 +95,9 @@ def catalog_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def postgres_item_versions(pool: asyncpg.Pool, catalog: httpx.AsyncClient) -> CatalogVersions:
-    """Item versions read from the catalog's version table."""
-    return PostgresItemVersions(pool)
+def catalog_item_versions(catalog: httpx.AsyncClient) -> CatalogVersions:
+    """Item versions read through the catalog service's API (``pao_common.catalog_api``)."""
+    return CatalogItemVersions(CatalogApi(catalog))
 
 
 def kafka_commands(runtime: ServiceRuntime, signer: ServiceSigner) -> CommandSender:
@@ -115,9 +116,7 @@ class GatewayAdapters:
     # Read on every use (the shell opens it in the lifespan; None: Redis off).
     redis: Callable[[ServiceRuntime], aioredis.Redis | None] = shell_redis
     catalog: Callable[[Settings], httpx.AsyncClient] = catalog_client
-    item_versions: Callable[[asyncpg.Pool, httpx.AsyncClient], CatalogVersions] = (
-        postgres_item_versions
-    )
+    item_versions: Callable[[httpx.AsyncClient], CatalogVersions] = catalog_item_versions
     commands: Callable[[ServiceRuntime, ServiceSigner], CommandSender] = kafka_commands
 
 

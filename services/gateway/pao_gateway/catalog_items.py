@@ -1,28 +1,30 @@
-"""The catalog versions a submission is checked against, read from ``catalog_item_versions``.
+"""The catalog versions a submission is checked against, from the catalog service's API.
 
-The catalog service is the table's only writer; the gateway reads the pinned (or
-latest: ``pao_catalog_model.versions.latest_version`` of the non-retired ones) version,
-parses it with the catalog library and validates inputs with the catalog's own validator
-(``pao_catalog_model.forms.validate_inputs``), so the form a portal renders and the
-check a submission passes are one and the same.
+The gateway reads no table of the catalog's (issue #15): ``pao_common.catalog_api`` asks
+the catalog which versions an item has (kept for a couple of seconds, forgotten when
+``pao.catalog.events`` says the item changed) and a version's document (kept for good: a
+version never changes). The gateway parses it with the catalog library and validates
+inputs with the catalog's own validator (``pao_catalog_model.forms.validate_inputs``), so the
+form a portal renders and the check a submission passes are one and the same. The
+catalog down: versions seen before go on being served; any other is a 502 to retry
+(``CatalogUnavailable``), never a "no such item".
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import asyncpg
 from pao_catalog_model.forms import apply_defaults, validate_inputs
 from pao_catalog_model.model import Access, Approval, CatalogItem, parse_item
-from pao_catalog_model.versions import latest_version, version_key
+from pao_catalog_model.versions import version_key
 from pao_common import approvals, templating
+from pao_common import errors as common_errors
+from pao_common.catalog_api import CatalogApi, ListedVersions, VersionInfo
 from pao_common.errors import TemplateError
 
-from pao_gateway.errors import AccessDenied, FieldProblem, InvalidSubmission
+from pao_gateway.errors import AccessDenied, CatalogUnavailable, FieldProblem, InvalidSubmission
 from pao_gateway.identity import User
 
 
@@ -37,7 +39,7 @@ class PinnedItem:
 
 
 class ItemVersions(Protocol):
-    """Reads catalog versions (the catalog's history table)."""
+    """Reads catalog versions (the catalog service's API)."""
 
     async def resolve(self, item_id: str, version: str | None) -> PinnedItem:
         """The pinned ``version`` of ``item_id``, or its latest when ``version`` is None.
@@ -53,63 +55,43 @@ class ItemVersions(Protocol):
         ...
 
 
-class PostgresItemVersions:
-    """``ItemVersions`` over ``catalog_item_versions``; parsed items are memoised
-    (a version is immutable, its content hash part of the memo key).
+class CatalogItemVersions:
+    """``ItemVersions`` over the catalog's API; parsed items are memoised (a version is
+    immutable, its content hash part of the memo key)."""
 
-    An item's list of versions is kept for ``versions_ttl_s`` and forgotten at once when
-    ``pao.catalog.events`` says the item changed (``forget``), so a busy item costs no
-    query per submission and a new or retired version counts within moments.
-    """
-
-    def __init__(
-        self, pool: asyncpg.Pool, *, memo_size: int = 256, versions_ttl_s: float = 2.0
-    ) -> None:
-        self._pool = pool
+    def __init__(self, api: CatalogApi, *, memo_size: int = 256) -> None:
+        self.api = api
         self._memo: OrderedDict[tuple[str, str, str], PinnedItem] = OrderedDict()
         self._memo_size = memo_size
-        self._versions_ttl_s = versions_ttl_s
-        self._versions: dict[str, tuple[float, list[asyncpg.Record]]] = {}
 
     def forget(self, item_id: str) -> None:
-        self._versions.pop(item_id, None)
+        self.api.forget(item_id)
 
-    async def _rows(self, item_id: str) -> list[asyncpg.Record]:
-        now = time.monotonic()
-        cached = self._versions.get(item_id)
-        if cached is not None and now - cached[0] < self._versions_ttl_s:
-            return cached[1]
-        rows: list[asyncpg.Record] = await self._pool.fetch(
-            "SELECT version, content_hash, retired_at IS NOT NULL AS retired"
-            " FROM catalog_item_versions WHERE item_id = $1",
-            item_id,
-        )
-        if rows:  # an unknown item is asked again next time (it may be on its way)
-            if len(self._versions) >= self._memo_size:
-                self._versions.clear()
-            self._versions[item_id] = (now, rows)
-        return rows
+    async def _listed(self, item_id: str) -> ListedVersions | None:
+        try:
+            return await self.api.versions(item_id)
+        except common_errors.CatalogUnavailable as exc:
+            raise CatalogUnavailable(f"{exc}; try again") from exc
 
     async def resolve(self, item_id: str, version: str | None) -> PinnedItem:
-        rows = await self._rows(item_id)
-        if not rows:
+        listed = await self._listed(item_id)
+        if listed is None or not listed.versions:
             raise InvalidSubmission(
                 f"unknown catalog item {item_id!r}",
                 [FieldProblem("item_id", f"no catalog item {item_id!r}", "body")],
             )
         if version is None:
-            live = [r for r in rows if not r["retired"]]
-            if not live:
+            latest = listed.find(listed.latest) if listed.latest else None
+            if latest is None:
                 raise InvalidSubmission(
                     f"catalog item {item_id!r} is retired",
                     [FieldProblem("item_id", f"every version of {item_id!r} is retired", "body")],
                 )
-            latest = latest_version(r["version"] for r in live)
-            row = next(r for r in live if r["version"] == latest)
+            row = latest  # the catalog's latest: the highest live version
         else:
-            found = [r for r in rows if r["version"] == version]
-            if not found:
-                known = ", ".join(sorted((r["version"] for r in rows), key=version_key))
+            found = listed.find(version) or await self._unlisted(item_id, version)
+            if found is None:
+                known = ", ".join(sorted((v.version for v in listed.versions), key=version_key))
                 raise InvalidSubmission(
                     f"unknown version {version!r} of {item_id!r}",
                     [
@@ -118,32 +100,46 @@ class PostgresItemVersions:
                         )
                     ],
                 )
-            row = found[0]
-            if row["retired"]:
+            row = found
+            if row.retired:
                 raise InvalidSubmission(
                     f"version {version} of {item_id!r} is retired",
                     [FieldProblem("item_version", f"version {version!r} is retired", "body")],
                 )
-        return await self._load(item_id, row["version"], row["content_hash"])
+        return await self._load(item_id, row)
+
+    async def _unlisted(self, item_id: str, version: str) -> VersionInfo | None:
+        """A version the list lacks, asked for by itself: the list may be a moment behind
+        (another catalog replica recorded it), and a version the orchestrator will be
+        able to read must not be refused here."""
+        try:
+            return await self.api.version(item_id, version)
+        except common_errors.CatalogUnavailable as exc:
+            raise CatalogUnavailable(f"{exc}; try again") from exc
 
     async def pinned(self, item_id: str, version: str) -> PinnedItem | None:
-        found = [r for r in await self._rows(item_id) if r["version"] == version]
-        if not found:
+        listed = await self._listed(item_id)
+        found = listed.find(version) if listed is not None else None
+        found = found or await self._unlisted(item_id, version)
+        if found is None:
             return None
-        return await self._load(item_id, version, found[0]["content_hash"])
+        return await self._load(item_id, found)
 
-    async def _load(self, item_id: str, version: str, content_hash: str) -> PinnedItem:
-        memo_key = (item_id, version, content_hash)
+    async def _load(self, item_id: str, info: VersionInfo) -> PinnedItem:
+        memo_key = (item_id, info.version, info.content_hash)
         if (pinned := self._memo.get(memo_key)) is not None:
             self._memo.move_to_end(memo_key)
             return pinned
-        raw = await self._pool.fetchval(
-            "SELECT document FROM catalog_item_versions WHERE item_id = $1 AND version = $2",
-            item_id,
-            version,
-        )
-        document: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else raw
-        pinned = PinnedItem(item_id, version, content_hash, parse_item(document))
+        try:
+            document: dict[str, Any] | None = await self.api.document(item_id, info.version)
+        except common_errors.CatalogUnavailable as exc:
+            raise CatalogUnavailable(f"{exc}; try again") from exc
+        if document is None:  # listed a moment ago: a catalog replica that lags behind
+            raise CatalogUnavailable(
+                f"the catalog lists {item_id} {info.version} but has not its document yet;"
+                " try again"
+            )
+        pinned = PinnedItem(item_id, info.version, info.content_hash, parse_item(document))
         self._memo[memo_key] = pinned
         while len(self._memo) > self._memo_size:
             self._memo.popitem(last=False)

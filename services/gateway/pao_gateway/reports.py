@@ -27,9 +27,10 @@ from typing import Any
 
 import asyncpg
 from pao_catalog_model.model import duration_seconds
-from pao_catalog_model.versions import VersionKey, version_key
+from pao_common import errors as common_errors
+from pao_common.catalog_api import CatalogApi
 
-from pao_gateway.errors import AccessDenied
+from pao_gateway.errors import AccessDenied, CatalogUnavailable
 from pao_gateway.identity import User
 
 MODES = ("automated", "manual", "fallback")
@@ -91,15 +92,6 @@ ORDER BY item_id, period
 """
 )
 
-_ITEMS = """
-SELECT item_id, version, retired_at IS NOT NULL AS retired,
-       document->'metadata'->>'owner' AS owner,
-       document->'metadata'->>'name' AS name,
-       document->'metadata'->>'baseline_lead_time' AS baseline
-FROM catalog_item_versions
-WHERE $1::text[] IS NULL OR item_id = ANY($1::text[])
-"""
-
 
 @dataclass(frozen=True)
 class ItemFacts:
@@ -117,21 +109,48 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 class LeadTimeReport:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """Requests from the orchestrator's ``request_lead_times``; owners and baselines from
+    the catalog service's API (its item versions, ``pao_common.catalog_api``)."""
+
+    def __init__(self, pool: asyncpg.Pool, catalog: CatalogApi) -> None:
         self._pool = pool
+        self._catalog = catalog
 
     async def items(self, item_ids: list[str] | None = None) -> dict[str, ItemFacts]:
-        """Owner and baseline of each item, from its latest version (non-retired first)."""
-        latest: dict[str, tuple[tuple[bool, VersionKey], asyncpg.Record]] = {}
-        for row in await self._pool.fetch(_ITEMS, item_ids):
-            key = (not row["retired"], version_key(row["version"]))
-            if row["item_id"] not in latest or key > latest[row["item_id"]][0]:
-                latest[row["item_id"]] = (key, row)
-        return {
-            item_id: ItemFacts(item_id, row["name"], row["owner"], row["baseline"])
-            for item_id, (_, row) in latest.items()
-        }
+        """Owner and baseline of each item, from its latest version (non-retired first:
+        the version the catalog shows the item as)."""
+        try:
+            return await self._items(item_ids)
+        except common_errors.CatalogUnavailable as exc:
+            raise CatalogUnavailable(f"{exc}; try again") from exc
+
+    async def _items(self, item_ids: list[str] | None) -> dict[str, ItemFacts]:
+        if item_ids is None:
+            shown = await self._catalog.current_versions()
+        else:
+            shown = {}
+            for item_id in dict.fromkeys(item_ids):
+                listed = await self._catalog.versions(item_id)
+                if listed is not None and listed.versions:
+                    shown[item_id] = listed.current.version
+        facts = {}
+        for item_id, version in shown.items():
+            document = await self._catalog.document(item_id, version)
+            if document is None:
+                continue
+            meta = document.get("metadata") or {}
+            facts[item_id] = ItemFacts(
+                item_id,
+                _text(meta.get("name")),
+                _text(meta.get("owner")),
+                _text(meta.get("baseline_lead_time")),
+            )
+        return facts
 
     async def visible_items(self, user: User, wanted: list[str] | None) -> dict[str, ItemFacts]:
         """The items ``user`` may report on (of ``wanted``, when given)."""

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
+from pao_common.catalog_api import CatalogApi
 from pao_common.change_calendar import load_calendar
 from pao_common.cloudevents import CloudEvent
 from pao_common.identity import build_verifier
@@ -35,7 +37,7 @@ from pao_common.settings import Settings, get_settings
 from pao_common.telemetry import current_traceparent, message_attributes, message_span, recording
 from pao_common.topics import Topics
 
-from pao_orchestrator.adapters.catalog import PostgresItemCatalog
+from pao_orchestrator.adapters.catalog import CatalogServiceItems
 from pao_orchestrator.adapters.postgres import (
     PostgresEventStore,
     PostgresOutbox,
@@ -47,7 +49,7 @@ from pao_orchestrator.domain.decision import Inbound
 from pao_orchestrator.errors import CommandNotAllowed
 from pao_orchestrator.handler import RequestHandler
 from pao_orchestrator.metrics import LifecycleGauges, RequestMetrics
-from pao_orchestrator.ports import Commit, OutboxMessage
+from pao_orchestrator.ports import Commit, ItemCatalog, OutboxMessage
 from pao_orchestrator.reconcile import redispatch_unanswered
 from pao_orchestrator.relay import OutboxRelay, SendOne
 from pao_orchestrator.timers import TimerPoller
@@ -81,15 +83,18 @@ class Orchestrator:
     topics: Topics
 
 
-def bootstrap(settings: Settings, pool: asyncpg.Pool, send: SendOne) -> Orchestrator:
-    """Wire the orchestrator over a database pool and a ``send(OutboxMessage)`` function."""
+def bootstrap(
+    settings: Settings, pool: asyncpg.Pool, send: SendOne, catalog: ItemCatalog
+) -> Orchestrator:
+    """Wire the orchestrator over a database pool, a ``send(OutboxMessage)`` function and
+    the catalog's item versions."""
     topics = Topics(settings.topic_suffix)
     store = PostgresEventStore(pool)
     clock = SystemClock()
     relay = OutboxRelay(PostgresOutbox(pool), send)
     handler = RequestHandler(
         store=store,
-        catalog=PostgresItemCatalog(pool),
+        catalog=catalog,
         clock=clock,
         topics=topics,
         system={"environment": settings.environment, "portal_url": settings.portal_url},
@@ -182,8 +187,14 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
         ignored=INFORMATIONAL,  # an executor's started/progress reports change nothing
     )
 
+    # Item versions come from the catalog service's API (it owns their table).
+    catalog_client = httpx.AsyncClient(
+        base_url=settings.catalog_url, timeout=settings.catalog_timeout_s
+    )
+
     async def start(rt: ServiceRuntime) -> None:
-        orchestrator = bootstrap(settings, rt.db, send)
+        catalog = CatalogServiceItems(CatalogApi(catalog_client))
+        orchestrator = bootstrap(settings, rt.db, send, catalog)
         holder["orchestrator"] = orchestrator
         ready.set()
         await redispatch_unanswered(orchestrator.store, orchestrator.topics)
@@ -201,6 +212,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def stop(rt: ServiceRuntime) -> None:
         if "orchestrator" in holder:
             await holder["orchestrator"].relay.close()
+        await catalog_client.aclose()
         await users.close()
 
     async def broker_reset(rt: ServiceRuntime) -> None:

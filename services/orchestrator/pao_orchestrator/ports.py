@@ -199,7 +199,7 @@ class Clock(Protocol):
 
 
 class ItemCatalog(Protocol):
-    """The published catalog versions (``catalog_item_versions``)."""
+    """The published catalog versions (the catalog service's API: ``adapters.catalog``)."""
 
     async def get(self, item_id: str, version: str | None = None) -> CatalogItem:
         """The catalog item ``item_id`` at ``version``; the highest non-retired semver

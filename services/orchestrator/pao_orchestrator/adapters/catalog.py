@@ -1,43 +1,41 @@
-"""The ``ItemCatalog`` port over ``catalog_item_versions`` (written by the catalog service)."""
+"""The ``ItemCatalog`` port over the catalog service's HTTP API (``pao_common.catalog_api``).
+
+The orchestrator reads no table of the catalog's: a pinned version's document is asked of
+the catalog once and kept (a version never changes), parsed once; the latest version
+(for a submission that pins none) comes from the catalog's list of versions, kept for a
+couple of seconds. The catalog down: cached versions go on being served; an uncached one
+raises ``CatalogUnavailable``, a ``ConnectionError``, so the message is retried until the
+catalog answers, never rejected for an outage. Only the catalog's own 404 is
+``ItemNotFound``.
+"""
 
 from __future__ import annotations
 
-import json
-
-import asyncpg
 from pao_catalog_model.model import CatalogItem, parse_item
-from pao_catalog_model.versions import latest_version
+from pao_common.catalog_api import CatalogApi
 
 from pao_orchestrator.errors import ItemNotFound
 
 
-class PostgresItemCatalog:
-    """Pinned versions are immutable, so parsed items are cached by (id, version)."""
+class CatalogServiceItems:
+    """Pinned versions are immutable, so parsed items are kept by (id, version)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._cache: dict[tuple[str, str], CatalogItem] = {}
+    def __init__(self, api: CatalogApi) -> None:
+        self._api = api
+        self._parsed: dict[tuple[str, str], CatalogItem] = {}
 
     async def get(self, item_id: str, version: str | None = None) -> CatalogItem:
         if version is None:
-            rows = await self._pool.fetch(
-                "SELECT version FROM catalog_item_versions"
-                " WHERE item_id = $1 AND retired_at IS NULL",
-                item_id,
-            )
-            version = latest_version(r["version"] for r in rows)
-            if version is None:
+            listed = await self._api.versions(item_id)
+            if listed is None or listed.latest is None:
                 raise ItemNotFound(f"unknown catalog item {item_id!r}")
-        cached = self._cache.get((item_id, version))
-        if cached is not None:
-            return cached
-        document = await self._pool.fetchval(
-            "SELECT document::text FROM catalog_item_versions WHERE item_id = $1 AND version = $2",
-            item_id,
-            version,
-        )
+            version = listed.latest
+        parsed = self._parsed.get((item_id, version))
+        if parsed is not None:
+            return parsed
+        document = await self._api.document(item_id, version)
         if document is None:
             raise ItemNotFound(f"catalog item {item_id!r} has no version {version!r}")
-        item = parse_item(json.loads(document))
-        self._cache[(item_id, version)] = item
+        item = parse_item(document)
+        self._parsed[(item_id, version)] = item
         return item
