@@ -13,6 +13,7 @@ from pao_common.executor import CircuitBreakers
 from pao_common.executor.testing import ExecutorHarness
 from pao_common.messages import ActionFailed, ActionProgress, ActionSucceeded
 from pao_devtools.ports import free_port
+from pao_executors.github.auth import AppInstallationAuth
 from prometheus_client import REGISTRY
 
 from tests.executors_github.conftest import (
@@ -234,7 +235,8 @@ async def test_app_installation_token_is_exchanged_once_and_renewed_when_rejecte
 
     assert isinstance(third, ActionSucceeded), third
     assert len(sandbox.requests("github", path="/app/installations/*/access_tokens")) == 1
-    assert harnesses.runs[-1].auth.exchanges == 2  # type: ignore[attr-defined]
+    auth = harnesses.runs[-1].auth
+    assert isinstance(auth, AppInstallationAuth) and auth.exchanges == 2
 
 
 async def test_a_bad_app_key_is_a_configuration_error(
