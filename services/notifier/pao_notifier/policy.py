@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from jinja2 import nodes
@@ -26,7 +26,7 @@ from pao_notifier.errors import InvalidPolicy
 Trigger = Literal[
     "awaiting_approval", "completed", "failed", "rolled_back", "scheduled", "released"
 ]
-TRIGGERS: tuple[str, ...] = Trigger.__args__  # type: ignore[attr-defined]
+TRIGGERS: tuple[str, ...] = get_args(Trigger)
 # What a template may read: the request, its requester, the event's own data, the system.
 TEMPLATE_ROOTS = frozenset({"request", "user", "event", "system"})
 # Attributes that lead out of the data into Python internals (the sandbox refuses them

@@ -117,15 +117,15 @@ class _Parser:
             while True:
                 name = self.field_name()
                 descending = False
-                if self.peek() is not None and self.peek().upper in ("ASC", "DESC"):  # type: ignore[union-attr]
+                if (following := self.peek()) is not None and following.upper in ("ASC", "DESC"):
                     descending = self.next().upper == "DESC"
                 order.append((name, descending))
-                if self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+                if (following := self.peek()) is not None and following.text == ",":
                     self.pos += 1
                     continue
                 break
-            if self.peek() is not None:
-                raise JqlError(f"Error in the JQL Query: unexpected '{self.peek().text}'.")  # type: ignore[union-attr]
+            if (rest := self.peek()) is not None:
+                raise JqlError(f"Error in the JQL Query: unexpected '{rest.text}'.")
         return Query(predicate, order, self.fields)
 
     def expr(self) -> Predicate:
@@ -207,7 +207,7 @@ class _Parser:
     def values(self) -> list[str | None]:
         self.expect("(")
         values = [self.value()]
-        while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+        while (following := self.peek()) is not None and following.text == ",":
             self.pos += 1
             values.append(self.value())
         self.expect(")")
