@@ -37,6 +37,7 @@ from pao_gateway import (
     api_resources,
     portal,
     servicenow_webhook,
+    webhook_intake,
     webhooks,
 )
 from pao_gateway.body_limit import BodySizeLimit
@@ -248,7 +249,7 @@ def wire(app: FastAPI, runtime: ServiceRuntime, adapters: GatewayAdapters | None
         Middleware(
             BodySizeLimit,
             limit=settings.gateway_max_body_bytes,
-            by_prefix={webhooks.PREFIX: settings.gateway_webhook_max_body_bytes},
+            by_prefix={webhook_intake.PREFIX: settings.gateway_webhook_max_body_bytes},
         )
     )
     install_error_handlers(app)

@@ -7,7 +7,7 @@ step), with the record as JSON: at least ``sys_id``, ``number``, ``approval``,
 ``{"result": {...}}`` envelope is accepted too. It is authenticated with the shared
 secret ``PAO_SERVICENOW_WEBHOOK_SECRET`` the same ways the JIRA webhook is
 (``X-Hub-Signature: sha256=<HMAC of the body>``, ``Authorization: Bearer``,
-``X-PAO-Webhook-Secret`` or ``?secret=``).
+``X-PAO-Webhook-Secret`` or ``?secret=``: see ``pao_gateway.webhook_intake``).
 
 An ``approved`` or ``rejected`` PAO change request becomes ``ChangeRequestDecided`` on
 ``pao.requests.commands`` with the message id derived from ``sys_id`` and the decision,
@@ -18,23 +18,22 @@ endpoint answers 503 to everyone.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pao_common.kafka import publish_event
 from pao_common.messages import to_cloudevent
 from pao_common.service import ServiceRuntime
 from pao_common.servicenow import change_decided, message_id
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pao_gateway.webhooks import PREFIX, verify
+from pao_gateway.webhook_intake import PREFIX, WebhookIntake
 
 log = logging.getLogger("pao.gateway.webhooks.servicenow")
 PATH = f"{PREFIX}servicenow"
 SOURCE = "pao-gateway/webhooks/servicenow"
+INTAKE = WebhookIntake("ServiceNow", "PAO_SERVICENOW_WEBHOOK_SECRET", log)
 
 
 class ServiceNowWebhookSettings(BaseSettings):
@@ -51,20 +50,9 @@ def register(app: FastAPI, runtime: ServiceRuntime) -> None:
     @router.post(PATH, status_code=202, responses={401: {}, 503: {}})
     async def servicenow_webhook(request: Request) -> JSONResponse:
         """A change request's record; a decided PAO change request lets its request go on."""
-        if settings.webhook_secret is None:
-            return _problem(
-                503, "the ServiceNow webhook is not configured (PAO_SERVICENOW_WEBHOOK_SECRET)"
-            )
-        raw = await request.body()
-        if not verify(
-            settings.webhook_secret.get_secret_value(), raw, request.headers, request.query_params
-        ):
-            log.warning("ServiceNow webhook refused: missing or wrong secret")
-            return _problem(401, "missing or wrong webhook secret")
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return _problem(400, "the body is not JSON")
+        payload = await INTAKE.payload(request, settings.webhook_secret)
+        if isinstance(payload, JSONResponse):
+            return payload
         record = payload.get("result", payload) if isinstance(payload, dict) else None
         if not isinstance(record, dict):
             return JSONResponse({"status": "ignored", "reason": "no record in the body"}, 200)
@@ -80,11 +68,11 @@ def register(app: FastAPI, runtime: ServiceRuntime) -> None:
             subject=message.request_id,
             id=message_id(message.sys_id, message.approval),
         )
-        try:
-            await publish_event(runtime.broker, runtime.topics.request_commands, event)
-        except Exception as exc:  # ServiceNow retries a failed outbound message
-            log.warning("ServiceNow webhook: cannot publish ChangeRequestDecided: %r", exc)
-            return _problem(503, "cannot publish the decision now; retry")
+        refused = await INTAKE.publish(
+            runtime, event, command="ChangeRequestDecided", what="the decision"
+        )
+        if refused is not None:
+            return refused
         log.info(
             "change request %s of request %s %s",
             message.number or message.sys_id,
@@ -103,7 +91,3 @@ def register(app: FastAPI, runtime: ServiceRuntime) -> None:
         )
 
     app.include_router(router)
-
-
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status)

@@ -1,15 +1,8 @@
 """``POST /api/v1/webhooks/jira``: a resolved manual ticket completes (or fails) its request.
 
 JIRA calls it on ``jira:issue_updated``. The call is authenticated with the shared
-secret ``PAO_JIRA_WEBHOOK_SECRET``, compared in constant time, given either way JIRA
-can send it:
-
-- ``X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` (Jira Cloud admin
-  webhooks with a secret, and the sandbox);
-- ``Authorization: Bearer <secret>`` or ``X-PAO-Webhook-Secret: <secret>`` (a proxy
-  or automation rule that adds a header);
-- ``?secret=<secret>`` in the webhook URL (Jira Server/Data Center webhooks, which
-  can only be configured with a URL).
+secret ``PAO_JIRA_WEBHOOK_SECRET`` (an ``X-Hub-Signature`` HMAC of the body, a bearer or
+``X-PAO-Webhook-Secret`` header, or ``?secret=``: see ``pao_gateway.webhook_intake``).
 
 A resolved issue carrying a ``pao-request-<id>`` label becomes ``TicketResolved`` on
 ``pao.requests.commands`` (``done`` for the resolutions in ``PAO_JIRA_DONE_RESOLUTIONS``,
@@ -21,11 +14,7 @@ ignored. Without a configured secret the endpoint answers 503 to everyone.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -35,16 +24,17 @@ from pao_common.jira_tickets import (
     parse_done,
     ticket_resolved,
 )
-from pao_common.kafka import publish_event
 from pao_common.messages import to_cloudevent
 from pao_common.service import ServiceRuntime
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pao_gateway.webhook_intake import PREFIX, WebhookIntake
+
 log = logging.getLogger("pao.gateway.webhooks")
-PREFIX = "/api/v1/webhooks/"  # PAO_GATEWAY_WEBHOOK_MAX_BODY_BYTES applies under it
 PATH = f"{PREFIX}jira"
 SOURCE = "pao-gateway/webhooks/jira"
+INTAKE = WebhookIntake("JIRA", "PAO_JIRA_WEBHOOK_SECRET", log)
 
 
 class JiraWebhookSettings(BaseSettings):
@@ -52,26 +42,6 @@ class JiraWebhookSettings(BaseSettings):
 
     webhook_secret: SecretStr | None = Field(None, description="Shared secret of the webhook")
     done_resolutions: str = Field(",".join(DONE_RESOLUTIONS))
-
-
-def _equal(given: str, secret: str) -> bool:
-    return hmac.compare_digest(given.encode(), secret.encode())
-
-
-def verify(secret: str, raw: bytes, headers: Any, query: Any) -> bool:
-    """Whether the call proves it knows ``secret`` (see the module docstring)."""
-    signature = headers.get("x-hub-signature") or ""
-    if signature.startswith("sha256="):
-        digest = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-        return _equal(signature.removeprefix("sha256="), digest)
-    authorization = headers.get("authorization") or ""
-    if authorization.lower().startswith("bearer "):
-        return _equal(authorization[7:].strip(), secret)
-    if "x-pao-webhook-secret" in headers:
-        return _equal(headers["x-pao-webhook-secret"], secret)
-    if "secret" in query:
-        return _equal(query["secret"], secret)
-    return False
 
 
 def register(app: FastAPI, runtime: ServiceRuntime) -> None:
@@ -83,17 +53,9 @@ def register(app: FastAPI, runtime: ServiceRuntime) -> None:
     @router.post(PATH, status_code=202, responses={401: {}, 503: {}})
     async def jira_webhook(request: Request) -> JSONResponse:
         """JIRA's issue events; a resolved PAO ticket completes or fails its request."""
-        if settings.webhook_secret is None:
-            return _problem(503, "the JIRA webhook is not configured (PAO_JIRA_WEBHOOK_SECRET)")
-        raw = await request.body()
-        secret = settings.webhook_secret.get_secret_value()
-        if not verify(secret, raw, request.headers, request.query_params):
-            log.warning("JIRA webhook refused: missing or wrong secret")
-            return _problem(401, "missing or wrong webhook secret")
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return _problem(400, "the body is not JSON")
+        payload = await INTAKE.payload(request, settings.webhook_secret)
+        if isinstance(payload, JSONResponse):
+            return payload
         issue = payload.get("issue") if isinstance(payload, dict) else None
         if not isinstance(issue, dict):
             return JSONResponse({"status": "ignored", "reason": "no issue in the event"}, 200)
@@ -112,11 +74,11 @@ def register(app: FastAPI, runtime: ServiceRuntime) -> None:
             subject=message.request_id,
             id=message_id(message.ticket_key, message.resolution),
         )
-        try:
-            await publish_event(runtime.broker, runtime.topics.request_commands, event)
-        except Exception as exc:  # JIRA retries a 5xx delivery
-            log.warning("JIRA webhook: cannot publish TicketResolved: %r", exc)
-            return _problem(503, "cannot publish the resolution now; retry")
+        refused = await INTAKE.publish(
+            runtime, event, command="TicketResolved", what="the resolution"
+        )
+        if refused is not None:
+            return refused
         log.info(
             "ticket %s of request %s resolved (%s)",
             message.ticket_key,
@@ -135,7 +97,3 @@ def register(app: FastAPI, runtime: ServiceRuntime) -> None:
         )
 
     app.include_router(router)
-
-
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status)
