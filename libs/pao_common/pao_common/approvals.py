@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -94,9 +94,43 @@ class StageRule:
     resource_owner_team: bool = False
 
 
-def stage_rules(approval: Any) -> tuple[StageRule, ...]:
-    """The stages of a catalog item's ``approval`` (``pao_catalog_model.model.Approval``: its
-    ``effective_stages()``), as this module reads them."""
+class DeclaredApprovers(Protocol):
+    """The approvers a catalog stage names (``pao_catalog_model.model.Approvers``)."""
+
+    @property
+    def users(self) -> Sequence[str]: ...
+    @property
+    def teams(self) -> Sequence[str]: ...
+    @property
+    def requester_manager(self) -> bool: ...
+    @property
+    def resource_owner_team(self) -> bool: ...
+
+
+class DeclaredStage(Protocol):
+    """A stage as a catalog item declares it (``pao_catalog_model.model.ApprovalStage``)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def rule(self) -> Rule: ...
+    @property
+    def n(self) -> int | None: ...
+    @property
+    def approvers(self) -> DeclaredApprovers: ...
+
+
+class DeclaredApproval(Protocol):
+    """A catalog item's ``approval`` (``pao_catalog_model.model.Approval``), as far as
+    ``stage_rules`` reads it: pao_common cannot import the catalog language library,
+    which imports pao_common."""
+
+    def effective_stages(self) -> Sequence[DeclaredStage]: ...
+
+
+def stage_rules(approval: DeclaredApproval) -> tuple[StageRule, ...]:
+    """The stages of a catalog item's ``approval`` (its ``effective_stages()``), as this
+    module reads them."""
     return tuple(
         StageRule(
             name=stage.name,

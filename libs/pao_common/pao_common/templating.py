@@ -31,7 +31,7 @@ import uuid as _uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Template, nodes
 from jinja2.environment import TemplateExpression
@@ -322,11 +322,25 @@ def evaluate(expr: str | bool, context: Mapping[str, Any]) -> bool:
         raise _fail(exc, expr, context, expression=True) from None
 
 
+class Dumpable(Protocol):
+    """A model the context takes as its JSON form (a pydantic model: ``model_dump``)."""
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
+class DescribedItem(Protocol):
+    """A catalog item as the context reads it: its ``metadata`` (pao_common cannot import
+    ``pao_catalog_model.model.CatalogItem``: that library imports pao_common)."""
+
+    @property
+    def metadata(self) -> Dumpable: ...
+
+
 def build_context(
     *,
     inputs: Mapping[str, Any] | None = None,
-    user: Any = None,
-    item: Any = None,
+    user: Dumpable | Mapping[str, Any] | None = None,
+    item: DescribedItem | Mapping[str, Any] | None = None,
     request: Mapping[str, Any] | None = None,
     system: Mapping[str, Any] | None = None,
     steps: Mapping[str, Any] | None = None,
@@ -374,7 +388,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
     raise TemplateError(f"cannot use a {type(value).__name__} as template context")
 
 
-def _user(user: Any) -> dict[str, Any]:
+def _user(user: Dumpable | Mapping[str, Any] | None) -> dict[str, Any]:
     data = _as_dict(user)
     base: dict[str, Any] = {
         "id": None,
@@ -387,7 +401,7 @@ def _user(user: Any) -> dict[str, Any]:
     return base | {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
-def _item(item: Any) -> dict[str, Any]:
+def _item(item: DescribedItem | Mapping[str, Any] | None) -> dict[str, Any]:
     metadata = getattr(item, "metadata", None)
     data = _as_dict(metadata if metadata is not None else item)
     if isinstance(data.get("metadata"), Mapping):

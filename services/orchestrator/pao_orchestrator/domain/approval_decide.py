@@ -53,7 +53,7 @@ def begin_stage(b: Builder, index: int) -> None:
     stage's expiry."""
     rule = approval_spec(b)
     stages = rule.effective_stages() if rule is not None else ()
-    if index >= len(stages):
+    if rule is None or index >= len(stages):
         b.emit(ev.RequestFailed(occurred_at=b.now, error=f"approval: no stage {index + 1}"))
         return
     specs = approvals.stage_rules(rule)
