@@ -7,7 +7,9 @@ executors all in one, unless ``--separate-executors``). It waits
 until each ``/readyz`` answers 200 and prints the URLs. SIGINT or SIGTERM stops
 the services, then the broker and the embedded database, leaving nothing behind.
 
-Dev-only code: the broker, the embedded database (``pao_devtools``) and the sandbox
+This module says what runs, with which environment (``DevPlan``: the sandbox for every
+system without credentials); ``pao_devtools.platform`` runs it. Dev-only code: that
+runner, the broker, the embedded database (``pao_devtools``) and the sandbox
 (``pao_sandbox``) come with the dev extra, which the production image does not install;
 there ``pao dev`` says so (``pao_cli.main``).
 """
@@ -15,49 +17,27 @@ there ``pao dev`` says so (``pao_cli.main``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import httpx
-from pao_common import db
 from pao_common.errors import ConfigurationError
 from pao_common.executor.secrets import secret_env_var
 from pao_common.kafka import ensure_topics
 from pao_common.kafka_security import kafka_security
-from pao_common.settings import KafkaSecurityProtocol, Settings
+from pao_common.settings import Settings
 from pao_common.topics import Topics
-from pao_devtools.broker import BundledBroker
-from pao_devtools.ports import port_open
-from pao_devtools.postgres import EmbeddedPostgres
+from pao_devtools.platform import STATE_DIR, Platform, ServiceProcess, say
 from pao_executors.registry import (
     BUILTIN_EXECUTORS_SERVICE,
     CMDB_SYNC_PORT_OFFSET,
     CMDB_SYNC_SERVICE,
     EXECUTOR_SERVICES,
 )
-
-STATE_DIR = Path(".pao")
-COLORS = ["36", "35", "33", "32", "34", "31", "96", "95", "93"]
-
-
-@dataclass
-class ServiceProcess:
-    name: str
-    module: str
-    port: int
-    process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
 
 SANDBOX_PORT_OFFSET = 16  # the sandbox listens at executors_base_port + 16 (8099 by default)
 # and its SMTP catcher at executors_base_port + 17 (8100 by default)
@@ -233,169 +213,37 @@ def planned_services(
     return services
 
 
-def say(msg: str) -> None:
-    click.echo(click.style("pao dev | ", fg="white", bold=True) + msg, err=True)
+@dataclass(frozen=True)
+class DevPlan:
+    """What ``pao dev`` runs: the services, and the environment that points every system
+    without credentials (and the notifier's e-mail and chat posts) at the sandbox."""
 
+    sandbox_url: str
+    smtp_port: int
+    sandbox_env: dict[str, str]
+    sandboxed: list[str]
+    notify_env: dict[str, str]
+    notify_sandboxed: list[str]
+    services: list[ServiceProcess]
 
-class Platform:
-    def __init__(
-        self, settings: Settings, *, broker_port: int, separate_executors: bool = False
-    ) -> None:
-        self.settings = settings
-        self.broker_port = broker_port
-        self.broker: BundledBroker | None = None
-        self.embedded_pg: EmbeddedPostgres | None = None
-        self.sandbox_url = f"http://127.0.0.1:{settings.executors_base_port + SANDBOX_PORT_OFFSET}"
-        self.smtp_port = settings.executors_base_port + SANDBOX_SMTP_PORT_OFFSET
-        self.sandbox_env, self.sandboxed = sandbox_environment(
-            dict(os.environ), self.sandbox_url, settings.gateway_port
+    @classmethod
+    def of(cls, settings: Settings, *, separate_executors: bool = False) -> DevPlan:
+        sandbox_url = f"http://127.0.0.1:{settings.executors_base_port + SANDBOX_PORT_OFFSET}"
+        smtp_port = settings.executors_base_port + SANDBOX_SMTP_PORT_OFFSET
+        sandbox_env, sandboxed = sandbox_environment(
+            dict(os.environ), sandbox_url, settings.gateway_port
         )
-        self.notify_env, self.notify_sandboxed = notify_environment(
-            dict(os.environ), self.sandbox_url, self.smtp_port, Path(settings.catalog_dir)
+        notify_env, notify_sandboxed = notify_environment(
+            dict(os.environ), sandbox_url, smtp_port, Path(settings.catalog_dir)
         )
-        self.services = planned_services(
+        services = planned_services(
             settings,
-            with_sandbox=bool(self.sandboxed or self.notify_sandboxed),
+            with_sandbox=bool(sandboxed or notify_sandboxed),
             separate_executors=separate_executors,
         )
-        self.env: dict[str, str] = {}
-        self._pumps: list[asyncio.Task[None]] = []
-
-    # --- infrastructure -----------------------------------------------------------------
-
-    def start_broker(self) -> str:
-        if os.environ.get("PAO_KAFKA_BOOTSTRAP"):
-            say(f"using broker {self.settings.kafka_bootstrap}")
-            return self.settings.kafka_bootstrap
-        protocol = self.settings.kafka_security_protocol
-        if protocol is not KafkaSecurityProtocol.PLAINTEXT:
-            # The services would offer TLS / SASL to a broker that speaks neither.
-            raise click.ClickException(
-                f"PAO_KAFKA_SECURITY_PROTOCOL={protocol} needs PAO_KAFKA_BOOTSTRAP: the bundled"
-                " broker speaks PLAINTEXT only (docs/kafka-security.md)"
-            )
-        self.broker = BundledBroker(self.broker_port, log_path=STATE_DIR / "broker.log")
-        self.broker.start()
-        say(f"started bundled broker (tansu, in memory) on {self.broker.bootstrap}")
-        return self.broker.bootstrap
-
-    async def prepare_database(self) -> str:
-        url = self.settings.database_url
-        try:
-            created = await db.ensure_database(url)
-            if created:
-                say(f"created database {db.database_name(url)}")
-        except (OSError, ConnectionError) as exc:
-            say(f"no PostgreSQL at {url} ({exc.__class__.__name__}); starting embedded PostgreSQL")
-            url = await asyncio.to_thread(self._start_embedded_postgres)
-            await db.ensure_database(url)
-        applied = await db.migrate(url)
-        say(f"database {db.database_name(url)}: {len(applied)} migration(s) applied")
-        return url
-
-    def _start_embedded_postgres(self) -> str:
-        self.embedded_pg = EmbeddedPostgres(STATE_DIR / "pgdata")
-        return db.with_database(self.embedded_pg.start(), "pao")
-
-    async def redis_url(self) -> str:
-        url = self.settings.redis_url
-        if not url:
-            return ""
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=0.5)
-        try:
-            await client.ping()
-            return url
-        except Exception:
-            say(f"Redis at {url} not reachable: running without a cache")
-            return ""
-        finally:
-            await client.aclose()
-
-    # --- services -----------------------------------------------------------------------
-
-    async def start_services(self) -> None:
-        for index, svc in enumerate(self.services):
-            if port_open("127.0.0.1", svc.port):
-                raise click.ClickException(f"port {svc.port} for {svc.name} is already in use")
-            env = self.env
-            svc.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                svc.module,
-                "--port",
-                str(svc.port),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-            self._pumps.append(asyncio.create_task(self._pump(svc, COLORS[index % len(COLORS)])))
-
-    async def _pump(self, svc: ServiceProcess, color: str) -> None:
-        assert svc.process is not None and svc.process.stdout is not None
-        prefix = (
-            f"\x1b[{color}m{svc.name:>14} |\x1b[0m "
-            if sys.stdout.isatty()
-            else f"{svc.name:>14} | "
+        return cls(
+            sandbox_url, smtp_port, sandbox_env, sandboxed, notify_env, notify_sandboxed, services
         )
-        while line := await svc.process.stdout.readline():
-            sys.stdout.write(prefix + line.decode("utf-8", "replace"))
-            sys.stdout.flush()
-
-    async def wait_ready(self, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        pending = {svc.name: svc for svc in self.services}
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while pending:
-                for name, svc in list(pending.items()):
-                    if svc.process is not None and svc.process.returncode is not None:
-                        raise click.ClickException(f"{name} exited with {svc.process.returncode}")
-                    try:
-                        if (await client.get(svc.url + "/readyz")).status_code == 200:
-                            del pending[name]
-                    except httpx.HTTPError:
-                        pass
-                if time.monotonic() > deadline:
-                    raise click.ClickException(
-                        f"not ready after {timeout_s:.0f}s: {sorted(pending)}"
-                    )
-                await asyncio.sleep(0.2)
-
-    async def watch(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.create_task(svc.process.wait()) for svc in self.services if svc.process]
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
-        for task in [stopper, *waits]:
-            task.cancel()
-        if stopper not in done:
-            crashed = [
-                s.name for s in self.services if s.process and s.process.returncode is not None
-            ]
-            say(click.style(f"{', '.join(crashed)} exited; stopping the platform", fg="red"))
-
-    async def stop(self) -> None:
-        running = [s for s in self.services if s.process and s.process.returncode is None]
-        for svc in running:
-            assert svc.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(svc.process.pid, signal.SIGTERM)
-        for svc in running:
-            assert svc.process is not None
-            try:
-                await asyncio.wait_for(svc.process.wait(), 15)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(svc.process.pid, signal.SIGKILL)
-                await svc.process.wait()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
-        if self.broker is not None:
-            await asyncio.to_thread(self.broker.stop)
-            say("broker stopped")
-        if self.embedded_pg is not None:
-            await asyncio.to_thread(self.embedded_pg.stop)
-            say("embedded PostgreSQL stopped")
 
 
 async def run_platform(
@@ -403,7 +251,8 @@ async def run_platform(
 ) -> int:
     started = time.monotonic()
     await asyncio.to_thread(STATE_DIR.mkdir, exist_ok=True)
-    platform = Platform(settings, broker_port=broker_port, separate_executors=separate_executors)
+    plan = DevPlan.of(settings, separate_executors=separate_executors)
+    platform = Platform(settings, broker_port=broker_port, services=plan.services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -431,8 +280,8 @@ async def run_platform(
             "PAO_LOG_JSON": os.environ.get("PAO_LOG_JSON", "false"),
             "PYTHONUNBUFFERED": "1",
             **catalog_url_env(dict(os.environ), settings),
-            **platform.sandbox_env,
-            **platform.notify_env,
+            **plan.sandbox_env,
+            **plan.notify_env,
             **change_calendar_env(dict(os.environ), Path(settings.catalog_dir)),
         }
         if platform.env.get("PAO_CHANGE_CALENDAR"):
@@ -449,29 +298,29 @@ async def run_platform(
             elapsed = time.monotonic() - started
             lines = [f"  {s.name:<14} {s.url}" for s in platform.services]
             cmdb_url = platform.env.get("PAO_CMDB_URL", "")
-            if "ServiceNow CMDB" in platform.sandboxed:
+            if "ServiceNow CMDB" in plan.sandboxed:
                 lines.append(f"  {'CMDB (CIs)':<14} {cmdb_url}/ui")
             elif cmdb_url:
                 lines.append(f"  {'CMDB':<14} {cmdb_url}")
-            if platform.sandboxed:
+            if plan.sandboxed:
                 lines.append(
                     click.style(
-                        f"  sandboxed: {', '.join(platform.sandboxed)} (no credentials given;"
+                        f"  sandboxed: {', '.join(plan.sandboxed)} (no credentials given;"
                         " tickets and runs are resolved at the sandbox URL above)"
                         + (
                             "; unconfigured secrets get placeholders"
-                            if platform.sandbox_env.get("PAO_SECRETS_SANDBOX")
+                            if plan.sandbox_env.get("PAO_SECRETS_SANDBOX")
                             else ""
                         ),
                         fg="yellow",
                     )
                 )
-            if platform.notify_sandboxed:
+            if plan.notify_sandboxed:
                 lines.append(
                     click.style(
-                        f"  notifications: {' and '.join(platform.notify_sandboxed)} to the"
-                        f" sandbox (SMTP 127.0.0.1:{platform.smtp_port}), read them at"
-                        f" {platform.sandbox_url}/notify/ui",
+                        f"  notifications: {' and '.join(plan.notify_sandboxed)} to the"
+                        f" sandbox (SMTP 127.0.0.1:{plan.smtp_port}), read them at"
+                        f" {plan.sandbox_url}/notify/ui",
                         fg="yellow",
                     )
                 )

