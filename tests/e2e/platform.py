@@ -2,11 +2,14 @@
 
 ``E2EPlatform`` extends the lifecycle tests' ``Platform`` (catalog, orchestrator, gateway,
 on the test's broker, database and topic suffix) with what ``pao dev`` adds: the sandbox
-process, every executor of ``pao_executors.registry.EXECUTOR_SERVICES`` and the CMDB sync
-(``CMDB_SYNC_SERVICE``, into the sandbox's ServiceNow), pointed at the sandbox by
-``pao_cli.dev.sandbox_environment`` (the same function ``pao dev`` uses, so the tests and
-``pao dev`` cannot drift apart). Its catalog directory holds every shipped item
-of ``catalog/`` plus the tests' own items in ``tests/e2e/catalog``.
+process, every executor of ``pao_executors.registry.EXECUTOR_SERVICES``, the CMDB sync
+(``CMDB_SYNC_SERVICE``, into the sandbox's ServiceNow) and the notifier (the shipped
+``policies/notifications.yaml``, its e-mails to the sandbox's SMTP catcher, its chat posts
+to the sandbox's webhook sink: ``mails()``), pointed at the sandbox by
+``pao_cli.dev.sandbox_environment`` and ``notify_environment`` (the functions ``pao dev``
+uses, so the tests and ``pao dev`` cannot drift apart). Its catalog directory holds every
+shipped item of ``catalog/``, the tests' own items in ``tests/e2e/catalog`` and a test's
+``extra_items``.
 
 The helpers talk to it as people and systems would: the gateway's HTTP API with dev tokens,
 the sandbox's own API to resolve tickets and to script answers. Every API response is kept,
@@ -29,7 +32,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pao_cli.dev import change_calendar_env, sandbox_environment
+from pao_cli.dev import change_calendar_env, notify_environment, sandbox_environment
 from pao_common.executor.secrets import secret_env_var
 from pao_devtools.ports import free_port
 from pao_executors.registry import CMDB_SYNC_SERVICE, EXECUTOR_SERVICES
@@ -100,6 +103,11 @@ class SandboxClient:
         body = {"path": path, "responses": list(responses), **extra}
         await self.call("POST", "/echo/sandbox/responses", body)
 
+    async def mails(self) -> list[dict[str, Any]]:
+        """Every e-mail the sandbox's SMTP catcher received (``rcpt_tos``, ``subject``, ...)."""
+        result: list[dict[str, Any]] = await self.call("GET", "/notify/mails")
+        return result
+
     async def resolve_ticket(self, key: str, resolution: str = "Done", comment: str = "") -> Any:
         """What a person does on the sandbox JIRA's ticket page."""
         body = {"resolution": resolution, "comment": comment or f"{resolution} by e2e"}
@@ -108,8 +116,9 @@ class SandboxClient:
 
 @dataclass
 class E2EPlatform(Platform):
-    """Catalog, orchestrator, gateway, every executor, the CMDB sync and the sandbox, as
-    processes."""
+    """Catalog, orchestrator, gateway, every executor, the CMDB sync, the notifier and the
+    sandbox, as processes. ``extra_items``: file name -> catalog document, added to the
+    catalog directory."""
 
     with_gateway: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -117,6 +126,8 @@ class E2EPlatform(Platform):
     secret_values: dict[str, str] = field(default_factory=make_secrets)
     executors: list[ServiceProcess] = field(default_factory=list)
     sandbox_process: ServiceProcess | None = None
+    notifier: ServiceProcess | None = None
+    extra_items: dict[str, str] = field(default_factory=dict)
     responses: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -125,6 +136,8 @@ class E2EPlatform(Platform):
         for source in (SHIPPED_CATALOG, E2E_CATALOG):
             for path in sorted(source.glob("*.yaml")):
                 shutil.copy(path, catalog_dir / path.name)
+        for name, document in self.extra_items.items():
+            (catalog_dir / name).write_text(document)
         self.sandbox_port = free_port()
         self.sandbox_smtp_port = free_port()  # the sandbox's SMTP catcher
         self.gateway_port = free_port()
@@ -132,6 +145,9 @@ class E2EPlatform(Platform):
         # Exactly what ``pao dev`` gives the services when no system has credentials.
         self.sandbox_env, self.sandboxed = sandbox_environment(
             {}, self.sandbox.url, self.gateway_port
+        )
+        self.notify_env, _ = notify_environment(
+            {}, self.sandbox.url, self.sandbox_smtp_port, SHIPPED_CATALOG
         )
 
     # --- processes ------------------------------------------------------------------------
@@ -176,9 +192,10 @@ class E2EPlatform(Platform):
             for module in [*EXECUTOR_SERVICES.values(), CMDB_SYNC_SERVICE]
         ]
         self.executor = next(s for s in self.executors if s.module == EXECUTOR_SERVICES["debug"])
+        self.notifier = ServiceProcess("pao_notifier", self.env(**self.notify_env), self.log_dir)
         for _ in range(orchestrators):
             self._new_orchestrator()
-        starting = [self.gateway, *self.orchestrators, *self.executors]
+        starting = [self.gateway, *self.orchestrators, *self.executors, self.notifier]
         for service in starting:
             service.start(wait_ready_s=0)
         for service in starting:
@@ -194,7 +211,7 @@ class E2EPlatform(Platform):
 
     def processes(self) -> list[ServiceProcess]:
         """Every PAO service (the sandbox stands for external systems: not one of them)."""
-        found = [self.catalog, *self.orchestrators, self.gateway, *self.executors]
+        found = [self.catalog, *self.orchestrators, self.gateway, *self.executors, self.notifier]
         return [s for s in found if s is not None]
 
     def stop(self) -> None:

@@ -66,6 +66,7 @@ def automated_item(
     fallback: bool = False,
     approval: dict[str, Any] | list[dict[str, Any]] | None = None,  # one rule, or stages
     version: str = "1.2.0",
+    item_id: str = "pg-db",
 ) -> CatalogItem:
     create: dict[str, Any] = {
         "id": "create",
@@ -104,7 +105,7 @@ def automated_item(
     }
     if fallback:
         fulfillment["manual"] = JIRA
-    extra: dict[str, Any] = {"version": version}
+    extra: dict[str, Any] = {"version": version, "id": item_id}
     if approval:
         extra["approval"] = approval
     return build_item(fulfillment, **extra)

@@ -12,7 +12,14 @@ import asyncpg
 import pytest
 from pao_catalog_model.versions import latest_version
 from pao_common import db
-from pao_common.messages import ActionSucceeded, CancelRequest, SubmitRequest, resource_id_for
+from pao_common.messages import (
+    ActionSucceeded,
+    CancelRequest,
+    RejectRequest,
+    Requester,
+    SubmitRequest,
+    resource_id_for,
+)
 from pao_common.topics import Topics
 from pao_orchestrator.adapters.catalog import CatalogServiceItems
 from pao_orchestrator.adapters.memory import (
@@ -50,6 +57,8 @@ from tests.orchestrator.items import ALICE, T0, automated_item, manual_item
 from tests.support.catalog import history_api
 
 TOPICS = Topics(".t-handler")
+GATED = {"required": True, "approvers": {"teams": ["dba"]}, "expires_after": "2h"}
+DAN = Requester(id="dan", email="dan@example.com", teams=("dba",))
 
 
 @dataclass
@@ -73,7 +82,8 @@ class World:
 
 def _world(store: EventStore, outbox: Outbox, timers: TimerStore) -> World:
     clock = FixedClock(T0)
-    catalog = InMemoryItemCatalog([automated_item(), manual_item()])
+    gated = automated_item(approval=GATED, item_id="gated-db")
+    catalog = InMemoryItemCatalog([automated_item(), manual_item(), gated])
     handler = RequestHandler(store, catalog, clock, TOPICS, {"environment": "test"})
     return World(store, outbox, timers, clock, handler)
 
@@ -335,6 +345,43 @@ async def test_rebuilt_projection_equals_the_live_one(world: World) -> None:
     for rid in ids:
         assert rebuilt[rid] == live[rid]
         assert rebuilt[rid] == _normalised(view_row(reduce(await world.store.load(rid))), live[rid])
+
+
+async def test_steps_an_ended_request_never_ran_read_skipped_with_why(world: World) -> None:
+    rejected, cancelled, expired, failed, waiting = (_rid() for _ in range(5))
+    for rid in (rejected, cancelled, expired):
+        await world.handler.handle(_submit(rid, "gated-db"), "s-" + rid)
+    await world.handler.handle(_submit(failed), "s-" + failed)
+    await world.handler.handle(RejectRequest(request_id=rejected, by=DAN), "r-" + rejected)
+    await world.handler.handle(CancelRequest(request_id=cancelled, by=ALICE), "c-" + cancelled)
+    poller = TimerPoller(world.timers, world.handler, world.clock)
+    world.clock.advance(33)  # the first step of ``failed`` times out
+    await poller.fire_due()
+    await world.handler.handle(_submit(waiting, "gated-db"), "s-" + waiting)
+    world.clock.advance(2 * 3600 - 1)  # the approvals asked at the start expire, not this one
+    await poller.fire_due()
+    views = await world.store.views()
+
+    def steps(rid: str) -> list[tuple[object, ...]]:
+        shown = views[rid]["steps"]
+        assert isinstance(shown, list)
+        return [(s["id"], s["status"], s.get("skipped_reason")) for s in shown]
+
+    names = ("create", "backup", "grant", "notify")
+    for rid, status in ((rejected, "rejected"), (cancelled, "cancelled"), (expired, "expired")):
+        assert views[rid]["status"] == status
+        assert steps(rid) == [(n, "skipped", f"not run: request {status}") for n in names]
+    assert views[failed]["status"] == "failed"
+    assert steps(failed) == [
+        ("create", "timed_out", None),
+        *((n, "skipped", "not run: request failed") for n in names[1:]),
+    ]
+    # a request still waiting shows what is still to come as pending
+    assert views[waiting]["status"] == "awaiting_approval"
+    assert steps(waiting) == [(n, "pending", None) for n in names]
+    # the stored steps stay as they were: the view says they will not run
+    state = reduce(await world.store.load(rejected))
+    assert [s.status for s in state.steps] == ["pending"] * 4
 
 
 def _normalised(row: dict[str, object], like: dict[str, object]) -> dict[str, object]:

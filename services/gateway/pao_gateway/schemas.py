@@ -92,7 +92,14 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
     action_type: str | None = None
-    status: str
+    status: str = Field(
+        description="pending, running, succeeded, failed, timed_out, cancelled, compensating,"
+        " compensated, or skipped: its when: was false, or the request ended before it ran"
+        " (then skipped_reason says so)"
+    )
+    skipped_reason: str | None = Field(
+        None, description="Why a step of an ended request never ran ('not run: request rejected')"
+    )
     attempts: int = 0
     outputs: dict[str, Any] | None = None
     error: str | None = None

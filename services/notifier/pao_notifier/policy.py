@@ -24,7 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pao_notifier.errors import InvalidPolicy
 
 Trigger = Literal[
-    "awaiting_approval", "completed", "failed", "rolled_back", "scheduled", "released"
+    "awaiting_approval",
+    "completed",
+    "failed",
+    "rolled_back",
+    "scheduled",
+    "released",
+    "awaiting_change_approval",
+    "change_approved",
+    "change_rejected",
 ]
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
 # What a template may read: the request, its requester, the event's own data, the system.
@@ -58,7 +66,15 @@ class Routing(_Model):
     ``team:<name>`` (that team's channels, chat included).
     """
 
-    triggers: tuple[Trigger, ...] = ("awaiting_approval", "completed", "failed", "rolled_back")
+    triggers: tuple[Trigger, ...] = (
+        "awaiting_approval",
+        "completed",
+        "failed",
+        "rolled_back",
+        "awaiting_change_approval",
+        "change_approved",
+        "change_rejected",
+    )
     email: tuple[str, ...] = ("requester",)
     chat: tuple[ChatHook, ...] = ()
 
@@ -113,6 +129,30 @@ DEFAULT_TEMPLATES: dict[str, Template] = {
         subject="[PAO] {{ request.item_id }} {{ request.id }} was released",
         body="Your request {{ request.id }} left the change window {{ event.window }}"
         " and runs now.\n"
+        "{{ request.url }}\n",
+    ),
+    "awaiting_change_approval": Template(
+        subject="[PAO] {{ request.item_id }} {{ request.id }} waits for change request"
+        " {{ event.number }}",
+        body="Change request {{ event.number }} was opened for your request {{ request.id }};"
+        " it runs once the change request is approved.\n"
+        "{% if event.url %}Change request: {{ event.url }}\n{% endif %}"
+        "{{ request.url }}\n",
+    ),
+    "change_approved": Template(
+        subject="[PAO] change request {{ event.number }} for {{ request.id }} was approved",
+        body="Change request {{ event.number }} was approved"
+        "{% if event.by %} by {{ event.by }}{% endif %}"
+        "{% if event.comment %}: {{ event.comment }}{% endif %}."
+        " Your request {{ request.id }} runs now.\n"
+        "{{ request.url }}\n",
+    ),
+    "change_rejected": Template(
+        subject="[PAO] change request {{ event.number }} for {{ request.id }} was rejected",
+        body="Change request {{ event.number }} was rejected"
+        "{% if event.by %} by {{ event.by }}{% endif %}"
+        "{% if event.comment %}: {{ event.comment }}{% endif %}."
+        " Your request {{ request.id }} will not run.\n"
         "{{ request.url }}\n",
     ),
 }

@@ -24,6 +24,9 @@ _NAMESPACE = uuid.UUID("0b6f4a52-6d0e-4d55-9e0f-3c1e8f7a2b91")
 # Public event type -> trigger. ``RequestScheduled`` (a change window holds the request:
 # ``event.window``, ``event.until``) and ``RequestReleased`` (the window ended) are the
 # orchestrator's change calendar events (``pao_orchestrator.domain.change_decide``).
+# ``ChangeRequestOpened`` (``event.number``, ``event.url``: the request waits in
+# ``awaiting_change_approval``), ``ChangeRequestApproved`` and ``ChangeRequestRejected``
+# (``event.by``, ``event.comment``) are its change request's in the ITSM tool.
 TRIGGER_OF: dict[str, str] = {
     "ApprovalRequested": "awaiting_approval",
     "RequestCompleted": "completed",
@@ -31,6 +34,9 @@ TRIGGER_OF: dict[str, str] = {
     "RequestRolledBack": "rolled_back",
     "RequestScheduled": "scheduled",
     "RequestReleased": "released",
+    "ChangeRequestOpened": "awaiting_change_approval",
+    "ChangeRequestApproved": "change_approved",
+    "ChangeRequestRejected": "change_rejected",
 }
 
 
@@ -77,6 +83,8 @@ def plan(
     routing = policy.routing(facts.item_id)
     if trigger is None or trigger not in routing.triggers:
         return []
+    if trigger == "awaiting_change_approval" and event.status != "awaiting_change_approval":
+        return []  # decided before the opening was answered: the decision's message tells
     addresses: list[str] = []
     hooks: list[ChatHook] = []
     if trigger == "awaiting_approval":

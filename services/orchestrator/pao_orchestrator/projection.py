@@ -11,7 +11,7 @@ from typing import Any
 
 from pao_orchestrator.domain.evolve import reduce
 from pao_orchestrator.domain.resource_state import ResourceState, reduce_resource
-from pao_orchestrator.domain.state import RequestState
+from pao_orchestrator.domain.state import TERMINAL, RequestState, StepState
 from pao_orchestrator.ports import EventStore
 
 
@@ -29,19 +29,7 @@ def view_row(state: RequestState) -> dict[str, Any]:
         "requester": requester.model_dump(mode="json") if requester else None,
         "inputs": state.inputs,
         "outputs": state.outputs,
-        "steps": [
-            {
-                "id": s.id,
-                "action_type": s.action_type,
-                "status": s.status,
-                "attempts": s.attempts,
-                "outputs": s.outputs,
-                "error": s.error,
-                "started_at": s.started_at.isoformat() if s.started_at else None,
-                "finished_at": s.finished_at.isoformat() if s.finished_at else None,
-            }
-            for s in state.steps
-        ],
+        "steps": [step_view(state, s) for s in state.steps],
         "ticket": state.ticket.model_dump(mode="json") if state.ticket else None,
         "approval": (
             {
@@ -67,6 +55,26 @@ def view_row(state: RequestState) -> dict[str, Any]:
         "updated_at": state.updated_at,
         "completed_at": state.completed_at,
     }
+
+
+def step_view(state: RequestState, step: StepState) -> dict[str, Any]:
+    """One step of ``request_view.steps``. A step of an ended request that never started
+    (its request was rejected, expired, cancelled, or ended before reaching it) reads
+    ``skipped`` with ``skipped_reason`` saying why, never ``pending``: it will not run."""
+    row: dict[str, Any] = {
+        "id": step.id,
+        "action_type": step.action_type,
+        "status": step.status,
+        "attempts": step.attempts,
+        "outputs": step.outputs,
+        "error": step.error,
+        "started_at": step.started_at.isoformat() if step.started_at else None,
+        "finished_at": step.finished_at.isoformat() if step.finished_at else None,
+    }
+    if step.status == "pending" and step.attempts == 0 and state.status in TERMINAL:
+        row["status"] = "skipped"
+        row["skipped_reason"] = f"not run: request {state.status}"
+    return row
 
 
 def change_view(state: RequestState) -> dict[str, Any]:

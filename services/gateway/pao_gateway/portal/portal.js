@@ -459,6 +459,7 @@ function stepsTable(steps) {
       el("td", {}, s.id), el("td", {}, s.action_type || ""), el("td", { className: `status ${s.status}` }, s.status),
       el("td", {}, s.attempts ?? ""),
       el("td", {}, s.error ? el("span", { className: "error" }, s.error)
+        : s.skipped_reason ? el("span", { className: "muted" }, s.skipped_reason)
         : (s.outputs && Object.keys(s.outputs).length ? el("pre", {}, JSON.stringify(s.outputs, null, 2)) : "")))));
 }
 
