@@ -241,3 +241,33 @@ async def test_emails_reach_the_approvers_and_the_requester_and_a_500_webhook_fa
     assert "stage: data owners" in first["body"].get_content().lower()
     # the notifier never touched the request: its last event is still RequestCompleted
     assert run.types()[-1] == "RequestCompleted"
+
+
+def test_a_change_request_opened_after_its_decision_tells_nothing_of_waiting() -> None:
+    from datetime import UTC, datetime
+
+    from pao_notifier.routing import RequestFacts, plan
+
+    policy = load_policy(REPO / "policies" / "notifications.yaml")
+    facts = RequestFacts("req-1", "production-access", {"id": "rita", "email": "r@example.com"})
+    opened = {"sys_id": "abc", "number": "CHG0010001", "url": "https://sn/abc"}
+
+    def event(event_type: str, status: str, data: dict[str, Any]) -> RequestEvent:
+        return RequestEvent(
+            request_id="req-1",
+            event_type=event_type,
+            version=7,
+            status=status,
+            occurred_at=datetime(2026, 5, 4, tzinfo=UTC),
+            data=data,
+        )
+
+    waiting = plan(
+        event("ChangeRequestOpened", "awaiting_change_approval", opened), facts, policy, {}
+    )
+    assert [(n.trigger, n.target) for n in waiting if n.channel == "email"] == [
+        ("awaiting_change_approval", "r@example.com, security-approvals@example.com")
+    ]
+    assert "CHG0010001" in waiting[0].subject and "https://sn/abc" in waiting[0].body
+    # the approval came before the executor's answer to the opening: the request runs
+    assert plan(event("ChangeRequestOpened", "in_progress", opened), facts, policy, {}) == []
