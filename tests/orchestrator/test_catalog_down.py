@@ -96,3 +96,83 @@ async def test_a_list_of_versions_past_its_ttl_is_served_as_last_listed_while_do
             await api.versions(f"none-{item_id}")  # not "no such item": nobody said so
         with pytest.raises(CatalogUnavailable):
             await api.document(item_id, "9.9.9")
+
+
+def _answering(status: int, body: str, content_type: str, calls: list[str]) -> httpx.AsyncClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(status, text=body, headers={"content-type": content_type})
+
+    return httpx.AsyncClient(base_url="http://catalog", transport=httpx.MockTransport(answer))
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<html><body>404 Not Found</body></html>", "text/html"),  # a proxy's page
+        ('{"detail":"Not Found"}', "application/json"),  # a route the catalog lacks
+    ],
+)
+async def test_a_404_that_is_not_the_catalogs_answer_is_an_outage_not_a_missing_item(
+    body: str, content_type: str
+) -> None:
+    calls: list[str] = []
+    async with _answering(404, body, content_type, calls) as client:
+        api = CatalogApi(client)
+        with pytest.raises(CatalogUnavailable, match="404"):
+            await api.versions("orders-db")
+        with pytest.raises(CatalogUnavailable, match="404"):
+            await api.document("orders-db", "1.0.0")
+
+
+async def test_the_catalogs_own_404_is_a_missing_item() -> None:
+    calls: list[str] = []
+    missing = '{"detail":"catalog item \'orders-db\' not found"}'
+    async with _answering(404, missing, "application/json", calls) as client:
+        api = CatalogApi(client)
+        assert await api.versions("orders-db") is None
+        assert await api.document("orders-db", "1.0.0") is None
+
+
+async def test_a_hung_catalog_costs_one_call_per_ttl_not_one_per_read() -> None:
+    calls: list[str] = []
+    listed = {"latest": "1.0.0", "versions": [{"version": "1.0.0", "content_hash": "h"}]}
+    hung = False
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if hung:
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(200, json=listed)
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(base_url="http://catalog", transport=transport) as client:
+        api = CatalogApi(client, versions_ttl_s=60)
+        first = await api.versions("orders-db")
+        assert first is not None and first.latest == "1.0.0"
+        api._lists["orders-db"] = (0.0, first)  # the list is past its TTL
+        hung = True
+        for _ in range(5):
+            again = await api.versions("orders-db")
+            assert again == first, "the last listed versions while the catalog hangs"
+        assert len(calls) == 2, f"one call to list, one that timed out, not {len(calls)}"
+
+
+async def test_a_list_fetched_while_the_item_changed_is_not_kept() -> None:
+    calls: list[str] = []
+    listed = {"latest": "1.0.0", "versions": [{"version": "1.0.0", "content_hash": "h"}]}
+    api: CatalogApi | None = None
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1 and api is not None:
+            api.forget("orders-db")  # pao.catalog.events says it changed meanwhile
+        return httpx.Response(200, json=listed)
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(base_url="http://catalog", transport=transport) as client:
+        api = CatalogApi(client, versions_ttl_s=60)
+        assert await api.versions("orders-db") is not None
+        assert await api.versions("orders-db") is not None
+        assert await api.versions("orders-db") is not None
+        assert len(calls) == 2, "asked again after the change, then kept"

@@ -13,7 +13,9 @@ which are retired) and ``GET /api/v1/catalog/items/{id}?version=`` (a version's 
 - The catalog down: what is cached goes on answering, a list of versions past its TTL
   included (stale beats refused while the catalog restarts); anything else raises
   ``CatalogUnavailable``, a ``ConnectionError`` that a Kafka consumer retries and the
-  gateway answers with 502. An outage is never taken for "no such item".
+  gateway answers with 502. An outage is never taken for "no such item": a 404 counts as
+  missing only when it is the catalog's own JSON answer, not a proxy's page or an
+  unknown route.
 """
 
 from __future__ import annotations
@@ -77,10 +79,14 @@ class CatalogApi:
         self._documents_kept = documents_kept
         self._lists: OrderedDict[str, tuple[float, ListedVersions]] = OrderedDict()
         self._lists_kept = lists_kept
+        # Counts ``forget`` calls per item, so a list fetched before the item changed is
+        # not kept as if it were current.
+        self._changes: dict[str, int] = {}
 
     def forget(self, item_id: str) -> None:
         """The item changed (``pao.catalog.events``): ask for its versions again."""
         self._lists.pop(item_id, None)
+        self._changes[item_id] = self._changes.get(item_id, 0) + 1
 
     async def versions(self, item_id: str) -> ListedVersions | None:
         """The item's versions; None when the catalog has no such item (not kept: it may be
@@ -89,12 +95,17 @@ class CatalogApi:
         kept = self._lists.get(item_id)
         if kept is not None and now - kept[0] < self._versions_ttl_s:
             return kept[1]
+        changes = self._changes.get(item_id, 0)
         try:
             body = await self._get(f"{ITEMS}/{quote(item_id, safe='')}/versions")
         except CatalogUnavailable as exc:
             if kept is None:
                 raise
             log.warning("catalog unavailable, using %s's versions as last listed: %s", item_id, exc)
+            # Kept for another TTL, so a hung catalog costs one timeout per TTL, not one
+            # per call.
+            if self._changes.get(item_id, 0) == changes:
+                self._lists[item_id] = (now, kept[1])
             return kept[1]
         if body is None:
             self._lists.pop(item_id, None)
@@ -107,6 +118,8 @@ class CatalogApi:
                 for v in body.get("versions", [])
             ),
         )
+        if self._changes.get(item_id, 0) != changes:
+            return listed  # the item changed while this was asked: the next read asks again
         self._lists[item_id] = (now, listed)
         self._lists.move_to_end(item_id)
         while len(self._lists) > self._lists_kept:
@@ -169,9 +182,33 @@ class CatalogApi:
         except httpx.HTTPError as exc:
             raise CatalogUnavailable(f"catalog service unreachable: {exc!r}") from exc
         if response.status_code == 404:
-            return None
+            if _catalog_says_missing(response):
+                return None
+            raise CatalogUnavailable(
+                f"{path} answered 404 without the catalog's answer (a proxy, or a wrong"
+                f" PAO_CATALOG_URL?): {response.text[:200]}"
+            )
         if response.status_code != 200:
             raise CatalogUnavailable(
                 f"catalog service answered {response.status_code} for {path}: {response.text[:200]}"
             )
         return response.json()
+
+
+# What FastAPI answers for a route it does not have: a wrong base URL or prefix, not a
+# missing item.
+_NO_SUCH_ROUTE = "Not Found"
+
+
+def _catalog_says_missing(response: httpx.Response) -> bool:
+    """A 404 is "no such item or version" only when it is the catalog's own answer (JSON
+    naming what is missing); a proxy's or load balancer's 404 page, or an unknown route,
+    is an unreachable catalog, never a missing item that would fail a running request."""
+    if "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return isinstance(detail, str) and detail != _NO_SUCH_ROUTE
