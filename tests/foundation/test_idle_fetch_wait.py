@@ -59,7 +59,8 @@ def test_production_keeps_kafkas_wait_and_local_profiles_lengthen_it() -> None:
     production = Settings(profile=Profile.PRODUCTION)
     assert production.idle_fetch_max_wait_ms == production.fetch_max_wait_ms == 500
     local = Settings(profile=Profile.LOCAL)
-    assert local.fetch_max_wait_ms == 5 and local.idle_fetch_max_wait_ms == 200
+    assert local.fetch_max_wait_ms == 5 and local.idle_fetch_max_wait_ms == 400
+    assert Settings(profile=Profile.TEST).idle_fetch_max_wait_ms == 200
     never = Settings(profile=Profile.TEST, kafka_idle_fetch_max_wait_ms=0)
     assert never.idle_fetch_max_wait_ms == 5
     assert Settings(kafka_fetch_max_wait_ms=300).idle_fetch_max_wait_ms == 300

@@ -47,11 +47,15 @@ class KafkaOAuthClientAuth(StrEnum):
 _FETCH_MAX_WAIT_MS = {Profile.LOCAL: 5, Profile.TEST: 5, Profile.PRODUCTION: 500}
 # The longest wait of a consumer that got nothing for a while (``IdleFetchWait``). The
 # bundled broker answers every fetch when the wait is up, so each idle consumer polls it
-# 5 times a second instead of 200; the first record after idle waits at most this long per
-# hop (a request after idle crosses two idle consumers: orchestrator, executor).
+# a few times a second instead of 200; the first record after idle waits at most this long
+# per hop (a request after idle crosses two idle consumers: orchestrator, executor).
+# ``pao dev`` (local) waits 400 ms: idle, its nine consumers' polls were most of the
+# broker's CPU (30 s idle on a quiet machine: broker 12.5% of a core at 200 ms, 6.5% at
+# 400 ms; the platform 19% and 13%), and two idle hops stay within the 1 s a first
+# request may take. Tests keep 200 ms: they idle between steps and wait for each hop.
 # Production: None, Apache Kafka long-polls (an idle consumer costs nothing there).
 _IDLE_FETCH_MAX_WAIT_MS: dict[Profile, int | None] = {
-    Profile.LOCAL: 200,
+    Profile.LOCAL: 400,
     Profile.TEST: 200,
     Profile.PRODUCTION: None,
 }
