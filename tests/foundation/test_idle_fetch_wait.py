@@ -63,7 +63,7 @@ def test_production_keeps_kafkas_wait_and_local_profiles_lengthen_it() -> None:
     assert Settings(profile=Profile.TEST).idle_fetch_max_wait_ms == 200
     never = Settings(profile=Profile.TEST, kafka_idle_fetch_max_wait_ms=0)
     assert never.idle_fetch_max_wait_ms == 5
-    assert Settings(kafka_fetch_max_wait_ms=300).idle_fetch_max_wait_ms == 300
+    assert Settings(kafka_fetch_max_wait_ms=500).idle_fetch_max_wait_ms == 500
 
 
 @pytest.mark.integration
