@@ -25,6 +25,10 @@ database's backends. PostgreSQL's CPU is counted per database (the backends whos
 title names it) plus the server's own processes (``pg server``: WAL writer,
 checkpointer...), so other databases on a shared server do not count.
 
+With two rates or more, each system's CPU is also split into a fixed part (what it costs
+whatever the load: on the bundled broker, mostly its consumers' polls) and the work each
+request adds, fitted over the rates it kept up with (``fixed_and_work``).
+
 Measures and prints; asserts nothing.
 """
 
@@ -139,16 +143,20 @@ class CpuMeter:
     def __init__(self, pids: dict[str, Callable[[], list[int]]]) -> None:
         self._pids = pids
         self._start: dict[str, dict[int, float]] = {}
+        self._started_at = 0.0
         self.spent: dict[str, float] = {}
+        self.elapsed_s = 0.0
 
     def _now(self) -> dict[str, dict[int, float]]:
         return {name: {p: cpu_seconds(p) for p in pids()} for name, pids in self._pids.items()}
 
     def start(self) -> None:
         self._start = self._now()
+        self._started_at = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         now = self._now()
+        self.elapsed_s = time.monotonic() - self._started_at
         self.spent = {
             name: sum(s - self._start.get(name, {}).get(p, 0.0) for p, s in spent.items())
             for name, spent in now.items()
@@ -166,6 +174,12 @@ class Run:
     errors: int = 0
     first_error: str = ""
     cpu_s: dict[str, float] = field(default_factory=dict)
+    cpu_window_s: float = 0.0  # how long ``cpu_s`` was metered
+
+    def kept_up(self) -> bool:
+        """Completed (nearly) everything at (nearly) the offered rate."""
+        r = self.report()
+        return r["completed"] >= 0.99 * len(self.planned) and r["throughput"] >= 0.95 * self.rate
 
     def latencies_ms(self) -> list[float]:
         return sorted(
@@ -286,7 +300,7 @@ async def bench_pao(platform: Platform, rate: int, duration_s: float, meter: Cpu
         meter.start()
         await open_loop(rate, duration_s, submitter(client, run))
         await wait_done(run, len(run.planned))
-        run.cpu_s = meter.stop()
+        run.cpu_s, run.cpu_window_s = meter.stop(), meter.elapsed_s
         runs.clear()
         print_run(run)
     finally:
@@ -431,7 +445,7 @@ async def bench_floor(settings: Settings, rate: int, duration_s: float, broker_p
         meter.start()
         await open_loop(rate, duration_s, sender(run))
         await wait_done(run, len(run.planned))
-        run.cpu_s = meter.stop()
+        run.cpu_s, run.cpu_window_s = meter.stop(), meter.elapsed_s
         current.clear()
         print_run(run)
     finally:
@@ -486,7 +500,7 @@ async def bench_dbos(base_url: str, rate: int, duration_s: float, log_dir: Path)
         peer.stdin.write(b"go\n")
         await peer.stdin.drain()
         line = await asyncio.wait_for(peer.stdout.readline(), duration_s + 300)
-        run.cpu_s = meter.stop()
+        run.cpu_s, run.cpu_window_s = meter.stop(), meter.elapsed_s
         if not line:
             raise RuntimeError(f"the DBOS peer stopped without its timings ({log_path})")
         timings = json.loads(line)
@@ -625,6 +639,48 @@ async def run_all(rates: list[int], duration_s: float, with_dbos: bool = True) -
                 f"CPU {per:5.1f} ms per request ({per / floor_cpu_ms(runs[-1]):.2f}x)",
                 flush=True,
             )
+    print_cost_split(results)
+
+
+def fixed_and_work(runs: list[Run]) -> tuple[float, float] | None:
+    """Split one system's CPU into what it costs whatever the load and what each request
+    adds: a least-squares line, CPU per second = fixed + work x completed per second, over
+    its runs that kept up (None with fewer than two such rates).
+
+    On the bundled broker the fixed part is mostly polling (every busy consumer fetches
+    each ``fetch_max_wait_ms``, answered or not), which the CPU per request of one rate
+    divides by that rate: the split says what the ratio at one rate hides."""
+    points = [
+        (r.report()["completed"] / r.cpu_window_s, sum(r.cpu_s.values()) / r.cpu_window_s)
+        for r in runs
+        if r.cpu_window_s > 0 and r.kept_up()
+    ]
+    if len({round(x) for x, _ in points}) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum(
+        (x - mean_x) ** 2 for x, _ in points
+    )
+    return mean_y - slope * mean_x, slope
+
+
+def print_cost_split(results: list[list[Run]]) -> None:
+    by_system: dict[str, list[Run]] = {}
+    for runs in results:
+        for run in runs:
+            by_system.setdefault(run.name, []).append(run)
+    lines = []
+    for name, runs in by_system.items():
+        split = fixed_and_work(runs)
+        if split is not None:
+            fixed, work = split
+            lines.append(
+                f"  {name:5s}: fixed {fixed:5.2f} of a core, work {1000 * work:5.1f} ms per request"
+            )
+    if lines:
+        print("CPU per second = fixed + work x completed/s, over the rates each kept up with:")
+        print("\n".join(lines), flush=True)
 
 
 def floor_cpu_ms(floor: Run) -> float:
