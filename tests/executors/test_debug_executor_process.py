@@ -44,7 +44,7 @@ async def test_service_process_masks_secrets_everywhere(
             await producer.command(topics.actions("debug"), fail_it)
             await reader.wait(
                 lambda: all(
-                    len(reader.for_command(b["command_id"])) >= 2 for b in (log_it, fail_it)
+                    len(reader.for_command(b["command_id"])) >= 1 for b in (log_it, fail_it)
                 )
             )
         async with httpx.AsyncClient(base_url=service.url) as client:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pao_common.errors import ActionError
 from pao_common.executor import ActionContext, Executor, InMemoryDedupStore
+from pao_common.executor.runner import STARTED_AFTER_S
 from pao_common.executor.testing import ExecutorHarness, compensate_command, execute_command
 from pao_common.messages import (
     ActionFailed,
@@ -84,6 +85,17 @@ async def test_success_reports_started_progress_and_outputs() -> None:
     assert isinstance(progress, ActionProgress)
     assert (progress.message, progress.percent) == ("halfway", 50)
     assert all(e.subject == command.request_id for e in harness.events), "keyed by request id"
+
+
+async def test_only_an_action_still_running_after_a_while_is_reported_started() -> None:
+    harness = ExecutorHarness(make_executor([]))
+    fast = execute_command("acme.behave", {})
+    slow = execute_command("acme.behave", {"sleep_s": STARTED_AFTER_S + 0.2})
+    await harness.run(fast)
+    await harness.run(slow)
+    assert [type(m) for m in harness.results_for(fast.command_id)] == [ActionSucceeded]
+    kinds = [type(m) for m in harness.results_for(slow.command_id)]
+    assert kinds == [ActionStarted, ActionSucceeded]
 
 
 async def test_invalid_inputs_fail_without_retry_and_name_the_fields() -> None:

@@ -78,7 +78,7 @@ SUMMARIES: dict[type[Message], str] = {
     ChangeRequestDecided: "The ServiceNow change request of a request was approved or rejected.",
     ExecuteAction: "Run one step of an automated fulfilment.",
     CompensateAction: "Undo a completed step during rollback.",
-    ActionStarted: "The executor took the command and started it.",
+    ActionStarted: "The action has been running for a while (informational).",
     ActionProgress: "Progress of a running action.",
     ActionSucceeded: "The action finished; its outputs feed later steps.",
     ActionFailed: "The action failed; retryable tells whether another attempt may succeed.",

@@ -165,6 +165,10 @@ class _ActionResult(Message):
 
 
 class ActionStarted(_ActionResult):
+    """Informational: the action is still running a second after it started (or is about
+    to report its first progress). An action answered within that second is never
+    reported started; its step counts as running from its dispatch."""
+
     ce_type: ClassVar[str] = "pao.action.started"
 
 

@@ -6,7 +6,9 @@ Terraform apply) does not hold up the partition; ``max_concurrency`` bounds how
 many run at once. The answer (``ActionSucceeded`` / ``ActionFailed``) is recorded
 in the store before it is published, so a command seen again is answered with
 the same event instead of being run again. ``ActionStarted`` and
-``ActionProgress`` are informational and best effort.
+``ActionProgress`` are informational and best effort; ``ActionStarted`` is only sent
+for an action still running after ``started_after_s`` (or reporting progress before):
+most actions answer sooner, and a report nobody needs is a Kafka message per command.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ log = logging.getLogger("pao.executor")
 tracer = trace.get_tracer("pao.executor")
 T = TypeVar("T")
 
+# An action answered within this long is not reported started (see the module docstring).
+STARTED_AFTER_S = 1.0
+
 # Unexpected exceptions of these kinds say "the world hiccuped", so another attempt may work.
 RETRYABLE_UNEXPECTED: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
 
@@ -100,6 +105,7 @@ class ActionRunner:
         secrets: SecretResolver | None = None,
         instance: str | None = None,
         retry_initial_s: float = 0.2,
+        started_after_s: float = STARTED_AFTER_S,
     ) -> None:
         self.executor = executor
         self.dedup = dedup
@@ -114,6 +120,7 @@ class ActionRunner:
             reset_timeout_s=executor.circuit_reset_timeout_s,
         )
         self._retry_initial_s = retry_initial_s
+        self._started_after_s = started_after_s
         self._slots = asyncio.Semaphore(executor.max_concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # command id -> the last of its informational events still on their way
@@ -275,7 +282,18 @@ class ActionRunner:
 
     async def _attempt(self, command: Command) -> tuple[ActionSucceeded | ActionFailed, str]:
         """Run the handler; the answer and the metrics outcome (never raises but cancel)."""
-        self._emit(ActionStarted(**self._base(command)))
+        base = self._base(command)
+        started = _StartedReport(
+            lambda: self._emit(ActionStarted(**base)), after_s=self._started_after_s
+        )
+        try:
+            return await self._run_handler(command, started)
+        finally:
+            started.cancel()
+
+    async def _run_handler(
+        self, command: Command, started: _StartedReport
+    ) -> tuple[ActionSucceeded | ActionFailed, str]:
         try:
             route = (
                 self.executor.route_compensate(command.action_type)
@@ -286,7 +304,7 @@ class ActionRunner:
             return self._failed(
                 command, str(exc), retryable=False, error_type="UnknownActionType"
             ), "failed"
-        context = self._context(command)
+        context = self._context(command, started)
         timeout = asyncio.timeout(command.timeout_s)
         try:
             async with timeout:
@@ -360,10 +378,11 @@ class ActionRunner:
             )
         return data
 
-    def _context(self, command: Command) -> ActionContext:
+    def _context(self, command: Command, started: _StartedReport) -> ActionContext:
         base = self._base(command)
 
         async def report(message: str, percent: float | None) -> None:
+            started.send()  # so that consumers see ActionStarted before any progress
             self._emit(ActionProgress(**base, message=message, percent=percent))
 
         return ActionContext(
@@ -379,7 +398,9 @@ class ActionRunner:
     # --- answering ------------------------------------------------------------------------
 
     def _event(self, message: Message) -> CloudEvent:
-        scrubbed = type(message).model_validate(self.redactor.scrub(message.model_dump()))
+        scrubbed = message
+        if self.redactor.active:  # else nothing to mask: spare the round trip
+            scrubbed = type(message).model_validate(self.redactor.scrub(message.model_dump()))
         request_id = getattr(scrubbed, "request_id", None)
         event = to_cloudevent(scrubbed, source=self.source, subject=request_id)
         if traceparent := current_traceparent():
@@ -432,3 +453,21 @@ class ActionRunner:
             except Exception:
                 log.exception("could not %s", what)
                 return fallback
+
+
+class _StartedReport:
+    """Sends a command's ``ActionStarted`` at most once: after ``after_s``, or at once when
+    the action reports progress sooner; never once it has been answered (``cancel``)."""
+
+    def __init__(self, send: Callable[[], None], *, after_s: float) -> None:
+        self._send: Callable[[], None] | None = send
+        self._timer = asyncio.get_running_loop().call_later(after_s, self.send)
+
+    def send(self) -> None:
+        if (send := self._send) is not None:
+            self.cancel()
+            send()
+
+    def cancel(self) -> None:
+        self._send = None
+        self._timer.cancel()
