@@ -22,12 +22,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.publisher.state import RealProducer
 from opentelemetry.trace import SpanKind
 
 from pao_common.cloudevents import CloudEvent, decode_headers, from_kafka
@@ -516,10 +517,53 @@ def _headers(event: CloudEvent) -> dict[str, str]:
     return headers
 
 
+def _record_headers(event: CloudEvent) -> list[tuple[str, bytes]]:
+    """The record's headers, as FastStream's ``publish`` writes them (what PAO's messages
+    carried before, and ``docs/asyncapi.yaml`` documents): ``content-type`` first, a uuid4
+    ``correlation_id`` of the record's own, then the event's headers in their order."""
+    headers = {"content-type": b"", "correlation_id": str(uuid.uuid4()).encode()}
+    headers.update(event.headers())
+    if "traceparent" not in headers and (traceparent := current_traceparent()):
+        headers["traceparent"] = traceparent.encode()  # like ``_headers``
+    return list(headers.items())
+
+
+def _producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    """The started aiokafka producer ``broker`` holds, or None: not started (FastStream's
+    ``publish`` then says so), a test client's fake, broker middlewares to run, or a
+    FastStream that holds its producer another way (0.7's, read here, is
+    ``config.producer._producer.producer``)."""
+    if broker.middlewares:
+        return None
+    state = getattr(getattr(broker.config, "producer", None), "_producer", None)
+    if not isinstance(state, RealProducer):
+        return None
+    producer = state.producer
+    return producer if isinstance(producer, AIOKafkaProducer) else None
+
+
+async def _send(broker: KafkaBroker, topic: str, event: CloudEvent) -> asyncio.Future[Any]:
+    """Hand ``event`` to the producer: the future of its acknowledgement.
+
+    Straight to aiokafka, with the headers FastStream would add (``_record_headers``):
+    FastStream's ``publish`` (a command object, codec and middleware chain per message)
+    cost about 4 us more per message, and the orchestrator publishes 6 to 8 per request."""
+    producer = _producer(broker)
+    if producer is None:
+        future: asyncio.Future[Any] = await broker.publish(
+            event.value(), topic, key=event.key(), headers=_headers(event), no_confirm=True
+        )
+        return future
+    sent: asyncio.Future[Any] = await producer.send(
+        topic, value=event.value(), key=event.key(), headers=_record_headers(event)
+    )
+    return sent
+
+
 async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> None:
     """Publish one CloudEvent in binary mode, keyed by its subject; return once the
     broker acknowledged it."""
-    await broker.publish(event.value(), topic, key=event.key(), headers=_headers(event))
+    await (await _send(broker, topic, event))
 
 
 async def enqueue_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> asyncio.Future[Any]:
@@ -529,7 +573,4 @@ async def enqueue_event(broker: KafkaBroker, topic: str, event: CloudEvent) -> a
     keeps one request in flight per broker), so a caller may enqueue a whole batch and
     then wait for all of it: one round trip for the batch instead of one per event.
     """
-    future: asyncio.Future[Any] = await broker.publish(
-        event.value(), topic, key=event.key(), headers=_headers(event), no_confirm=True
-    )
-    return future
+    return await _send(broker, topic, event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -240,6 +241,7 @@ ResourceStatus = Literal[
 ]
 
 
+@lru_cache(maxsize=4096)  # asked at each of a request's commits; a SHA-1 each time
 def resource_id_for(provisioning_request_id: str) -> str:
     """The id of the resource a provisioning request makes: derived, so a replayed or
     redelivered request names the same resource."""
